@@ -1,0 +1,28 @@
+"""Wire settings, database and caches into the context every entrypoint uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from iphs_flow.config import Settings
+from iphs_flow.engine.models import ModelCache
+from iphs_flow.store.database import make_engine
+from iphs_flow.store.unit_of_work import UnitOfWork
+
+
+@dataclass
+class AppContext:
+    """What a use case needs: settings, the unit of work, the parsed-model cache."""
+
+    settings: Settings
+    uow: UnitOfWork
+    models: ModelCache
+
+    def close(self) -> None:
+        self.uow.engine.dispose()
+
+
+def build(settings: Settings | None = None) -> AppContext:
+    settings = settings or Settings.from_env()
+    engine = make_engine(settings.database_url)
+    return AppContext(settings=settings, uow=UnitOfWork(engine), models=ModelCache())

@@ -1,0 +1,233 @@
+"""The `iphs-flow` command (also `flask --app iphs_flow ...`): operate IPHS Flow from a shell."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from iphs_flow.bootstrap import AppContext, build
+from iphs_flow.config import Settings
+from iphs_flow.engine.calendar import format_swedish
+from iphs_flow.services import cases as case_service
+from iphs_flow.services import processes as process_service
+from iphs_flow.services import timers as timer_service
+from iphs_flow.services.errors import InvalidInput, InvalidProcess, ServiceError
+
+
+def _context() -> AppContext:
+    click_ctx = click.get_current_context()
+    root = click_ctx.find_root()
+    if isinstance(root.obj, AppContext):
+        return root.obj
+    try:
+        from flask import current_app
+
+        if current_app:
+            return current_app.extensions["iphs"]
+    except (ImportError, RuntimeError, KeyError):
+        pass
+    root.obj = build(Settings.from_env())
+    return root.obj
+
+
+def _default_actor() -> str:
+    return os.environ.get("IPHS_ACTOR") or getpass.getuser() or "cli"
+
+
+def _parse_data(text: str | None) -> Any:
+    if text is None:
+        return {}
+    if text.startswith("@"):
+        text = Path(text[1:]).read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise click.UsageError(
+            f"--data is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})") from None
+
+
+def _run(action: Callable[[], Any]) -> Any:
+    """Run a use case; print a refusal as a clear message and exit non-zero, never a traceback."""
+    try:
+        return action()
+    except InvalidProcess as err:
+        where = ", ".join(f"{k} {v}" for k, v in err.where.items())
+        click.echo(f"Refused: {err.message}" + (f" ({where})" if where else ""), err=True)
+        sys.exit(2)
+    except InvalidInput as err:
+        click.echo(f"Refused: {err.message}", err=True)
+        for field, messages in err.fields.items():
+            for message in messages:
+                click.echo(f"  {field}: {message}", err=True)
+        sys.exit(2)
+    except ServiceError as err:
+        click.echo(f"{type(err).__name__}: {err.message}", err=True)
+        sys.exit(1)
+
+
+def _when(value: Any) -> str:
+    return format_swedish(value) if value else "-"
+
+
+@click.group(help="IPHS Flow: case management for the city's innovation work.")
+def cli() -> None:
+    pass
+
+
+@cli.group(help="Database administration.")
+def db() -> None:
+    pass
+
+
+@db.command("upgrade", help="Create or migrate the database to the newest schema.")
+def db_upgrade() -> None:
+    from iphs_flow.store.migrate import upgrade
+
+    ctx = _context()
+    upgrade(ctx.uow.engine)
+    click.echo(f"Database is up to date ({ctx.uow.engine.url.render_as_string(hide_password=True)}).")
+
+
+@cli.command(help="Deploy BPMN/DMN files or folders; a new version for each changed process.")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--as", "actor", default=None, help="Who deploys (recorded on the version).")
+def deploy(paths: tuple[Path, ...], actor: str | None) -> None:
+    ctx = _context()
+    files = _run(lambda: process_service.read_model_files(list(paths)))
+    outcomes = _run(lambda: process_service.deploy_process(ctx, files, actor or _default_actor()))
+    for outcome in outcomes:
+        word = "deployed" if outcome.created else "unchanged"
+        click.echo(f"{outcome.key}\tversion {outcome.version}\t{word}\t{outcome.name}")
+
+
+@cli.command(help="List deployed processes (newest version of each).")
+def processes() -> None:
+    ctx = _context()
+    for info in process_service.list_processes(ctx):
+        click.echo(f"{info.key}\tversion {info.version}\t{info.name}\t"
+                   f"deployed {_when(info.deployed_at)} by {info.deployed_by}")
+
+
+@cli.command(help="Start a case of process KEY.")
+@click.argument("key")
+@click.option("--data", default=None, help="Start data as a JSON object, or @file.json.")
+@click.option("--as", "actor", default=None, help="The case owner.")
+def start(key: str, data: str | None, actor: str | None) -> None:
+    ctx = _context()
+    view = _run(lambda: case_service.start_case(ctx, key, _parse_data(data), actor or _default_actor()))
+    click.echo(f"Started {view.number}: {view.title} ({view.status})")
+    _print_tasks(view.open_tasks)
+
+
+def _print_tasks(tasks: list[Any]) -> None:
+    for task in tasks:
+        who = task.assignee or (f"group {task.candidate_group}" if task.candidate_group else "-")
+        click.echo(f"  task {task.id}\t{task.case_number}\t{task.name}\t{who}\tdue {_when(task.due_at)}")
+
+
+@cli.command(help="List open tasks.")
+@click.option("--case", "case_ref", default=None, help="Only this case (number or id).")
+@click.option("--assignee", default=None)
+@click.option("--group", "groups", multiple=True)
+def tasks(case_ref: str | None, assignee: str | None, groups: tuple[str, ...]) -> None:
+    ctx = _context()
+    found = _run(lambda: case_service.list_tasks(ctx, case_ref, assignee, list(groups) or None))
+    if not found:
+        click.echo("No open tasks.")
+    _print_tasks(found)
+
+
+@cli.command(help="Complete the open task TASK_ID with form data.")
+@click.argument("task_id", type=int)
+@click.option("--data", default=None, help="Form data as a JSON object, or @file.json.")
+@click.option("--as", "actor", default=None)
+@click.option("--version", "expected_version", type=int, default=None,
+              help="Refuse if the case changed since this version.")
+def complete(task_id: int, data: str | None, actor: str | None, expected_version: int | None) -> None:
+    ctx = _context()
+    view = _run(lambda: case_service.complete_task(ctx, task_id, _parse_data(data),
+                                                   actor or _default_actor(), expected_version))
+    click.echo(f"{view.number}: {view.status}, stage {view.stage if view.stage is not None else '-'}")
+    if view.incident:
+        click.echo(f"  incident: {view.incident}")
+    _print_tasks(view.open_tasks)
+
+
+@cli.command(help="Show a case: status, open tasks, data and history.")
+@click.argument("case_ref")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def show(case_ref: str, as_json: bool) -> None:
+    ctx = _context()
+    detail = _run(lambda: case_service.get_case(ctx, case_ref))
+    case = detail.case
+    if as_json:
+        click.echo(json.dumps({
+            "number": case.number, "title": case.title, "status": case.status, "stage": case.stage,
+            "process": case.process_key, "version": case.process_version, "owner": case.owner,
+            "incident": case.incident, "data": detail.data,
+            "open_tasks": [{"id": t.id, "name": t.name, "due_at": t.due_at.isoformat() if t.due_at else None}
+                           for t in case.open_tasks],
+            "history": [{"at": e.at.isoformat(), "actor": e.actor, "kind": e.kind, "task": e.task_name,
+                         "data": e.data} for e in detail.history],
+        }, ensure_ascii=False, indent=2, default=str))
+        return
+    click.echo(f"{case.number}  {case.title}")
+    click.echo(f"  process {case.process_key} v{case.process_version}, status {case.status}, "
+               f"stage {case.stage if case.stage is not None else '-'}, owner {case.owner}")
+    if case.incident:
+        click.echo(f"  incident: {case.incident}")
+    if case.next_timer_at:
+        click.echo(f"  next timer {_when(case.next_timer_at)}")
+    click.echo("Open tasks:")
+    _print_tasks(case.open_tasks)
+    click.echo("History:")
+    for event in detail.history:
+        click.echo(f"  {_when(event.at)}\t{event.actor}\t{event.kind}\t{event.task_name or ''}")
+
+
+@cli.command(help="Fire every due BPMN timer now.")
+def tick() -> None:
+    ctx = _context()
+    run = timer_service.fire_due_timers(ctx)
+    click.echo(f"{run.fired} case(s) fired, {run.incidents} incident(s), {run.conflicts} skipped.")
+
+
+@cli.command(help="Retry the failed step of a case in incident.")
+@click.argument("case_ref")
+@click.option("--as", "actor", default=None)
+def retry(case_ref: str, actor: str | None) -> None:
+    ctx = _context()
+    view = _run(lambda: case_service.retry_incident(ctx, case_ref, actor or _default_actor()))
+    click.echo(f"{view.number}: {view.status}" + (f" ({view.incident})" if view.incident else ""))
+
+
+@cli.command(help="Serve the web app (and fire timers in the background).")
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
+@click.option("--scheduler/--no-scheduler", default=True, help="Fire timers inside this process.")
+def serve(host: str | None, port: int | None, scheduler: bool) -> None:
+    from iphs_flow.web.app import create_app
+
+    ctx = _context()
+    app = create_app(context=ctx)
+    if scheduler:
+        from iphs_flow.scheduler import start_in_background
+
+        start_in_background(ctx)
+    app.run(host=host or ctx.settings.host, port=port or ctx.settings.port, threaded=True,
+            use_reloader=False)
+
+
+def main() -> None:
+    cli(prog_name="iphs-flow")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,486 @@
+"""Run a case: start it, complete a human task, fire its timers, retry an incident.
+
+Each operation is a pure function of (model, stored state, input) returning a
+`StepResult`: the new state plus what the host must do with it (index the open tasks,
+record the history, send notifications, remember the next timer). The engine keeps the
+state bounded by pruning completed history above the live part of the task tree,
+after reporting it in `StepResult.finished` for the case history.
+"""
+
+from __future__ import annotations
+
+import json
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException, WorkflowException
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.util.task import TaskState
+
+from . import calendar, clock, sandbox
+from .errors import ScriptError, TaskNotReady
+from .models import ProcessModel
+
+clock.install_into_spiffworkflow()
+
+STATE_FORMAT = 1
+_TIMER_TYPES = ("TimeDateEventDefinition", "DurationTimerEventDefinition", "CycleTimerEventDefinition")
+_INTERNAL_SPECS = ("Root", "Start", "End")
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class OpenTask:
+    """A human task waiting for someone."""
+
+    id: str
+    bpmn_id: str
+    name: str
+    process_id: str
+    lane: str | None
+    form_key: str | None
+    due_at: datetime | None
+    stage: int | None
+    candidate_group: str | None
+    documentation: str | None
+
+
+@dataclass(frozen=True)
+class FinishedStep:
+    """A BPMN element that finished during this step, for the case history."""
+
+    id: str
+    bpmn_id: str
+    name: str
+    kind: str
+    outcome: str  # completed | cancelled | error
+    manual: bool
+    timer: bool = False
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A `notify` service task asked the host to tell someone something."""
+
+    template: str
+    to: str
+    about_task: str | None
+    params: dict[str, Any]
+    source: str
+    source_task_id: str
+
+
+@dataclass
+class StepResult:
+    state: dict[str, Any]
+    status: str  # running | completed | incident
+    open_tasks: list[OpenTask]
+    finished: list[FinishedStep]
+    notifications: list[Notification]
+    next_timer_at: datetime | None
+    incident: str | None
+    data: dict[str, Any]
+    stage: int | None
+    tasks_in_state: int = 0
+    pruned: int = 0
+    completed_data: dict[str, Any] = field(default_factory=dict)
+
+    def state_json(self) -> str:
+        return json.dumps(self.state, separators=(",", ":"), ensure_ascii=False)
+
+
+# ---------------------------------------------------------------- script engine
+
+
+class CaseScriptEngine(PythonScriptEngine):
+    """SpiffWorkflow script engine: sandboxed code, and `notify` as an effect, not I/O."""
+
+    def __init__(self, time_limit: float = sandbox.DEFAULT_TIME_LIMIT) -> None:
+        super().__init__(environment=sandbox.SandboxedEnvironment(time_limit))
+        self.notifications: list[Notification] = []
+
+    def call_service(self, task: Any, **kwargs: Any) -> str:  # type: ignore[override]
+        name = kwargs.get("operation_name")
+        params = {k: v["value"] for k, v in (kwargs.get("operation_params") or {}).items()}
+        if name != "notify":
+            raise ScriptError(f"unknown service operator '{name}'")
+        template, to = params.pop("template", None), params.pop("to", None)
+        if not template or not to:
+            raise ScriptError("notify needs the parameters 'template' and 'to'")
+        about = params.pop("task", None)
+        self.notifications.append(Notification(
+            template=str(template), to=str(to), about_task=str(about) if about else None,
+            params=sandbox.to_storable(params), source=task.task_spec.bpmn_id or task.task_spec.name,
+            source_task_id=str(task.id),
+        ))
+        return json.dumps({"sent": True})
+
+
+# ---------------------------------------------------------------- serialization
+
+
+_specs: ContextVar[tuple[Any, dict[str, Any]]] = ContextVar("iphs_specs")
+
+
+class _SpecSharingConverter(BpmnWorkflowConverter):
+    """Store a case without its process spec; restore it onto the cached parsed spec.
+
+    The spec is the same for every case on a process version and is already stored once
+    in `process_version`; repeating it in every case would multiply the state size.
+    """
+
+    def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
+        dct = super(BpmnWorkflowConverter, self).to_dict(workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def from_dict(self, dct: dict[str, Any]) -> BpmnWorkflow:
+        spec, subprocess_specs = _specs.get()
+        workflow = self.target_class(spec, subprocess_specs, deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+def _make_serializer() -> BpmnWorkflowSerializer:
+    config = dict(SPIFF_CONFIG)
+    config[BpmnWorkflow] = _SpecSharingConverter
+    return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
+
+
+_SERIALIZER = _make_serializer()
+
+
+def _dump(workflow: BpmnWorkflow) -> dict[str, Any]:
+    state = _SERIALIZER.to_dict(workflow)
+    # A JSON round trip so the stored dict holds only JSON types (UUIDs, tuples ...).
+    state = json.loads(json.dumps(state, default=str))
+    state["iphs_format"] = STATE_FORMAT
+    return state
+
+
+def _load(model: ProcessModel, state: dict[str, Any], engine: CaseScriptEngine) -> BpmnWorkflow:
+    state = json.loads(json.dumps(state))  # never mutate the caller's copy
+    state.pop("iphs_format", None)
+    token = _specs.set((model.spec, model.subprocess_specs))
+    try:
+        workflow = _SERIALIZER.from_dict(state)
+    finally:
+        _specs.reset(token)
+    workflow.script_engine = engine
+    return workflow
+
+
+# ---------------------------------------------------------------- the tree
+
+
+def _all_workflows(workflow: BpmnWorkflow) -> list[Any]:
+    return [workflow, *workflow.subprocesses.values()]
+
+
+def _task_states(workflow: BpmnWorkflow) -> dict[UUID, int]:
+    return {tid: task.state for wf in _all_workflows(workflow) for tid, task in wf.tasks.items()}
+
+
+def _is_live(task: Any) -> bool:
+    return task.state in (TaskState.READY, TaskState.STARTED, TaskState.WAITING, TaskState.ERROR)
+
+
+def _prune_workflow(wf: Any) -> int:
+    """Drop completed history above the deepest common ancestor of all live tasks.
+
+    Future tasks only descend from live ones, so nothing above that ancestor can be
+    needed again; the parent of the ancestor is kept as the new root so the root is
+    always a finished task, as SpiffWorkflow expects.
+    """
+    live = [t for t in wf.tasks.values() if _is_live(t)]
+    if not live:
+        return 0
+    paths = []
+    for task in live:
+        path = []
+        node = task
+        while node is not None:
+            path.append(node.id)
+            node = node.parent
+        paths.append(path[::-1])
+    common = []
+    for ids in zip(*paths, strict=False):
+        if all(i == ids[0] for i in ids):
+            common.append(ids[0])
+        else:
+            break
+    if len(common) < 3:
+        return 0
+    new_root = wf.tasks[common[-2]]
+    keep: set[UUID] = set()
+    stack = [new_root]
+    while stack:
+        node = stack.pop()
+        keep.add(node.id)
+        stack.extend(node.children)
+    removed = [tid for tid in wf.tasks if tid not in keep]
+    for tid in removed:
+        del wf.tasks[tid]
+    new_root._parent = None
+    wf.task_tree = new_root
+    if wf.last_task is not None and wf.last_task.id not in keep:
+        wf.last_task = None
+    return len(removed)
+
+
+def _prune(workflow: BpmnWorkflow) -> int:
+    removed = _prune_workflow(workflow)
+    for sub in list(workflow.subprocesses.values()):
+        if sub.completed:
+            continue
+        removed += _prune_workflow(sub)
+    # Subprocesses whose calling task is gone (completed long ago) go too.
+    changed = True
+    while changed:
+        changed = False
+        for task_id, sub in list(workflow.subprocesses.items()):
+            parent_wf = sub.parent_workflow or workflow
+            if task_id not in parent_wf.tasks or parent_wf is None:
+                removed += len(sub.tasks)
+                del workflow.subprocesses[task_id]
+                changed = True
+    return removed
+
+
+# ---------------------------------------------------------------- describing a case
+
+
+def _due_at(task: Any, model: ProcessModel) -> tuple[datetime | None, str | None]:
+    """Evaluate dueDate and candidateGroup once, when the task opens, and keep them."""
+    info = model.user_tasks.get(task.task_spec.bpmn_id)
+    if info is None:
+        return None, None
+    if "iphs_due" not in task.internal_data:
+        due = None
+        if info.due_expression:
+            value = task.workflow.script_engine.evaluate(task, info.due_expression)
+            due = calendar.iso_utc(calendar.to_datetime(value)) if value else None
+        group = None
+        if info.candidate_group_expression:
+            value = task.workflow.script_engine.evaluate(task, info.candidate_group_expression)
+            group = str(value) if value else None
+        task._set_internal_data(iphs_due=due, iphs_group=group)
+    due = task.internal_data.get("iphs_due")
+    return (datetime.fromisoformat(due) if due else None), task.internal_data.get("iphs_group")
+
+
+def _open_tasks(workflow: BpmnWorkflow, model: ProcessModel) -> list[OpenTask]:
+    result = []
+    for task in workflow.get_tasks(state=TaskState.READY, manual=True):
+        spec = task.task_spec
+        info = model.user_tasks.get(spec.bpmn_id)
+        due, group = _due_at(task, model)
+        result.append(OpenTask(
+            id=str(task.id), bpmn_id=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id,
+            process_id=info.process_id if info else task.workflow.spec.name,
+            lane=spec.lane, form_key=info.form_key if info else None, due_at=due,
+            stage=info.stage if info else None, candidate_group=group,
+            documentation=info.documentation if info else None,
+        ))
+    return result
+
+
+def _next_timer(workflow: BpmnWorkflow) -> datetime | None:
+    due = []
+    for event in workflow.waiting_events():
+        if event.event_type in _TIMER_TYPES and event.value:
+            value = event.value
+            if isinstance(value, dict):
+                value = value.get("next")
+            try:
+                due.append(TimerEventDefinition.get_datetime(str(value)))
+            except ValueError:
+                continue
+    return min(due) if due else None
+
+
+def _current_data(workflow: BpmnWorkflow) -> dict[str, Any]:
+    if workflow.completed:
+        return dict(workflow.data)
+    for wf in _all_workflows(workflow):
+        for task in wf.tasks.values():
+            if task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED, TaskState.ERROR) \
+                    and task.task_spec.name not in _INTERNAL_SPECS:
+                return dict(task.data)
+    return dict(workflow.last_task.data) if workflow.last_task is not None else {}
+
+
+def _finished_since(workflow: BpmnWorkflow, before: dict[UUID, int]) -> list[FinishedStep]:
+    outcomes = {TaskState.COMPLETED: "completed", TaskState.CANCELLED: "cancelled",
+                TaskState.ERROR: "error"}
+    steps = []
+    for wf in _all_workflows(workflow):
+        for tid, task in wf.tasks.items():
+            outcome = outcomes.get(task.state)
+            spec = task.task_spec
+            if outcome is None or before.get(tid) == task.state or spec.bpmn_id is None:
+                continue
+            if outcome == "cancelled" and before.get(tid) is None:
+                continue  # predicted and dropped in the same step: it never happened
+            if outcome == "cancelled" and before.get(tid) not in (TaskState.READY, TaskState.WAITING,
+                                                                 TaskState.STARTED):
+                continue
+            steps.append(FinishedStep(
+                id=str(tid), bpmn_id=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id,
+                kind=type(spec).__name__, outcome=outcome, manual=bool(spec.manual),
+                timer=isinstance(getattr(spec, "event_definition", None), TimerEventDefinition),
+            ))
+    return steps
+
+
+def _error_message(err: BaseException) -> str:
+    parts = [str(err) or type(err).__name__]
+    inner = getattr(err, "exception", None) or err.__cause__
+    if inner is not None and str(inner) and str(inner) not in parts[0]:
+        parts.append(str(inner))
+    notes = getattr(err, "__notes__", None) or []
+    task = getattr(err, "task", None)
+    where = ""
+    if task is not None:
+        where = f" in '{task.task_spec.bpmn_name or task.task_spec.bpmn_id}' ({task.task_spec.bpmn_id})"
+    message = ": ".join(parts) + where
+    if notes:
+        message += " — " + "; ".join(str(n) for n in notes)
+    return message[:2000]
+
+
+def _advance(workflow: BpmnWorkflow) -> str | None:
+    """Run engine steps until only human tasks and timers wait; return an incident message."""
+    try:
+        workflow.refresh_timers()
+        workflow.do_engine_steps()
+    except (SpiffWorkflowException, ScriptError, RecursionError, ArithmeticError) as err:
+        return _error_message(err)
+    except Exception as err:  # noqa: BLE001 - any model failure becomes an incident, never a crash
+        return _error_message(err)
+    return None
+
+
+def _result(workflow: BpmnWorkflow, model: ProcessModel, engine: CaseScriptEngine,
+            before: dict[UUID, int], incident: str | None,
+            completed_data: dict[str, Any] | None = None) -> StepResult:
+    finished = _finished_since(workflow, before)
+    if incident is None and any(t.state == TaskState.ERROR for wf in _all_workflows(workflow)
+                                for t in wf.tasks.values()):
+        incident = "a step is in error"
+    open_tasks: list[OpenTask] = []
+    if incident is None:
+        try:
+            open_tasks = _open_tasks(workflow, model)
+        except Exception as err:  # noqa: BLE001 - a failing due-date expression is a model error
+            incident = _error_message(err)
+    pruned = _prune(workflow) if incident is None else 0
+    stages = [t.stage for t in open_tasks if t.stage is not None]
+    status = "incident" if incident else ("completed" if workflow.completed else "running")
+    return StepResult(
+        state=_dump(workflow), status=status, open_tasks=open_tasks, finished=finished,
+        notifications=list(engine.notifications), next_timer_at=None if incident else _next_timer(workflow),
+        incident=incident, data=_current_data(workflow), stage=max(stages) if stages else None,
+        tasks_in_state=sum(len(wf.tasks) for wf in _all_workflows(workflow)), pruned=pruned,
+        completed_data=completed_data or {},
+    )
+
+
+# ---------------------------------------------------------------- operations
+
+
+def start(model: ProcessModel, data: dict[str, Any],
+          time_limit: float = sandbox.DEFAULT_TIME_LIMIT) -> StepResult:
+    """Create a new case from `model` with start `data` and run it to its first wait."""
+    engine = CaseScriptEngine(time_limit)
+    workflow = BpmnWorkflow(model.spec, model.subprocess_specs, script_engine=engine)
+    start_task = workflow.task_tree
+    start_task.data.update(sandbox.to_storable(data))
+    for task in workflow.get_tasks(state=TaskState.READY):
+        task.data.update(sandbox.to_storable(data))
+    incident = _advance(workflow)
+    return _result(workflow, model, engine, {}, incident)
+
+
+def _ready_human_task(workflow: BpmnWorkflow, task_id: str) -> Any:
+    try:
+        task = workflow.get_task_from_id(UUID(task_id))
+    except (ValueError, TaskNotFoundException, WorkflowException, KeyError):
+        raise TaskNotReady("the task is not part of this case any more") from None
+    if task is None:
+        raise TaskNotReady("the task is not part of this case any more")
+    if not task.task_spec.manual:
+        raise TaskNotReady("the task is not a human task")
+    if task.state != TaskState.READY:
+        state = TaskState.get_name(task.state).lower()
+        raise TaskNotReady(f"the task is no longer open (it is {state})")
+    return task
+
+
+def complete(model: ProcessModel, state: dict[str, Any], task_id: str, data: dict[str, Any],
+             time_limit: float = sandbox.DEFAULT_TIME_LIMIT) -> StepResult:
+    """Complete the human task `task_id` with `data` and run the case to its next wait."""
+    engine = CaseScriptEngine(time_limit)
+    workflow = _load(model, state, engine)
+    task = _ready_human_task(workflow, task_id)
+    clean = sandbox.to_storable(data)
+    before = _task_states(workflow)
+    task.set_data(**clean)
+    incident = None
+    try:
+        task.run()
+    except Exception as err:  # noqa: BLE001 - a failing postScript is an incident
+        incident = _error_message(err)
+    if incident is None:
+        incident = _advance(workflow)
+    return _result(workflow, model, engine, before, incident, completed_data=clean)
+
+
+def fire_timers(model: ProcessModel, state: dict[str, Any],
+                time_limit: float = sandbox.DEFAULT_TIME_LIMIT) -> StepResult:
+    """Fire the timers that are due by the engine clock and run the case on."""
+    engine = CaseScriptEngine(time_limit)
+    workflow = _load(model, state, engine)
+    before = _task_states(workflow)
+    incident = _advance(workflow)
+    return _result(workflow, model, engine, before, incident)
+
+
+def retry(model: ProcessModel, state: dict[str, Any],
+          time_limit: float = sandbox.DEFAULT_TIME_LIMIT) -> StepResult:
+    """Run the failed steps of a case in incident again (after the model or data is fixed)."""
+    engine = CaseScriptEngine(time_limit)
+    workflow = _load(model, state, engine)
+    before = _task_states(workflow)
+    for wf in _all_workflows(workflow):
+        for task in list(wf.tasks.values()):
+            if task.state == TaskState.ERROR:
+                task._set_state(TaskState.READY)
+    incident = _advance(workflow)
+    return _result(workflow, model, engine, before, incident)
+
+
+def inspect(model: ProcessModel, state: dict[str, Any]) -> StepResult:
+    """Describe a stored case without changing it."""
+    engine = CaseScriptEngine()
+    workflow = _load(model, state, engine)
+    return _result(workflow, model, engine, _task_states(workflow), None)
+
+
+def utcnow() -> datetime:
+    return clock.now().astimezone(timezone.utc)

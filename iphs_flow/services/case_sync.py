@@ -1,0 +1,106 @@
+"""Write an engine step into the database: case row, inbox index, history and outbox.
+
+Everything here happens inside the caller's transaction, so the case state, its open
+tasks and its history can never disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from iphs_flow.config import OWNER
+from iphs_flow.engine.clock import now
+from iphs_flow.engine.runtime import OpenTask, StepResult
+from iphs_flow.store.tables import Case, HumanTask
+from iphs_flow.store.unit_of_work import Transaction
+
+from .views import CaseView, TaskView
+
+ENGINE = "system"
+
+
+def _assignment(task: OpenTask, case: Case, lane_groups: dict[str, str]) -> tuple[str | None, str | None]:
+    """(candidate group, assignee) for a new task: the model's group, else its lane's."""
+    group = task.candidate_group or (lane_groups.get(task.lane) if task.lane else None)
+    if group == OWNER:
+        return None, case.owner
+    return group, None
+
+
+def apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: dict[str, str],
+               actor: str) -> None:
+    """Store `result` on `case` and bring the inbox, history and outbox in step with it."""
+    at = now()
+    case.state = result.state_json()
+    case.status = result.status
+    case.incident = result.incident
+    case.next_timer_at = result.next_timer_at
+    case.updated_at = at
+    if result.stage is not None:
+        case.stage = result.stage
+    if result.status == "completed" and case.closed_at is None:
+        case.closed_at = at
+
+    for step in result.finished:
+        if step.manual and step.outcome == "completed":
+            continue  # the use case records the completion with its actor and data
+        if step.kind in ("UserTask", "ManualTask") and step.outcome == "cancelled":
+            kind = "task_cancelled"
+        elif step.timer and step.outcome == "completed":
+            kind = "timer_fired"
+        else:
+            kind = {"completed": "step", "cancelled": "step_cancelled", "error": "step_failed"}[step.outcome]
+        tx.events.add(case.id, ENGINE, kind, task_key=step.bpmn_id, task_name=step.name,
+                      data={"type": step.kind}, at=at)
+
+    open_ids = [t.id for t in result.open_tasks]
+    existing = {row.spiff_task_id: row for row in tx.tasks.open_for_case(case.id)}
+    completed = {s.id for s in result.finished if s.manual and s.outcome == "completed"}
+    gone = [sid for sid in existing if sid not in open_ids]
+    tx.tasks.close(case.id, [s for s in gone if s in completed], "completed", actor)
+    tx.tasks.close(case.id, [s for s in gone if s not in completed], "cancelled", actor)
+    for task in result.open_tasks:
+        if task.id in existing:
+            continue
+        group, assignee = _assignment(task, case, lane_groups)
+        tx.tasks.add(HumanTask(
+            case_id=case.id, spiff_task_id=task.id, task_key=task.bpmn_id, name=task.name,
+            process_id=task.process_id, lane=task.lane, candidate_group=group, assignee=assignee,
+            form_key=task.form_key, stage=task.stage, due_at=task.due_at, state="open", created_at=at,
+        ))
+        tx.events.add(case.id, ENGINE, "task_opened", task_key=task.bpmn_id, task_name=task.name,
+                      data={"due_at": task.due_at.isoformat() if task.due_at else None,
+                            "candidate_group": group, "assignee": assignee}, at=at)
+
+    for index, note in enumerate(result.notifications):
+        payload: dict[str, Any] = {
+            "template": note.template, "to": note.to, "about_task": note.about_task,
+            "params": note.params, "case_number": case.number, "case_title": case.title,
+        }
+        key = f"notify:{case.id}:{note.source_task_id}:{index}"
+        tx.outbox.add_once(key, "notification", payload, case_id=case.id, due_at=at)
+        tx.events.add(case.id, ENGINE, "notification", task_key=note.source, data=payload, at=at)
+
+    if result.incident:
+        tx.events.add(case.id, ENGINE, "incident", data={"message": result.incident}, at=at)
+    if result.status == "completed":
+        tx.events.add(case.id, ENGINE, "case_closed", data={}, at=at)
+
+
+def task_view(row: HumanTask, case: Case) -> TaskView:
+    return TaskView(
+        id=row.id, case_id=case.id, case_number=case.number, case_title=case.title, name=row.name,
+        task_key=row.task_key, lane=row.lane, candidate_group=row.candidate_group, assignee=row.assignee,
+        form_key=row.form_key, stage=row.stage, due_at=row.due_at, state=row.state,
+        created_at=row.created_at,
+    )
+
+
+def case_view(case: Case, open_tasks: list[HumanTask] | None = None) -> CaseView:
+    return CaseView(
+        id=case.id, number=case.number, title=case.title, process_key=case.process_key,
+        process_version=case.process_version.version, status=case.status, stage=case.stage,
+        owner=case.owner, version=case.version, incident=case.incident,
+        next_timer_at=case.next_timer_at, created_at=case.created_at, updated_at=case.updated_at,
+        open_tasks=[task_view(t, case) for t in (open_tasks or [])],
+    )

@@ -1,0 +1,199 @@
+"""Start cases, complete their tasks, read them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from sqlalchemy.orm.exc import StaleDataError
+
+from iphs_flow.bootstrap import AppContext
+from iphs_flow.engine import runtime
+from iphs_flow.engine.calendar import format_swedish
+from iphs_flow.engine.clock import now
+from iphs_flow.engine.errors import ScriptError, TaskNotReady
+from iphs_flow.store.tables import Case, HumanTask
+
+from .case_sync import ENGINE, apply_step, case_view, task_view
+from .errors import Conflict, InvalidInput, NotFound
+from .processes import model_for
+from .views import CaseDetail, CaseView, EventView, TaskView
+
+MAX_DATA_BYTES = 256 * 1024
+
+
+def _require_object(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise InvalidInput("the data must be a JSON object, like {\"field\": \"value\"}",
+                           {"data": ["must be a JSON object"]})
+    size = len(json.dumps(data, ensure_ascii=False, default=str).encode())
+    if size > MAX_DATA_BYTES:
+        raise InvalidInput(f"the data is {size} bytes; at most {MAX_DATA_BYTES} are accepted",
+                           {"data": ["too large"]})
+    return data
+
+
+def validate_form(form: dict[str, Any] | None, data: dict[str, Any]) -> None:
+    """Check `data` against the task's JSON Schema; raise InvalidInput with messages per field."""
+    if not form:
+        return
+    validator = Draft202012Validator(form["schema"], format_checker=FormatChecker())
+    fields: dict[str, list[str]] = {}
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
+        path = "/".join(str(p) for p in error.absolute_path)
+        if error.validator == "required":
+            missing = error.message.split("'")[1] if "'" in error.message else ""
+            path = f"{path}/{missing}".strip("/")
+        fields.setdefault(path or "(form)", []).append(error.message)
+    if fields:
+        raise InvalidInput("some fields need attention", fields)
+
+
+def _format_number(fmt: str, year: int, seq: int) -> str:
+    return fmt.format(year=year, seq=seq)
+
+
+def start_case(ctx: AppContext, process_key: str, data: Any, actor: str,
+               title: str | None = None) -> CaseView:
+    """Start a case of the newest version of `process_key` with the need's data."""
+    data = _require_object(data)
+    with ctx.uow.write() as tx:
+        version = tx.processes.latest(process_key)
+        if version is None:
+            raise NotFound(f"no process '{process_key}' is deployed")
+        model = model_for(ctx, version)
+        try:
+            result = runtime.start(model, data, ctx.settings.script_time_limit)
+        except ScriptError as err:
+            raise InvalidInput(str(err), {"data": [str(err)]}) from None
+        year = now().year
+        seq = tx.cases.next_number(ctx.settings.case_number_format, year)
+        case_title = (title or str(data.get("title") or "") or model.name).strip()[:300]
+        case = tx.cases.add(Case(
+            number=_format_number(ctx.settings.case_number_format, year, seq), title=case_title,
+            process_version_id=version.id, process_key=process_key, status="running",
+            owner=actor, state="{}", stage=None, created_at=now(), updated_at=now(),
+        ))
+        tx.events.add(case.id, actor, "case_started",
+                      data={"process": process_key, "version": version.version, "data": data})
+        apply_step(tx, case, result, ctx.settings.lane_groups, actor)
+        tx.flush()
+        view = case_view(case, list(tx.tasks.open_for_case(case.id)))
+        tx.commit()
+    return view
+
+
+def complete_task(ctx: AppContext, task_id: int, data: Any, actor: str,
+                  expected_version: int | None = None) -> CaseView:
+    """Complete an open human task with form data.
+
+    Exactly one of two concurrent completions wins: the loser gets Conflict, because the
+    case row's version no longer matches (or, on SQLite, the task is no longer open).
+    """
+    data = _require_object(data)
+    try:
+        with ctx.uow.write() as tx:
+            row = tx.tasks.get(task_id)
+            if row is None:
+                raise NotFound(f"there is no task {task_id}")
+            case = tx.cases.get(row.case_id)
+            assert case is not None
+            _check_open(row, case, expected_version)
+            form = case.process_version.forms.get(row.form_key) if row.form_key else None
+            validate_form(form, data)
+            model = model_for(ctx, case.process_version)
+            try:
+                result = runtime.complete(model, json.loads(case.state), row.spiff_task_id, data,
+                                          ctx.settings.script_time_limit)
+            except TaskNotReady as err:
+                raise Conflict(f"the task can no longer be completed: {err}") from None
+            tx.events.add(case.id, actor, "task_completed", task_key=row.task_key, task_name=row.name,
+                          data={"task_id": row.id, "data": result.completed_data})
+            apply_step(tx, case, result, ctx.settings.lane_groups, actor)
+            tx.flush()
+            view = case_view(case, list(tx.tasks.open_for_case(case.id)))
+            tx.commit()
+    except StaleDataError:
+        raise Conflict("the case was changed by someone else at the same time; reload and try again") from None
+    return view
+
+
+def _check_open(row: HumanTask, case: Case, expected_version: int | None) -> None:
+    if row.state != "open":
+        who = f" by {row.closed_by}" if row.closed_by else ""
+        when = f" at {format_swedish(row.closed_at)}" if row.closed_at else ""
+        word = "completed" if row.state == "completed" else "cancelled"
+        raise Conflict(f"the task '{row.name}' was already {word}{who}{when}")
+    if expected_version is not None and case.version != expected_version:
+        raise Conflict(f"the case has changed since you loaded it (version {expected_version}, "
+                       f"now {case.version}); reload and try again")
+    if case.status != "running":
+        raise Conflict(f"the case is {case.status}; its tasks cannot be completed now")
+
+
+def retry_incident(ctx: AppContext, case_ref: str | int, actor: str) -> CaseView:
+    """Run a case's failed step again, after the cause has been fixed."""
+    try:
+        with ctx.uow.write() as tx:
+            case = _find(tx, case_ref)
+            if case.status != "incident":
+                raise Conflict(f"case {case.number} has no incident")
+            model = model_for(ctx, case.process_version)
+            result = runtime.retry(model, json.loads(case.state), ctx.settings.script_time_limit)
+            tx.events.add(case.id, actor, "incident_retried", data={"previous": case.incident})
+            apply_step(tx, case, result, ctx.settings.lane_groups, actor)
+            tx.flush()
+            view = case_view(case, list(tx.tasks.open_for_case(case.id)))
+            tx.commit()
+    except StaleDataError:
+        raise Conflict("the case was changed at the same time; try again") from None
+    return view
+
+
+def _find(tx: Any, case_ref: str | int) -> Case:
+    case = None
+    if isinstance(case_ref, int) or (isinstance(case_ref, str) and case_ref.isdigit()):
+        case = tx.cases.get(int(case_ref))
+    if case is None and isinstance(case_ref, str):
+        case = tx.cases.by_number(case_ref)
+    if case is None:
+        raise NotFound(f"there is no case {case_ref}")
+    return case
+
+
+def get_case(ctx: AppContext, case_ref: str | int) -> CaseDetail:
+    """A case with its current data and full history."""
+    with ctx.uow.read() as tx:
+        case = _find(tx, case_ref)
+        model = model_for(ctx, case.process_version)
+        data = runtime.inspect(model, json.loads(case.state)).data if case.state != "{}" else {}
+        history = [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name, e.data)
+                   for e in tx.events.for_case(case.id)]
+        return CaseDetail(case=case_view(case, list(tx.tasks.open_for_case(case.id))), data=data,
+                          history=history)
+
+
+def list_cases(ctx: AppContext, owner: str | None = None, status: str | None = None,
+               limit: int = 100) -> list[CaseView]:
+    with ctx.uow.read() as tx:
+        return [case_view(c) for c in tx.cases.list(owner=owner, status=status, limit=limit)]
+
+
+def list_tasks(ctx: AppContext, case_ref: str | int | None = None, assignee: str | None = None,
+               groups: list[str] | None = None, limit: int = 200) -> list[TaskView]:
+    """Open tasks from the inbox index alone; workflow state is never loaded here."""
+    with ctx.uow.read() as tx:
+        case_id = _find(tx, case_ref).id if case_ref is not None else None
+        rows = tx.tasks.list_open(case_id=case_id, assignee=assignee, groups=groups, limit=limit)
+        cases = {}
+        views = []
+        for row in rows:
+            if row.case_id not in cases:
+                cases[row.case_id] = tx.cases.get(row.case_id)
+            views.append(task_view(row, cases[row.case_id]))
+        return views
+
+
+__all__ = ["start_case", "complete_task", "retry_incident", "get_case", "list_cases", "list_tasks",
+           "validate_form", "ENGINE"]

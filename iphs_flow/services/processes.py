@@ -1,0 +1,140 @@
+"""Deploy process models and read what is deployed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from iphs_flow.bootstrap import AppContext
+from iphs_flow.engine.errors import InvalidModel, UnsafeXML
+from iphs_flow.engine.models import ProcessModel, content_hash, parse_deployment
+from iphs_flow.store.tables import ProcessVersion
+
+from .errors import InvalidProcess, NotFound
+from .views import DeployOutcome, ProcessInfo
+
+MODEL_SUFFIXES = (".bpmn", ".dmn")
+
+
+def read_model_files(paths: list[Path]) -> dict[str, bytes]:
+    """Collect .bpmn/.dmn files from files and folders given on the command line."""
+    files: dict[str, bytes] = {}
+    for path in paths:
+        candidates = sorted(p for p in path.rglob("*") if p.suffix in MODEL_SUFFIXES) if path.is_dir() else [path]
+        for candidate in candidates:
+            if candidate.name in files:
+                raise InvalidProcess(f"two files are named {candidate.name}", file_name=str(candidate))
+            files[candidate.name] = candidate.read_bytes()
+    return files
+
+
+def load_forms(forms_dir: Path, form_keys: set[str]) -> dict[str, dict[str, Any]]:
+    """Read and check the forms a model references: each must exist and be a valid schema."""
+    forms: dict[str, dict[str, Any]] = {}
+    for key in sorted(form_keys):
+        if "/" in key or "\\" in key or key.startswith("."):
+            raise InvalidProcess(f"the form name '{key}' is not allowed", file_name=key)
+        schema_path = forms_dir / f"{key}.schema.json"
+        ui_path = forms_dir / f"{key}.ui.json"
+        if not schema_path.is_file():
+            raise InvalidProcess(f"the form '{key}' does not exist ({schema_path} is missing)",
+                                 file_name=str(schema_path))
+        try:
+            schema = json.loads(schema_path.read_text(encoding="utf-8"))
+            ui = json.loads(ui_path.read_text(encoding="utf-8")) if ui_path.is_file() else {}
+        except json.JSONDecodeError as err:
+            raise InvalidProcess(f"the form '{key}' is not valid JSON: {err}", file_name=key) from None
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as err:
+            path = "/".join(str(p) for p in err.path) or "(root)"
+            raise InvalidProcess(f"the form '{key}' is not a valid JSON Schema at {path}: {err.message}",
+                                 file_name=str(schema_path)) from None
+        if schema.get("type") != "object":
+            raise InvalidProcess(f"the form '{key}' must describe an object (\"type\": \"object\")",
+                                 file_name=str(schema_path))
+        forms[key] = {"schema": schema, "ui": ui}
+    return forms
+
+
+def _check_lanes(model: ProcessModel, lane_groups: dict[str, str]) -> None:
+    for task in model.user_tasks.values():
+        if task.lane is None and not task.candidate_group_expression:
+            raise InvalidProcess(
+                f"the user task '{task.name}' is in no lane, so nobody would get it; put it in a lane",
+                file_name=model.files and next(iter(model.files)), element_id=task.bpmn_id)
+        if task.lane is not None and task.lane not in lane_groups:
+            known = ", ".join(sorted(lane_groups))
+            raise InvalidProcess(
+                f"the lane '{task.lane}' maps to no role (known lanes: {known}; see IPHS_LANE_GROUPS)",
+                element_id=task.bpmn_id)
+
+
+def check_models(ctx: AppContext, files: dict[str, bytes]) -> dict[str, tuple[ProcessModel, dict]]:
+    """Parse, check and attach forms; raise InvalidProcess pointing at the problem."""
+    try:
+        models = parse_deployment(files)
+    except (InvalidModel, UnsafeXML) as err:
+        if isinstance(err, InvalidModel):
+            raise InvalidProcess(err.message, file_name=err.file_name, element_id=err.element_id,
+                                 line=err.line) from None
+        raise InvalidProcess(str(err)) from None
+    result = {}
+    for key, model in models.items():
+        _check_lanes(model, ctx.settings.lane_groups)
+        result[key] = (model, load_forms(ctx.settings.forms_dir, model.form_keys))
+    return result
+
+
+def deploy_process(ctx: AppContext, files: dict[str, bytes], actor: str) -> list[DeployOutcome]:
+    """Deploy BPMN/DMN files: a new version for each process whose content changed.
+
+    The content of a version is its model files plus the forms they reference, so a
+    changed form also makes a new version; running cases keep the version they started on.
+    """
+    checked = check_models(ctx, files)
+    outcomes = []
+    with ctx.uow.write() as tx:
+        for key, (model, forms) in sorted(checked.items()):
+            digest = content_hash({**model.files, **{f"form:{k}": json.dumps(v, sort_keys=True)
+                                                     for k, v in forms.items()}})
+            latest = tx.processes.latest(key)
+            if latest is not None and latest.content_hash == digest:
+                outcomes.append(DeployOutcome(key, latest.name, latest.version, created=False))
+                continue
+            version = ProcessVersion(
+                process_key=key, version=(latest.version + 1) if latest else 1, name=model.name,
+                content_hash=digest, files=model.files, forms=forms, deployed_by=actor,
+            )
+            tx.processes.add(version)
+            outcomes.append(DeployOutcome(key, model.name, version.version, created=True))
+        tx.commit()
+    return outcomes
+
+
+def list_processes(ctx: AppContext) -> list[ProcessInfo]:
+    with ctx.uow.read() as tx:
+        return [_info(v) for v in tx.processes.latest_versions()]
+
+
+def get_process(ctx: AppContext, key: str) -> ProcessInfo:
+    with ctx.uow.read() as tx:
+        version = tx.processes.latest(key)
+        if version is None:
+            raise NotFound(f"no process '{key}' is deployed")
+        return _info(version)
+
+
+def _info(version: ProcessVersion) -> ProcessInfo:
+    return ProcessInfo(key=version.process_key, name=version.name, version=version.version,
+                       version_id=version.id, deployed_at=version.deployed_at,
+                       deployed_by=version.deployed_by, form_keys=sorted(version.forms))
+
+
+def model_for(ctx: AppContext, version: ProcessVersion) -> ProcessModel:
+    """The parsed model of a stored version, from the cache when it was parsed before."""
+    return ctx.models.get(version.process_key, version.files)

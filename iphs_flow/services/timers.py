@@ -1,0 +1,51 @@
+"""Fire due BPMN timers: the scheduler and `iphs-flow tick` call this."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy.orm.exc import StaleDataError
+
+from iphs_flow.bootstrap import AppContext
+from iphs_flow.engine import runtime
+from iphs_flow.engine.clock import now
+
+from .case_sync import ENGINE, apply_step
+from .processes import model_for
+from .views import TimerRun
+
+
+def fire_due_timers(ctx: AppContext, limit: int | None = None) -> TimerRun:
+    """Fire every case whose earliest timer is due, each in its own transaction.
+
+    A case that someone else changed meanwhile is skipped (its new timer is picked up by
+    the next tick); a failing timer expression or script puts that case in incident and
+    the others still run.
+    """
+    at = now()
+    with ctx.uow.read() as tx:
+        due = tx.cases.due_for_timers(at, limit or ctx.settings.timer_batch)
+    fired = incidents = conflicts = 0
+    for case_id in due:
+        try:
+            with ctx.uow.write() as tx:
+                case = tx.cases.get(case_id)
+                if case is None or case.status != "running" or case.next_timer_at is None \
+                        or case.next_timer_at > at:
+                    conflicts += 1
+                    continue
+                model = model_for(ctx, case.process_version)
+                result = runtime.fire_timers(model, json.loads(case.state), ctx.settings.script_time_limit)
+                apply_step(tx, case, result, ctx.settings.lane_groups, ENGINE)
+                tx.commit()
+                fired += 1
+                incidents += result.status == "incident"
+        except StaleDataError:
+            conflicts += 1
+    return TimerRun(due=len(due), fired=fired, incidents=incidents, conflicts=conflicts)
+
+
+def next_timer_at(ctx: AppContext):  # noqa: ANN201 - datetime | None
+    """When the scheduler should wake next."""
+    with ctx.uow.read() as tx:
+        return tx.cases.earliest_timer()

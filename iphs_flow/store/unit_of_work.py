@@ -1,0 +1,68 @@
+"""The unit of work: one transaction per use case, with the repositories it needs.
+
+Services say `with uow.write() as tx:` (or `uow.read()`), use `tx.cases`,
+`tx.tasks` ... and call `tx.commit()`. Leaving the block without commit rolls back, so
+a failure half-way changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from .database import WRITE
+from .repositories import (
+    CaseRepository,
+    EventRepository,
+    OutboxRepository,
+    ProcessRepository,
+    TaskRepository,
+)
+
+
+class Transaction:
+    """The repositories of one open transaction."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.processes = ProcessRepository(session)
+        self.cases = CaseRepository(session)
+        self.tasks = TaskRepository(session)
+        self.events = EventRepository(session)
+        self.outbox = OutboxRepository(session)
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def flush(self) -> None:
+        self.session.flush()
+
+
+class UnitOfWork:
+    """Opens transactions on one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._read = sessionmaker(bind=engine, expire_on_commit=False)
+        self._write = sessionmaker(bind=engine.execution_options(**{WRITE: True}),
+                                   expire_on_commit=False)
+
+    @contextmanager
+    def read(self) -> Iterator[Transaction]:
+        with self._read() as session:
+            try:
+                yield Transaction(session)
+            finally:
+                session.rollback()
+
+    @contextmanager
+    def write(self) -> Iterator[Transaction]:
+        with self._write() as session:
+            try:
+                yield Transaction(session)
+            except BaseException:
+                session.rollback()
+                raise

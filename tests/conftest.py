@@ -1,0 +1,105 @@
+"""Shared fixtures: real SQLite files and throwaway PostgreSQL databases, a movable clock."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from iphs_flow.bootstrap import AppContext, build
+from iphs_flow.config import Settings
+from iphs_flow.engine import clock
+from iphs_flow.store.migrate import upgrade
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+PG_ADMIN_URL = os.environ.get("IPHS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REQUIRE_POSTGRES = os.environ.get("IPHS_REQUIRE_POSTGRES") == "1"
+
+# A Thursday in term time, well away from holidays, 09:00 in Stockholm.
+T0 = datetime(2026, 3, 12, 8, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(autouse=True)
+def _real_clock_after_each_test() -> Iterator[None]:
+    yield
+    clock.reset()
+
+
+@pytest.fixture
+def frozen_clock() -> Iterator[datetime]:
+    """The engine clock stopped at T0; tests move it with clock.advance()."""
+    clock.freeze(T0)
+    yield T0
+    clock.reset()
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[str]:
+    """The PostgreSQL server; missing is a skip locally and a failure when it is required."""
+    engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+    except Exception as err:
+        message = f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {err}"
+        if REQUIRE_POSTGRES:
+            pytest.fail(message)
+        pytest.skip(message)
+    finally:
+        engine.dispose()
+    yield PG_ADMIN_URL
+
+
+@pytest.fixture
+def postgres_url(postgres_admin: str) -> Iterator[str]:
+    """A fresh database for one test, dropped afterwards."""
+    name = f"iphs_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_admin, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(postgres_admin).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def make_context(url: str, **settings: object) -> AppContext:
+    options = {"database_url": url, "forms_dir": FIXTURES / "forms", "bpmn_dir": FIXTURES / "bpmn"}
+    options.update(settings)
+    ctx = build(Settings(**options))  # type: ignore[arg-type]
+    upgrade(ctx.uow.engine)
+    return ctx
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'iphs.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using this runs twice: on a SQLite file and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'iphs.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def ctx(db_url: str) -> Iterator[AppContext]:
+    context = make_context(db_url)
+    yield context
+    context.close()
+
+
+def fixture_files(*names: str) -> dict[str, bytes]:
+    return {name: (FIXTURES / "bpmn" / name).read_bytes() for name in names}
