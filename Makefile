@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## make run: install, migrate the SQLite database, deploy bpmn/, serve on http://127.0.0.1:5000
+## make run: install, migrate the SQLite database, deploy bpmn/, create demo users, serve on http://127.0.0.1:5000
 run: install
 	$(BIN)/iphs-flow db upgrade
+	$(BIN)/iphs-flow users demo
 	@if compgen -G "bpmn/*.bpmn" > /dev/null; then $(BIN)/iphs-flow deploy bpmn; fi
 	$(BIN)/iphs-flow serve
 

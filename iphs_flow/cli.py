@@ -15,10 +15,12 @@ import click
 from iphs_flow.bootstrap import AppContext, build
 from iphs_flow.config import Settings
 from iphs_flow.engine.calendar import format_swedish
+from iphs_flow.services import accounts
 from iphs_flow.services import cases as case_service
 from iphs_flow.services import processes as process_service
 from iphs_flow.services import timers as timer_service
 from iphs_flow.services.errors import InvalidInput, InvalidProcess, ServiceError
+from iphs_flow.services.permissions import ROLES, Actor
 
 
 def _context() -> AppContext:
@@ -37,8 +39,13 @@ def _context() -> AppContext:
     return root.obj
 
 
-def _default_actor() -> str:
-    return os.environ.get("IPHS_ACTOR") or getpass.getuser() or "cli"
+def _actor(username: str | None) -> Actor:
+    """`--as USER` acts with that user's permissions; without it, the operator at the
+    server's console acts with full rights (they hold the database credentials anyway)."""
+    username = username or os.environ.get("IPHS_ACTOR")
+    if username:
+        return _run(lambda: accounts.actor_for(_context(), username))
+    return Actor(f"cli:{getpass.getuser()}", frozenset(ROLES), frozenset(), is_system=True)
 
 
 def _parse_data(text: str | None) -> Any:
@@ -101,7 +108,7 @@ def db_upgrade() -> None:
 def deploy(paths: tuple[Path, ...], actor: str | None) -> None:
     ctx = _context()
     files = _run(lambda: process_service.read_model_files(list(paths)))
-    outcomes = _run(lambda: process_service.deploy_process(ctx, files, actor or _default_actor()))
+    outcomes = _run(lambda: process_service.deploy_process(ctx, files, _actor(actor)))
     for outcome in outcomes:
         word = "deployed" if outcome.created else "unchanged"
         click.echo(f"{outcome.key}\tversion {outcome.version}\t{word}\t{outcome.name}")
@@ -121,7 +128,7 @@ def processes() -> None:
 @click.option("--as", "actor", default=None, help="The case owner.")
 def start(key: str, data: str | None, actor: str | None) -> None:
     ctx = _context()
-    view = _run(lambda: case_service.start_case(ctx, key, _parse_data(data), actor or _default_actor()))
+    view = _run(lambda: case_service.start_case(ctx, key, _parse_data(data), _actor(actor)))
     click.echo(f"Started {view.number}: {view.title} ({view.status})")
     _print_tasks(view.open_tasks)
 
@@ -132,13 +139,13 @@ def _print_tasks(tasks: list[Any]) -> None:
         click.echo(f"  task {task.id}\t{task.case_number}\t{task.name}\t{who}\tdue {_when(task.due_at)}")
 
 
-@cli.command(help="List open tasks.")
+@cli.command(help="List open tasks: a user's inbox with --as, else every open task.")
 @click.option("--case", "case_ref", default=None, help="Only this case (number or id).")
-@click.option("--assignee", default=None)
-@click.option("--group", "groups", multiple=True)
-def tasks(case_ref: str | None, assignee: str | None, groups: tuple[str, ...]) -> None:
+@click.option("--as", "actor", default=None, help="Show this user's inbox.")
+def tasks(case_ref: str | None, actor: str | None) -> None:
     ctx = _context()
-    found = _run(lambda: case_service.list_tasks(ctx, case_ref, assignee, list(groups) or None))
+    who = _actor(actor)
+    found = _run(lambda: case_service.list_tasks(ctx, who, case_ref, everyone=who.is_system))
     if not found:
         click.echo("No open tasks.")
     _print_tasks(found)
@@ -152,8 +159,8 @@ def tasks(case_ref: str | None, assignee: str | None, groups: tuple[str, ...]) -
               help="Refuse if the case changed since this version.")
 def complete(task_id: int, data: str | None, actor: str | None, expected_version: int | None) -> None:
     ctx = _context()
-    view = _run(lambda: case_service.complete_task(ctx, task_id, _parse_data(data),
-                                                   actor or _default_actor(), expected_version))
+    view = _run(lambda: case_service.complete_task(ctx, task_id, _parse_data(data), _actor(actor),
+                                                   expected_version))
     click.echo(f"{view.number}: {view.status}, stage {view.stage if view.stage is not None else '-'}")
     if view.incident:
         click.echo(f"  incident: {view.incident}")
@@ -163,9 +170,10 @@ def complete(task_id: int, data: str | None, actor: str | None, expected_version
 @cli.command(help="Show a case: status, open tasks, data and history.")
 @click.argument("case_ref")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def show(case_ref: str, as_json: bool) -> None:
+@click.option("--as", "actor", default=None)
+def show(case_ref: str, as_json: bool, actor: str | None) -> None:
     ctx = _context()
-    detail = _run(lambda: case_service.get_case(ctx, case_ref))
+    detail = _run(lambda: case_service.get_case(ctx, case_ref, _actor(actor)))
     case = detail.case
     if as_json:
         click.echo(json.dumps({
@@ -204,8 +212,52 @@ def tick() -> None:
 @click.option("--as", "actor", default=None)
 def retry(case_ref: str, actor: str | None) -> None:
     ctx = _context()
-    view = _run(lambda: case_service.retry_incident(ctx, case_ref, actor or _default_actor()))
+    view = _run(lambda: case_service.retry_incident(ctx, case_ref, _actor(actor)))
     click.echo(f"{view.number}: {view.status}" + (f" ({view.incident})" if view.incident else ""))
+
+
+@cli.group(help="Local accounts.")
+def users() -> None:
+    pass
+
+
+@users.command("add", help="Create a local account (the password is asked for unless --password is given).")
+@click.argument("username")
+@click.option("--name", "display_name", default="", help="Full name.")
+@click.option("--email", default=None)
+@click.option("--password", default=None, help="Better left out: it is then asked for without echo.")
+@click.option("--no-password", is_flag=True, help="An account that signs in only through SSO.")
+@click.option("--role", "roles", multiple=True, type=click.Choice(ROLES))
+@click.option("--group", "groups", multiple=True, help="e.g. innovation-leads, gate-deciders")
+@click.option("--language", type=click.Choice(["sv", "en"]), default="sv")
+@click.option("--manager", default=None, help="User name of the manager (for escalations).")
+def users_add(username: str, display_name: str, email: str | None, password: str | None, no_password: bool,
+              roles: tuple[str, ...], groups: tuple[str, ...], language: str, manager: str | None) -> None:
+    if password is None and not no_password:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    info = _run(lambda: accounts.add_user(
+        _context(), username, display_name, password=password, email=email, roles=set(roles),
+        groups=set(groups), language=language, manager=manager))
+    click.echo(f"Created {info.username} (roles: {', '.join(sorted(info.roles))}; "
+               f"groups: {', '.join(sorted(info.groups)) or '-'})")
+
+
+@users.command("list", help="List accounts with roles and groups.")
+def users_list() -> None:
+    for info in accounts.list_users(_context()):
+        click.echo(f"{info.username}\t{info.display_name}\t{info.email or '-'}\t"
+                   f"roles: {','.join(sorted(info.roles))}\tgroups: {','.join(sorted(info.groups)) or '-'}")
+
+
+@users.command("demo", help="Create the demo users (once); prints their passwords the first time.")
+def users_demo() -> None:
+    created = _run(lambda: accounts.create_demo_users(_context()))
+    if not created:
+        click.echo("Demo users exist already (their passwords were printed when they were created).")
+        return
+    click.echo("Demo users (shown only now):")
+    for username, password, description in created:
+        click.echo(f"  {username:<8} {password}   {description}")
 
 
 @cli.command(help="Serve the web app (and fire timers in the background).")

@@ -103,3 +103,14 @@ def ctx(db_url: str) -> Iterator[AppContext]:
 
 def fixture_files(*names: str) -> dict[str, bytes]:
     return {name: (FIXTURES / "bpmn" / name).read_bytes() for name in names}
+
+
+# People for service-level tests (the permission rules themselves are tested separately).
+from iphs_flow.services.permissions import Actor  # noqa: E402
+
+ANNA = Actor("anna", frozenset({"idea_owner"}))
+BERTIL = Actor("bertil", frozenset({"idea_owner"}))
+LEAD = Actor("lena", frozenset({"idea_owner", "innovation_lead"}), frozenset({"innovation-leads"}))
+MANAGER = Actor("bo", frozenset({"idea_owner", "approver"}), frozenset({"unit-managers", "gate-deciders"}))
+DESIGNER = Actor("dora", frozenset({"idea_owner", "process_designer"}))
+ADMIN = Actor("adam", frozenset({"idea_owner", "administrator"}), frozenset({"administrators"}))

@@ -16,7 +16,8 @@ from iphs_flow.engine.errors import ScriptError, TaskNotReady
 from iphs_flow.store.tables import Case, HumanTask
 
 from .case_sync import ENGINE, apply_step, case_view, task_view
-from .errors import Conflict, InvalidInput, NotFound
+from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .permissions import ADMINISTRATOR, IDEA_OWNER, Actor, require_case_visible, require_role, require_task_access
 from .processes import model_for
 from .views import CaseDetail, CaseView, EventView, TaskView
 
@@ -54,9 +55,10 @@ def _format_number(fmt: str, year: int, seq: int) -> str:
     return fmt.format(year=year, seq=seq)
 
 
-def start_case(ctx: AppContext, process_key: str, data: Any, actor: str,
+def start_case(ctx: AppContext, process_key: str, data: Any, actor: Actor,
                title: str | None = None) -> CaseView:
     """Start a case of the newest version of `process_key` with the need's data."""
+    require_role(actor, IDEA_OWNER, "start a case")
     data = _require_object(data)
     with ctx.uow.write() as tx:
         version = tx.processes.latest(process_key)
@@ -73,18 +75,25 @@ def start_case(ctx: AppContext, process_key: str, data: Any, actor: str,
         case = tx.cases.add(Case(
             number=_format_number(ctx.settings.case_number_format, year, seq), title=case_title,
             process_version_id=version.id, process_key=process_key, status="running",
-            owner=actor, state="{}", stage=None, created_at=now(), updated_at=now(),
+            owner=actor.username, state="{}", stage=None, created_at=now(), updated_at=now(),
         ))
-        tx.events.add(case.id, actor, "case_started",
+        tx.events.add(case.id, actor.username, "case_started",
                       data={"process": process_key, "version": version.version, "data": data})
-        apply_step(tx, case, result, ctx.settings.lane_groups, actor)
+        apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
         tx.flush()
         view = case_view(case, list(tx.tasks.open_for_case(case.id)))
         tx.commit()
     return view
 
 
-def complete_task(ctx: AppContext, task_id: int, data: Any, actor: str,
+def _require_visible(tx: Any, actor: Actor, case: Case, case_ref: object) -> None:
+    if actor.sees_all_cases or case.owner == actor.username:
+        return
+    participants, groups = tx.tasks.participants(case.id)
+    require_case_visible(actor, case.owner, participants, groups, case_ref)
+
+
+def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
                   expected_version: int | None = None) -> CaseView:
     """Complete an open human task with form data.
 
@@ -99,6 +108,9 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: str,
                 raise NotFound(f"there is no task {task_id}")
             case = tx.cases.get(row.case_id)
             assert case is not None
+            _require_visible(tx, actor, case, f"for task {task_id}")
+            if row.state == "open":
+                require_task_access(actor, row.assignee, row.candidate_group)
             _check_open(row, case, expected_version)
             form = case.process_version.forms.get(row.form_key) if row.form_key else None
             validate_form(form, data)
@@ -108,9 +120,9 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: str,
                                           ctx.settings.script_time_limit)
             except TaskNotReady as err:
                 raise Conflict(f"the task can no longer be completed: {err}") from None
-            tx.events.add(case.id, actor, "task_completed", task_key=row.task_key, task_name=row.name,
-                          data={"task_id": row.id, "data": result.completed_data})
-            apply_step(tx, case, result, ctx.settings.lane_groups, actor)
+            tx.events.add(case.id, actor.username, "task_completed", task_key=row.task_key,
+                          task_name=row.name, data={"task_id": row.id, "data": result.completed_data})
+            apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
             tx.flush()
             view = case_view(case, list(tx.tasks.open_for_case(case.id)))
             tx.commit()
@@ -132,8 +144,9 @@ def _check_open(row: HumanTask, case: Case, expected_version: int | None) -> Non
         raise Conflict(f"the case is {case.status}; its tasks cannot be completed now")
 
 
-def retry_incident(ctx: AppContext, case_ref: str | int, actor: str) -> CaseView:
+def retry_incident(ctx: AppContext, case_ref: str | int, actor: Actor) -> CaseView:
     """Run a case's failed step again, after the cause has been fixed."""
+    require_role(actor, ADMINISTRATOR, "retry incidents")
     try:
         with ctx.uow.write() as tx:
             case = _find(tx, case_ref)
@@ -141,8 +154,8 @@ def retry_incident(ctx: AppContext, case_ref: str | int, actor: str) -> CaseView
                 raise Conflict(f"case {case.number} has no incident")
             model = model_for(ctx, case.process_version)
             result = runtime.retry(model, json.loads(case.state), ctx.settings.script_time_limit)
-            tx.events.add(case.id, actor, "incident_retried", data={"previous": case.incident})
-            apply_step(tx, case, result, ctx.settings.lane_groups, actor)
+            tx.events.add(case.id, actor.username, "incident_retried", data={"previous": case.incident})
+            apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
             tx.flush()
             view = case_view(case, list(tx.tasks.open_for_case(case.id)))
             tx.commit()
@@ -162,10 +175,11 @@ def _find(tx: Any, case_ref: str | int) -> Case:
     return case
 
 
-def get_case(ctx: AppContext, case_ref: str | int) -> CaseDetail:
-    """A case with its current data and full history."""
+def get_case(ctx: AppContext, case_ref: str | int, actor: Actor) -> CaseDetail:
+    """A case with its current data and full history, for those who may see it."""
     with ctx.uow.read() as tx:
         case = _find(tx, case_ref)
+        _require_visible(tx, actor, case, case_ref)
         model = model_for(ctx, case.process_version)
         data = runtime.inspect(model, json.loads(case.state)).data if case.state != "{}" else {}
         history = [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name, e.data)
@@ -174,17 +188,40 @@ def get_case(ctx: AppContext, case_ref: str | int) -> CaseDetail:
                           history=history)
 
 
-def list_cases(ctx: AppContext, owner: str | None = None, status: str | None = None,
+def list_cases(ctx: AppContext, actor: Actor, owner: str | None = None, status: str | None = None,
                limit: int = 100) -> list[CaseView]:
+    """All cases for innovation leads and administrators; one's own cases for everyone else."""
+    if not actor.sees_all_cases:
+        owner = actor.username
     with ctx.uow.read() as tx:
         return [case_view(c) for c in tx.cases.list(owner=owner, status=status, limit=limit)]
 
 
-def list_tasks(ctx: AppContext, case_ref: str | int | None = None, assignee: str | None = None,
-               groups: list[str] | None = None, limit: int = 200) -> list[TaskView]:
-    """Open tasks from the inbox index alone; workflow state is never loaded here."""
+def count_cases(ctx: AppContext) -> list[tuple[str, int | None, int]]:
+    """(status, stage, count) for an overview that shows no case data."""
     with ctx.uow.read() as tx:
-        case_id = _find(tx, case_ref).id if case_ref is not None else None
+        return tx.cases.counts()
+
+
+def list_tasks(ctx: AppContext, actor: Actor, case_ref: str | int | None = None, *,
+               everyone: bool = False, limit: int = 200) -> list[TaskView]:
+    """Open tasks from the inbox index alone; workflow state is never loaded here.
+
+    By default the actor's inbox: tasks assigned to them and their groups' unclaimed
+    tasks. `everyone` (innovation leads, administrators) lists all open tasks.
+    """
+    assignee: str | None = actor.username
+    groups: list[str] | None = sorted(actor.groups)
+    if everyone:
+        if not actor.sees_all_cases:
+            raise Forbidden("only innovation leads and administrators see every task")
+        assignee = groups = None
+    with ctx.uow.read() as tx:
+        case_id = None
+        if case_ref is not None:
+            case = _find(tx, case_ref)
+            _require_visible(tx, actor, case, case_ref)
+            case_id = case.id
         rows = tx.tasks.list_open(case_id=case_id, assignee=assignee, groups=groups, limit=limit)
         cases = {}
         views = []
@@ -196,4 +233,4 @@ def list_tasks(ctx: AppContext, case_ref: str | int | None = None, assignee: str
 
 
 __all__ = ["start_case", "complete_task", "retry_incident", "get_case", "list_cases", "list_tasks",
-           "validate_form", "ENGINE"]
+           "validate_form", "count_cases", "ENGINE"]

@@ -14,7 +14,8 @@ from iphs_flow.engine.errors import InvalidModel, UnsafeXML
 from iphs_flow.engine.models import ProcessModel, content_hash, parse_deployment
 from iphs_flow.store.tables import ProcessVersion
 
-from .errors import InvalidProcess, NotFound
+from .errors import Forbidden, InvalidProcess, NotFound
+from .permissions import ADMINISTRATOR, PROCESS_DESIGNER, Actor
 from .views import DeployOutcome, ProcessInfo
 
 MODEL_SUFFIXES = (".bpmn", ".dmn")
@@ -90,12 +91,14 @@ def check_models(ctx: AppContext, files: dict[str, bytes]) -> dict[str, tuple[Pr
     return result
 
 
-def deploy_process(ctx: AppContext, files: dict[str, bytes], actor: str) -> list[DeployOutcome]:
+def deploy_process(ctx: AppContext, files: dict[str, bytes], actor: Actor) -> list[DeployOutcome]:
     """Deploy BPMN/DMN files: a new version for each process whose content changed.
 
     The content of a version is its model files plus the forms they reference, so a
     changed form also makes a new version; running cases keep the version they started on.
     """
+    if not (actor.has(PROCESS_DESIGNER) or actor.has(ADMINISTRATOR)):
+        raise Forbidden("only process designers may deploy processes")
     checked = check_models(ctx, files)
     outcomes = []
     with ctx.uow.write() as tx:
@@ -108,7 +111,7 @@ def deploy_process(ctx: AppContext, files: dict[str, bytes], actor: str) -> list
                 continue
             version = ProcessVersion(
                 process_key=key, version=(latest.version + 1) if latest else 1, name=model.name,
-                content_hash=digest, files=model.files, forms=forms, deployed_by=actor,
+                content_hash=digest, files=model.files, forms=forms, deployed_by=actor.username,
             )
             tx.processes.add(version)
             outcomes.append(DeployOutcome(key, model.name, version.version, created=True))

@@ -6,13 +6,25 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from iphs_flow.engine.clock import now
 
-from .tables import Case, CaseCounter, CaseEvent, HumanTask, Outbox, ProcessVersion
+from .tables import (
+    AccessLog,
+    Case,
+    CaseCounter,
+    CaseEvent,
+    GroupMember,
+    HumanTask,
+    Outbox,
+    ProcessVersion,
+    UserAccount,
+    UserGroup,
+    UserRole,
+)
 
 
 def _insert_for(session: Session) -> Any:
@@ -87,6 +99,12 @@ class CaseRepository:
     def earliest_timer(self) -> datetime | None:
         return self.session.scalar(select(func.min(Case.next_timer_at)).where(Case.status == "running"))
 
+    def counts(self) -> list[tuple[str, int | None, int]]:
+        rows = self.session.execute(
+            select(Case.status, Case.stage, func.count()).group_by(Case.status, Case.stage)
+            .order_by(Case.status, Case.stage)).all()
+        return [(r[0], r[1], int(r[2])) for r in rows]
+
     def list(self, *, owner: str | None = None, status: str | None = None, limit: int = 100,
              offset: int = 0) -> Sequence[Case]:
         query = select(Case).order_by(Case.id.desc()).limit(limit).offset(offset)
@@ -122,6 +140,15 @@ class TaskRepository:
         self.session.add(task)
         return task
 
+    def participants(self, case_id: int) -> tuple[set[str], set[str]]:
+        """People and groups who have or had a task in the case (they may see it)."""
+        rows = self.session.execute(
+            select(HumanTask.assignee, HumanTask.closed_by, HumanTask.candidate_group)
+            .where(HumanTask.case_id == case_id)).all()
+        people = {p for row in rows for p in (row[0], row[1]) if p}
+        groups = {row[2] for row in rows if row[2]}
+        return people, groups
+
     def close(self, case_id: int, spiff_ids: list[str], state: str, by: str | None) -> None:
         if not spiff_ids:
             return
@@ -144,7 +171,6 @@ class TaskRepository:
                 conditions.append(HumanTask.assignee == assignee)
             if groups:
                 conditions.append(HumanTask.assignee.is_(None) & HumanTask.candidate_group.in_(groups))
-            from sqlalchemy import or_
             query = query.where(or_(*conditions))
         return self.session.scalars(query).all()
 
@@ -188,3 +214,57 @@ class OutboxRepository:
 
     def for_case(self, case_id: int) -> Sequence[Outbox]:
         return self.session.scalars(select(Outbox).where(Outbox.case_id == case_id).order_by(Outbox.id)).all()
+
+
+class UserRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def by_username(self, username: str) -> UserAccount | None:
+        return self.session.scalars(select(UserAccount).where(UserAccount.username == username)).first()
+
+    def add(self, user: UserAccount) -> UserAccount:
+        self.session.add(user)
+        self.session.flush()
+        return user
+
+    def roles(self, user_id: int) -> set[str]:
+        return set(self.session.scalars(select(UserRole.role).where(UserRole.user_id == user_id)))
+
+    def groups(self, user_id: int) -> set[str]:
+        return set(self.session.scalars(
+            select(UserGroup.name).join(GroupMember, GroupMember.group_id == UserGroup.id)
+            .where(GroupMember.user_id == user_id)))
+
+    def set_roles(self, user_id: int, roles: set[str]) -> None:
+        self.session.execute(delete(UserRole).where(UserRole.user_id == user_id))
+        for role in sorted(roles):
+            self.session.add(UserRole(user_id=user_id, role=role))
+
+    def group(self, name: str) -> UserGroup:
+        group = self.session.scalars(select(UserGroup).where(UserGroup.name == name)).first()
+        if group is None:
+            group = UserGroup(name=name, title=name)
+            self.session.add(group)
+            self.session.flush()
+        return group
+
+    def set_groups(self, user_id: int, groups: set[str]) -> None:
+        self.session.execute(delete(GroupMember).where(GroupMember.user_id == user_id))
+        for name in sorted(groups):
+            self.session.add(GroupMember(user_id=user_id, group_id=self.group(name).id))
+
+    def members(self, group: str) -> Sequence[UserAccount]:
+        return self.session.scalars(
+            select(UserAccount).join(GroupMember, GroupMember.user_id == UserAccount.id)
+            .join(UserGroup, UserGroup.id == GroupMember.group_id)
+            .where(UserGroup.name == group, UserAccount.is_active.is_(True)).order_by(UserAccount.username)
+        ).all()
+
+    def all(self) -> Sequence[UserAccount]:
+        return self.session.scalars(select(UserAccount).order_by(UserAccount.username)).all()
+
+    def log(self, event: str, username: str | None, detail: dict[str, Any] | None = None,
+            remote_addr: str | None = None) -> None:
+        self.session.add(AccessLog(event=event, username=username, detail=detail or {},
+                                   remote_addr=remote_addr, at=now()))

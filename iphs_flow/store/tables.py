@@ -183,3 +183,66 @@ class Outbox(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+# ---------------------------------------------------------------- identity
+
+
+class UserAccount(Base):
+    """A person: a local account (argon2 password) or one created on first SSO login."""
+
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(200), unique=True)
+    display_name: Mapped[str] = mapped_column(String(300))
+    email: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    language: Mapped[str] = mapped_column(String(5), default="sv")
+    password_hash: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    source: Mapped[str] = mapped_column(String(20), default="local")  # local | oidc
+    oidc_subject: Mapped[str | None] = mapped_column(String(300), unique=True, nullable=True)
+    manager_username: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    notify_mode: Mapped[str] = mapped_column(String(20), default="immediate")  # immediate | daily | weekly
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class UserGroup(Base):
+    """A group that BPMN lanes and candidate groups name, e.g. `innovation-leads`."""
+
+    __tablename__ = "user_group"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+
+
+class GroupMember(Base):
+    __tablename__ = "group_member"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("user_group.id", ondelete="CASCADE"), primary_key=True)
+
+
+class UserRole(Base):
+    """Roles: idea_owner, approver, innovation_lead, process_designer, administrator."""
+
+    __tablename__ = "user_role"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
+class AccessLog(Base):
+    """Security-relevant events: logins, failed logins, role changes, denied access."""
+
+    __tablename__ = "access_log"
+    __table_args__ = (Index("ix_access_log_at", "at"), Index("ix_access_log_username", "username"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    username: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    event: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    remote_addr: Mapped[str | None] = mapped_column(String(64), nullable=True)

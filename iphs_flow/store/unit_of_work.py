@@ -20,6 +20,7 @@ from .repositories import (
     OutboxRepository,
     ProcessRepository,
     TaskRepository,
+    UserRepository,
 )
 
 
@@ -33,6 +34,7 @@ class Transaction:
         self.tasks = TaskRepository(session)
         self.events = EventRepository(session)
         self.outbox = OutboxRepository(session)
+        self.users = UserRepository(session)
 
     def commit(self) -> None:
         self.session.commit()

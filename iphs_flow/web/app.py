@@ -33,11 +33,11 @@ def create_app(config: dict[str, Any] | None = None, context: AppContext | None 
 
     @app.get("/")
     def index() -> str:
+        # Until people sign in, the public page shows counts, never case titles or data.
         return render_template(
             "index.html",
             processes=process_service.list_processes(context),
-            cases=case_service.list_cases(context, limit=50),
-            tasks=case_service.list_tasks(context, limit=50),
+            counts=case_service.count_cases(context),
             now=now(),
         )
 

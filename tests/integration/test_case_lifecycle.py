@@ -13,11 +13,11 @@ from iphs_flow.services import cases, processes, timers
 from iphs_flow.services.errors import Conflict, InvalidInput, InvalidProcess, NotFound
 from iphs_flow.store.tables import Case, CaseEvent, HumanTask, Outbox
 from tests.bpmn_builder import script_process
-from tests.conftest import fixture_files
+from tests.conftest import ADMIN, ANNA, BERTIL, DESIGNER, LEAD, fixture_files
 
 
 def deploy(ctx, *names):
-    return processes.deploy_process(ctx, fixture_files(*names), "designer")
+    return processes.deploy_process(ctx, fixture_files(*names), DESIGNER)
 
 
 def snapshot(ctx, case_id):
@@ -37,43 +37,43 @@ def test_deploying_twice_keeps_one_version_and_a_change_makes_a_new_one(ctx) -> 
     assert [(o.key, o.version, o.created) for o in first] == [("review_loop", 1, True)]
     assert [(o.key, o.version, o.created) for o in again] == [("review_loop", 1, False)]
     changed = fixture_files("review_loop.bpmn")["review_loop.bpmn"].replace(b"Skriv utkast", b"Skriv ett utkast")
-    outcome = processes.deploy_process(ctx, {"review_loop.bpmn": changed}, "designer")
+    outcome = processes.deploy_process(ctx, {"review_loop.bpmn": changed}, DESIGNER)
     assert [(o.version, o.created) for o in outcome] == [(2, True)]
     assert processes.get_process(ctx, "review_loop").version == 2
 
 
 def test_running_cases_stay_on_the_version_they_started_with(ctx) -> None:
     deploy(ctx, "review_loop.bpmn")
-    old = cases.start_case(ctx, "review_loop", {"title": "Gammal"}, "anna")
+    old = cases.start_case(ctx, "review_loop", {"title": "Gammal"}, ANNA)
     changed = fixture_files("review_loop.bpmn")["review_loop.bpmn"].replace(b"Skriv utkast", b"Skriv ett utkast")
-    processes.deploy_process(ctx, {"review_loop.bpmn": changed}, "designer")
-    new = cases.start_case(ctx, "review_loop", {"title": "Ny"}, "anna")
+    processes.deploy_process(ctx, {"review_loop.bpmn": changed}, DESIGNER)
+    new = cases.start_case(ctx, "review_loop", {"title": "Ny"}, ANNA)
     assert (old.process_version, new.process_version) == (1, 2)
     assert old.open_tasks[0].name == "Skriv utkast"
     assert new.open_tasks[0].name == "Skriv ett utkast"
-    after = cases.complete_task(ctx, old.open_tasks[0].id, {"text": "x"}, "anna")
+    after = cases.complete_task(ctx, old.open_tasks[0].id, {"text": "x"}, ANNA)
     assert after.process_version == 1 and after.open_tasks[0].name == "Granska utkast"
 
 
 def test_a_case_gets_a_number_an_inbox_entry_and_history(ctx, frozen_clock) -> None:
     deploy(ctx, "review_loop.bpmn")
-    view = cases.start_case(ctx, "review_loop", {"title": "Cykelparkering vid skolor"}, "anna")
-    second = cases.start_case(ctx, "review_loop", {"title": "Andra"}, "anna")
+    view = cases.start_case(ctx, "review_loop", {"title": "Cykelparkering vid skolor"}, ANNA)
+    second = cases.start_case(ctx, "review_loop", {"title": "Andra"}, ANNA)
     assert view.number == "IPHS 2026/0001" and second.number == "IPHS 2026/0002"
     assert view.title == "Cykelparkering vid skolor" and view.status == "running" and view.stage == 1
     [task] = view.open_tasks
     assert (task.name, task.assignee, task.candidate_group) == ("Skriv utkast", "anna", None)
     assert task.due_at.date().isoformat() == "2026-03-19"  # 5 working days after Thursday 12 March
 
-    view = cases.complete_task(ctx, task.id, {"text": "Förslag"}, "anna")
+    view = cases.complete_task(ctx, task.id, {"text": "Förslag"}, ANNA)
     [review] = view.open_tasks
     assert (review.name, review.assignee, review.candidate_group) == ("Granska utkast", None, "innovation-leads")
     assert view.stage == 2
-    assert [t.name for t in cases.list_tasks(ctx, groups=["innovation-leads"])] == ["Granska utkast"]
-    assert cases.list_tasks(ctx, assignee="anna", groups=[]) == [
-        t for t in cases.list_tasks(ctx, assignee="anna") if t.case_id == second.id]
+    assert [t.name for t in cases.list_tasks(ctx, LEAD)] == ["Granska utkast"]
+    assert [(t.case_id, t.name) for t in cases.list_tasks(ctx, ANNA)] == [(second.id, "Skriv utkast")]
+    assert cases.list_tasks(ctx, BERTIL) == []
 
-    detail = cases.get_case(ctx, view.number)
+    detail = cases.get_case(ctx, view.number, ANNA)
     kinds = [(e.kind, e.task_key) for e in detail.history]
     assert kinds[0] == ("case_started", None)
     assert ("task_completed", "draft") in kinds and ("step", "count") in kinds
@@ -85,9 +85,9 @@ def test_a_case_gets_a_number_an_inbox_entry_and_history(ctx, frozen_clock) -> N
 
 def test_completing_a_task_updates_case_inbox_and_history_together(ctx) -> None:
     deploy(ctx, "review_loop.bpmn")
-    view = cases.start_case(ctx, "review_loop", {}, "anna")
+    view = cases.start_case(ctx, "review_loop", {}, ANNA)
     before = snapshot(ctx, view.id)
-    cases.complete_task(ctx, view.open_tasks[0].id, {"text": "x"}, "anna")
+    cases.complete_task(ctx, view.open_tasks[0].id, {"text": "x"}, ANNA)
     after = snapshot(ctx, view.id)
     assert after[0] == before[0] + 1
     assert dict(after[3]) == {view.open_tasks[0].id: "completed", view.open_tasks[0].id + 1: "open"}
@@ -97,58 +97,58 @@ def test_completing_a_task_updates_case_inbox_and_history_together(ctx) -> None:
 @pytest.mark.parametrize("bad", [[1, 2], "text", 42, None])
 def test_data_that_is_not_an_object_is_refused_and_changes_nothing(ctx, bad) -> None:
     deploy(ctx, "review_loop.bpmn")
-    view = cases.start_case(ctx, "review_loop", {}, "anna")
+    view = cases.start_case(ctx, "review_loop", {}, ANNA)
     before = snapshot(ctx, view.id)
     with pytest.raises(InvalidInput, match="JSON object"):
-        cases.complete_task(ctx, view.open_tasks[0].id, bad, "anna")
+        cases.complete_task(ctx, view.open_tasks[0].id, bad, ANNA)
     assert snapshot(ctx, view.id) == before
 
 
 def test_form_data_that_breaks_the_schema_is_refused_with_field_errors(ctx) -> None:
     deploy(ctx, "review_loop.bpmn")
-    view = cases.start_case(ctx, "review_loop", {}, "anna")
+    view = cases.start_case(ctx, "review_loop", {}, ANNA)
     before = snapshot(ctx, view.id)
     with pytest.raises(InvalidInput) as info:
-        cases.complete_task(ctx, view.open_tasks[0].id, {"text": 5}, "anna")
+        cases.complete_task(ctx, view.open_tasks[0].id, {"text": 5}, ANNA)
     assert "text" in info.value.fields
     with pytest.raises(InvalidInput) as info:
-        cases.complete_task(ctx, view.open_tasks[0].id, {}, "anna")
+        cases.complete_task(ctx, view.open_tasks[0].id, {}, ANNA)
     assert info.value.fields == {"text": ["'text' is a required property"]}
     assert snapshot(ctx, view.id) == before
 
 
 def test_an_unknown_task_is_not_found_and_a_done_task_is_a_conflict(ctx) -> None:
     deploy(ctx, "review_loop.bpmn")
-    view = cases.start_case(ctx, "review_loop", {}, "anna")
+    view = cases.start_case(ctx, "review_loop", {}, ANNA)
     with pytest.raises(NotFound):
-        cases.complete_task(ctx, 999_999, {}, "anna")
+        cases.complete_task(ctx, 999_999, {}, ANNA)
     task_id = view.open_tasks[0].id
-    cases.complete_task(ctx, task_id, {"text": "x"}, "anna")
+    cases.complete_task(ctx, task_id, {"text": "x"}, ANNA)
     before = snapshot(ctx, view.id)
     with pytest.raises(Conflict, match="already completed by anna"):
-        cases.complete_task(ctx, task_id, {"text": "again"}, "bertil")
+        cases.complete_task(ctx, task_id, {"text": "again"}, ANNA)
     assert snapshot(ctx, view.id) == before
 
 
 def test_a_stale_version_is_a_conflict(ctx) -> None:
     deploy(ctx, "review_loop.bpmn")
-    view = cases.start_case(ctx, "review_loop", {}, "anna")
+    view = cases.start_case(ctx, "review_loop", {}, ANNA)
     before = snapshot(ctx, view.id)
     with pytest.raises(Conflict, match="changed since you loaded it"):
-        cases.complete_task(ctx, view.open_tasks[0].id, {"text": "x"}, "anna", expected_version=view.version - 1)
+        cases.complete_task(ctx, view.open_tasks[0].id, {"text": "x"}, ANNA, expected_version=view.version - 1)
     assert snapshot(ctx, view.id) == before
-    cases.complete_task(ctx, view.open_tasks[0].id, {"text": "x"}, "anna", expected_version=view.version)
+    cases.complete_task(ctx, view.open_tasks[0].id, {"text": "x"}, ANNA, expected_version=view.version)
 
 
 def test_starting_an_unknown_process_is_not_found(ctx) -> None:
     with pytest.raises(NotFound, match="no process 'nope'"):
-        cases.start_case(ctx, "nope", {}, "anna")
+        cases.start_case(ctx, "nope", {}, ANNA)
 
 
 def test_a_model_with_a_missing_form_is_refused_at_deploy(ctx) -> None:
     xml = fixture_files("review_loop.bpmn")["review_loop.bpmn"].replace(b'value="review"', b'value="no_such_form"')
     with pytest.raises(InvalidProcess, match="no_such_form"):
-        processes.deploy_process(ctx, {"review_loop.bpmn": xml}, "designer")
+        processes.deploy_process(ctx, {"review_loop.bpmn": xml}, DESIGNER)
     assert processes.list_processes(ctx) == []
 
 
@@ -156,46 +156,46 @@ def test_a_lane_without_a_role_is_refused_at_deploy(ctx) -> None:
     xml = fixture_files("review_loop.bpmn")["review_loop.bpmn"].replace(b'name="Innovationsledare"',
                                                                        'name="Okänd roll"'.encode())
     with pytest.raises(InvalidProcess, match="Okänd roll") as info:
-        processes.deploy_process(ctx, {"review_loop.bpmn": xml}, "designer")
+        processes.deploy_process(ctx, {"review_loop.bpmn": xml}, DESIGNER)
     assert info.value.element_id == "count" or info.value.element_id == "review"
 
 
 def test_a_malicious_model_is_refused_and_nothing_is_stored(ctx) -> None:
     xml = script_process("x = 1").replace(b"<bpmn:definitions", b'<!DOCTYPE d [<!ENTITY e "x">]>\n<bpmn:definitions', 1)
     with pytest.raises(InvalidProcess, match="DOCTYPE"):
-        processes.deploy_process(ctx, {"evil.bpmn": xml}, "designer")
+        processes.deploy_process(ctx, {"evil.bpmn": xml}, DESIGNER)
     with pytest.raises(InvalidProcess, match="Imports are not allowed") as info:
-        processes.deploy_process(ctx, {"evil.bpmn": script_process("import os")}, "designer")
+        processes.deploy_process(ctx, {"evil.bpmn": script_process("import os")}, DESIGNER)
     assert info.value.element_id == "run_script" and info.value.line
     assert processes.list_processes(ctx) == []
 
 
 def test_a_script_escape_at_run_time_is_an_incident_and_the_database_is_unharmed(ctx) -> None:
-    processes.deploy_process(ctx, {"s.bpmn": script_process("x = open('/etc/passwd').read()")}, "designer")
-    view = cases.start_case(ctx, "script_case", {}, "anna")
-    after = cases.complete_task(ctx, view.open_tasks[0].id, {"divisor": 1}, "anna")
+    processes.deploy_process(ctx, {"s.bpmn": script_process("x = open('/etc/passwd').read()")}, DESIGNER)
+    view = cases.start_case(ctx, "script_case", {}, ANNA)
+    after = cases.complete_task(ctx, view.open_tasks[0].id, {"divisor": 1}, ANNA)
     assert after.status == "incident" and "open" in after.incident
     assert after.open_tasks == []
-    detail = cases.get_case(ctx, view.number)
+    detail = cases.get_case(ctx, view.number, ANNA)
     assert [e.kind for e in detail.history][-1] == "incident"
     assert "x" not in detail.data
     with ctx.uow.read() as tx:
         assert tx.session.scalar(select(func.count()).select_from(Case)) == 1
     with pytest.raises(Conflict, match="incident|already"):
-        cases.complete_task(ctx, view.open_tasks[0].id, {"divisor": 1}, "anna")
-    still = cases.retry_incident(ctx, view.number, "admin")
+        cases.complete_task(ctx, view.open_tasks[0].id, {"divisor": 1}, ANNA)
+    still = cases.retry_incident(ctx, view.number, ADMIN)
     assert still.status == "incident"
 
 
 def test_tick_fires_due_timers_and_records_reminders(ctx, frozen_clock) -> None:
     deploy(ctx, "timers.bpmn")
-    view = cases.start_case(ctx, "timers", {"start_date": "2026-03-16"}, "anna")
+    view = cases.start_case(ctx, "timers", {"start_date": "2026-03-16"}, ANNA)
     assert view.open_tasks == [] and view.next_timer_at is not None
     assert timers.fire_due_timers(ctx).fired == 0  # nothing due yet
 
     clock.freeze(view.next_timer_at + timedelta(seconds=1))
     assert timers.fire_due_timers(ctx).fired == 1
-    [decide] = cases.list_tasks(ctx, view.number)
+    [decide] = cases.list_tasks(ctx, ADMIN, view.number, everyone=True)
     assert decide.name == "Fatta beslut" and decide.candidate_group == "innovation-leads"
 
     clock.advance(timedelta(days=11))  # past the day-5 reminder (23 March)
@@ -203,13 +203,13 @@ def test_tick_fires_due_timers_and_records_reminders(ctx, frozen_clock) -> None:
     with ctx.uow.read() as tx:
         [mail] = tx.session.scalars(select(Outbox).where(Outbox.case_id == view.id)).all()
         assert mail.payload["template"] == "reminder" and mail.payload["about_task"] == "decide"
-    assert [t.name for t in cases.list_tasks(ctx, view.number)] == ["Fatta beslut"]
+    assert [t.name for t in cases.list_tasks(ctx, ADMIN, view.number, everyone=True)] == ["Fatta beslut"]
 
     clock.advance(timedelta(days=10))  # past working day 10: interrupting escalation
     assert timers.fire_due_timers(ctx).fired == 1
-    [escalated] = cases.list_tasks(ctx, view.number)
+    [escalated] = cases.list_tasks(ctx, ADMIN, view.number, everyone=True)
     assert (escalated.name, escalated.candidate_group) == ("Eskalerat beslut", "unit-managers")
-    detail = cases.get_case(ctx, view.number)
+    detail = cases.get_case(ctx, view.number, ANNA)
     kinds = [(e.kind, e.task_key) for e in detail.history]
     assert ("timer_fired", "wait") in kinds
     assert ("timer_fired", "reminder_timer") in kinds
@@ -223,11 +223,11 @@ def test_tick_fires_due_timers_and_records_reminders(ctx, frozen_clock) -> None:
 
 def test_the_stored_case_state_stays_small_in_the_database(ctx) -> None:
     deploy(ctx, "review_loop.bpmn")
-    view = cases.start_case(ctx, "review_loop", {}, "anna")
+    view = cases.start_case(ctx, "review_loop", {}, ANNA)
     sizes = []
     for round_no in range(30):
-        view = cases.complete_task(ctx, view.open_tasks[0].id, {"text": f"v{round_no}"}, "anna")
-        view = cases.complete_task(ctx, view.open_tasks[0].id, {"approved": False}, "lead")
+        view = cases.complete_task(ctx, view.open_tasks[0].id, {"text": f"v{round_no}"}, ANNA)
+        view = cases.complete_task(ctx, view.open_tasks[0].id, {"approved": False}, LEAD)
         with ctx.uow.read() as tx:
             sizes.append(len(tx.session.get(Case, view.id).state))
     assert max(sizes) <= 1.5 * sizes[0]

@@ -17,7 +17,7 @@ from tests.conftest import FIXTURES, ROOT
 def env(tmp_path, monkeypatch):
     monkeypatch.setenv("IPHS_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("IPHS_FORMS_DIR", str(FIXTURES / "forms"))
-    monkeypatch.setenv("IPHS_ACTOR", "anna")
+    monkeypatch.delenv("IPHS_ACTOR", raising=False)
     return tmp_path
 
 
@@ -30,17 +30,25 @@ def run(*args: str, ok: bool = True):
 
 def test_a_case_from_deploy_to_completion_on_the_command_line(env) -> None:
     run("db", "upgrade")
-    out = run("deploy", str(FIXTURES / "bpmn" / "review_loop.bpmn")).output
+    demo = run("users", "demo").output
+    assert "anna" in demo and "lena" in demo
+    assert "exist already" in run("users", "demo").output
+    out = run("deploy", str(FIXTURES / "bpmn" / "review_loop.bpmn"), "--as", "dora").output
     assert "review_loop\tversion 1\tdeployed" in out
     assert "review_loop\tversion 1\tunchanged" in run("deploy", str(FIXTURES / "bpmn" / "review_loop.bpmn")).output
     assert "review_loop\tversion 1\tGranskning med omarbetning" in run("processes").output
-    out = run("start", "review_loop", "--data", '{"title": "Solceller på skoltak"}').output
+    out = run("start", "review_loop", "--data", '{"title": "Solceller på skoltak"}', "--as", "anna").output
     assert "Started IPHS " in out and "Solceller på skoltak" in out
-    assert "task 1\t" in run("tasks").output
-    out = run("complete", "1", "--data", '{"text": "Utkast"}').output
+    assert "task 1\t" in run("tasks", "--as", "anna").output
+    assert "No open tasks" in run("tasks", "--as", "bo").output
+    out = run("complete", "1", "--data", '{"text": "Utkast"}', "--as", "anna").output
     assert "running, stage 2" in out and "Granska utkast" in out
-    run("complete", "2", "--data", '{"approved": true}', "--as", "lead")
-    shown = json.loads(run("show", "1", "--json").output)
+    refused = run("complete", "2", "--data", '{"approved": true}', "--as", "anna", ok=False)
+    assert refused.exit_code == 1 and "Forbidden" in refused.output
+    run("complete", "2", "--data", '{"approved": true}', "--as", "lena")
+    hidden = run("show", "1", "--as", "bo", ok=False)
+    assert hidden.exit_code == 1 and "NotFound" in hidden.output
+    shown = json.loads(run("show", "1", "--json", "--as", "anna").output)
     assert shown["status"] == "completed" and shown["data"]["text"] == "Utkast"
     assert [e["kind"] for e in shown["history"]][-1] == "case_closed"
     assert "0 case(s) fired" in run("tick").output
@@ -48,6 +56,8 @@ def test_a_case_from_deploy_to_completion_on_the_command_line(env) -> None:
 
 def test_bad_input_is_refused_with_a_message_and_an_exit_code(env) -> None:
     run("db", "upgrade")
+    unknown = run("start", "review_loop", "--as", "nobody", ok=False)
+    assert unknown.exit_code == 1 and "no active user 'nobody'" in unknown.output
     run("deploy", str(FIXTURES / "bpmn" / "review_loop.bpmn"))
     run("start", "review_loop")
     bad_json = run("complete", "1", "--data", "{nope", ok=False)

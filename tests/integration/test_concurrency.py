@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from iphs_flow.services import cases, processes
 from iphs_flow.services.errors import Conflict
 from iphs_flow.store.tables import CaseEvent, HumanTask
-from tests.conftest import fixture_files, make_context
+from tests.conftest import ANNA, DESIGNER, fixture_files, make_context
 
 RACERS = 8
 
@@ -24,7 +24,7 @@ def _race(ctx, task_id: int) -> list[str]:
     def racer(n: int) -> None:
         barrier.wait()
         try:
-            cases.complete_task(ctx, task_id, {"text": f"racer {n}"}, f"user{n}")
+            cases.complete_task(ctx, task_id, {"text": f"racer {n}"}, ANNA)
             outcome = "ok"
         except Conflict:
             outcome = "conflict"
@@ -52,9 +52,9 @@ def _assert_one_completion(ctx, case_id: int, task_id: int) -> None:
 
 
 def test_concurrent_completions_in_threads_let_exactly_one_win(ctx) -> None:
-    processes.deploy_process(ctx, fixture_files("review_loop.bpmn"), "designer")
+    processes.deploy_process(ctx, fixture_files("review_loop.bpmn"), DESIGNER)
     for _ in range(3):
-        view = cases.start_case(ctx, "review_loop", {}, "anna")
+        view = cases.start_case(ctx, "review_loop", {}, ANNA)
         task_id = view.open_tasks[0].id
         outcomes = _race(ctx, task_id)
         assert sorted(outcomes) == ["conflict"] * (RACERS - 1) + ["ok"]
@@ -65,7 +65,7 @@ def _complete_in_process(url: str, task_id: int, start, results) -> None:
     ctx = make_context(url)
     start.wait()
     try:
-        cases.complete_task(ctx, task_id, {"text": "from a process"}, "worker")
+        cases.complete_task(ctx, task_id, {"text": "from a process"}, ANNA)
         results.put("ok")
     except Conflict:
         results.put("conflict")
@@ -76,8 +76,8 @@ def _complete_in_process(url: str, task_id: int, start, results) -> None:
 @pytest.mark.postgres
 def test_concurrent_completions_from_separate_processes_on_postgres(postgres_url) -> None:
     ctx = make_context(postgres_url)
-    processes.deploy_process(ctx, fixture_files("review_loop.bpmn"), "designer")
-    view = cases.start_case(ctx, "review_loop", {}, "anna")
+    processes.deploy_process(ctx, fixture_files("review_loop.bpmn"), DESIGNER)
+    view = cases.start_case(ctx, "review_loop", {}, ANNA)
     task_id = view.open_tasks[0].id
     spawn = multiprocessing.get_context("spawn")
     start, results = spawn.Event(), spawn.Queue()

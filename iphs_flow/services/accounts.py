@@ -1,0 +1,150 @@
+"""Local accounts: create users, check passwords (argon2), resolve who someone is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from iphs_flow.bootstrap import AppContext
+from iphs_flow.engine.clock import now
+from iphs_flow.store.tables import UserAccount
+
+from .errors import Conflict, InvalidInput, NotFound
+from .permissions import IDEA_OWNER, ROLES, Actor
+
+_hasher = PasswordHasher()
+# Verifying against this keeps the time of a login with an unknown name the same.
+_DUMMY_HASH = _hasher.hash("not a real password")
+MIN_PASSWORD = 12
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    username: str
+    display_name: str
+    email: str | None
+    language: str
+    roles: frozenset[str]
+    groups: frozenset[str]
+    manager_username: str | None
+    notify_mode: str
+    source: str
+
+
+def _info(tx, user: UserAccount) -> UserInfo:  # noqa: ANN001
+    return UserInfo(user.username, user.display_name, user.email, user.language,
+                    frozenset(tx.users.roles(user.id)), frozenset(tx.users.groups(user.id)),
+                    user.manager_username, user.notify_mode, user.source)
+
+
+def _check_roles(roles: set[str]) -> None:
+    unknown = roles - set(ROLES)
+    if unknown:
+        raise InvalidInput(f"unknown role(s): {', '.join(sorted(unknown))}; known: {', '.join(ROLES)}",
+                           {"roles": [f"unknown: {', '.join(sorted(unknown))}"]})
+
+
+def add_user(ctx: AppContext, username: str, display_name: str, *, password: str | None = None,
+             email: str | None = None, roles: set[str] | None = None, groups: set[str] | None = None,
+             language: str = "sv", manager: str | None = None, actor: Actor | None = None) -> UserInfo:
+    """Create a local account; everyone may submit needs, so idea_owner is always granted."""
+    username = username.strip()
+    fields: dict[str, list[str]] = {}
+    if not username or len(username) > 200 or any(c.isspace() for c in username):
+        fields["username"] = ["a user name without spaces is required"]
+    if password is not None and len(password) < MIN_PASSWORD:
+        fields["password"] = [f"at least {MIN_PASSWORD} characters"]
+    if language not in ("sv", "en"):
+        fields["language"] = ["sv or en"]
+    if fields:
+        raise InvalidInput("the user cannot be created", fields)
+    roles = set(roles or set()) | {IDEA_OWNER}
+    _check_roles(roles)
+    with ctx.uow.write() as tx:
+        if tx.users.by_username(username) is not None:
+            raise Conflict(f"the user '{username}' already exists")
+        user = tx.users.add(UserAccount(
+            username=username, display_name=display_name or username, email=email, language=language,
+            password_hash=_hasher.hash(password) if password else None, is_active=True, source="local",
+            manager_username=manager, notify_mode="immediate", created_at=now(),
+        ))
+        tx.users.set_roles(user.id, roles)
+        tx.users.set_groups(user.id, set(groups or set()))
+        tx.users.log("user_created", username, {"roles": sorted(roles), "groups": sorted(groups or []),
+                                                 "by": actor.username if actor else None})
+        info = _info(tx, user)
+        tx.commit()
+    return info
+
+
+def get_user(ctx: AppContext, username: str) -> UserInfo:
+    with ctx.uow.read() as tx:
+        user = tx.users.by_username(username)
+        if user is None:
+            raise NotFound(f"there is no user '{username}'")
+        return _info(tx, user)
+
+
+def actor_for(ctx: AppContext, username: str) -> Actor:
+    """The Actor for a known, active user (what permission checks need)."""
+    with ctx.uow.read() as tx:
+        user = tx.users.by_username(username)
+        if user is None or not user.is_active:
+            raise NotFound(f"there is no active user '{username}'; create one with `iphs-flow users add`")
+        return Actor(user.username, frozenset(tx.users.roles(user.id)), frozenset(tx.users.groups(user.id)))
+
+
+def authenticate(ctx: AppContext, username: str, password: str, remote_addr: str | None = None) -> Actor | None:
+    """Check a local password; log success and failure; None when it does not match."""
+    with ctx.uow.write() as tx:
+        user = tx.users.by_username(username)
+        ok = False
+        try:
+            ok = _hasher.verify(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
+        except (VerificationError, InvalidHashError):
+            ok = False
+        ok = ok and user is not None and user.is_active and bool(user.password_hash)
+        if not ok:
+            tx.users.log("login_failed", username[:200], {}, remote_addr)
+            tx.commit()
+            return None
+        if _hasher.check_needs_rehash(user.password_hash):
+            user.password_hash = _hasher.hash(password)
+        user.last_login_at = now()
+        tx.users.log("login", user.username, {"method": "password"}, remote_addr)
+        actor = Actor(user.username, frozenset(tx.users.roles(user.id)), frozenset(tx.users.groups(user.id)))
+        tx.commit()
+    return actor
+
+
+def list_users(ctx: AppContext) -> list[UserInfo]:
+    with ctx.uow.read() as tx:
+        return [_info(tx, u) for u in tx.users.all()]
+
+
+DEMO_USERS = (
+    ("anna", "Anna Andersson", "idéägare", set(), set(), "lena"),
+    ("lena", "Lena Lind", "innovationsledare", {"innovation_lead"}, {"innovation-leads"}, "bo"),
+    ("bo", "Bo Berg", "beslutsfattare (grind G2/G3, enhetschef)", {"approver"},
+     {"gate-deciders", "unit-managers"}, None),
+    ("dora", "Dora Dahl", "processdesigner", {"process_designer"}, set(), None),
+    ("adam", "Adam Ek", "administratör", {"administrator"}, {"administrators"}, None),
+)
+
+
+def create_demo_users(ctx: AppContext) -> list[tuple[str, str, str]]:
+    """Demo accounts for `make run`; random passwords, returned (and shown) only once."""
+    import secrets
+
+    created = []
+    for username, name, description, roles, groups, manager in DEMO_USERS:
+        with ctx.uow.read() as tx:
+            if tx.users.by_username(username) is not None:
+                continue
+        password = secrets.token_urlsafe(12)
+        add_user(ctx, username, name, password=password, email=f"{username}@demo.iphs-flow.se",
+                 roles=roles, groups=groups, manager=manager)
+        created.append((username, password, description))
+    return created

@@ -1,0 +1,74 @@
+"""The service layer decides who may do what, so every entrypoint gives the same answer."""
+
+from __future__ import annotations
+
+import pytest
+
+from iphs_flow.services import accounts, cases, processes
+from iphs_flow.services.errors import Forbidden, NotFound
+from tests.conftest import ADMIN, ANNA, BERTIL, DESIGNER, LEAD, MANAGER, fixture_files
+
+
+@pytest.fixture
+def case(ctx):
+    processes.deploy_process(ctx, fixture_files("review_loop.bpmn"), DESIGNER)
+    return cases.start_case(ctx, "review_loop", {"title": "Annas behov"}, ANNA)
+
+
+def test_only_designers_and_administrators_deploy(ctx) -> None:
+    with pytest.raises(Forbidden, match="process designers"):
+        processes.deploy_process(ctx, fixture_files("review_loop.bpmn"), ANNA)
+    assert processes.deploy_process(ctx, fixture_files("review_loop.bpmn"), ADMIN)[0].created
+
+
+def test_an_idea_owner_cannot_read_another_owners_case_by_guessing_its_id(ctx, case) -> None:
+    for ref in (case.id, case.number):
+        with pytest.raises(NotFound, match="there is no case"):
+            cases.get_case(ctx, ref, BERTIL)
+    with pytest.raises(NotFound):
+        cases.get_case(ctx, 987654, BERTIL)  # the same answer as for a case that exists
+    assert cases.list_cases(ctx, BERTIL) == []
+    assert [c.number for c in cases.list_cases(ctx, ANNA)] == [case.number]
+
+
+def test_a_stranger_cannot_complete_a_task_in_a_case_they_cannot_see(ctx, case) -> None:
+    with pytest.raises(NotFound):
+        cases.complete_task(ctx, case.open_tasks[0].id, {"text": "x"}, BERTIL)
+
+
+def test_a_group_task_is_for_the_group_and_the_owner_cannot_complete_it(ctx, case) -> None:
+    view = cases.complete_task(ctx, case.open_tasks[0].id, {"text": "x"}, ANNA)
+    review = view.open_tasks[0]
+    with pytest.raises(Forbidden, match="innovation-leads"):
+        cases.complete_task(ctx, review.id, {"approved": True}, ANNA)
+    with pytest.raises(NotFound):  # the manager's groups had no task here: the case is invisible
+        cases.complete_task(ctx, review.id, {"approved": True}, MANAGER)
+    assert cases.complete_task(ctx, review.id, {"approved": True}, LEAD).status == "completed"
+
+
+def test_innovation_leads_see_every_case_and_task(ctx, case) -> None:
+    assert cases.get_case(ctx, case.number, LEAD).case.number == case.number
+    assert len(cases.list_tasks(ctx, LEAD, everyone=True)) == 1
+    with pytest.raises(Forbidden):
+        cases.list_tasks(ctx, ANNA, everyone=True)
+
+
+def test_only_administrators_retry_incidents(ctx, case) -> None:
+    with pytest.raises(Forbidden, match="administrator"):
+        cases.retry_incident(ctx, case.number, LEAD)
+
+
+def test_passwords_are_checked_with_argon2_and_failures_are_logged(ctx) -> None:
+    accounts.add_user(ctx, "eva", "Eva", password="correct horse battery", roles={"approver"},
+                      groups={"gate-deciders"})
+    assert accounts.authenticate(ctx, "eva", "wrong password!!") is None
+    assert accounts.authenticate(ctx, "nobody", "whatever password") is None
+    actor = accounts.authenticate(ctx, "eva", "correct horse battery")
+    assert actor is not None and actor.groups == {"gate-deciders"} and "idea_owner" in actor.roles
+    with ctx.uow.read() as tx:
+        from iphs_flow.store.tables import AccessLog, UserAccount
+        events = [(e.event, e.username) for e in tx.session.query(AccessLog).order_by(AccessLog.id)]
+        stored = tx.session.query(UserAccount).filter_by(username="eva").one().password_hash
+    assert ("login_failed", "eva") in events and ("login_failed", "nobody") in events
+    assert ("login", "eva") in events
+    assert stored.startswith("$argon2")
