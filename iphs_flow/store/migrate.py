@@ -18,16 +18,21 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Run every migration up to `revision` on `engine`'s database."""
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Run every migration up to `revision` on `engine`'s database.
+
+    "heads" rather than "head": features add their tables in migrations that branch from
+    the same parent, and all branches must be applied.
+    """
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
 
-def current(engine: Engine) -> str | None:
+def current(engine: Engine) -> tuple[str, ...]:
+    """The applied head revision(s)."""
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return tuple(sorted(MigrationContext.configure(connection).get_current_heads()))

@@ -14,6 +14,7 @@ from iphs_flow.engine.clock import now
 from iphs_flow.services import cases as case_service
 from iphs_flow.services import processes as process_service
 from iphs_flow.services.errors import ServiceError
+from iphs_flow.web.i18n import init_i18n
 
 
 def create_app(config: dict[str, Any] | None = None, context: AppContext | None = None) -> Flask:
@@ -25,6 +26,7 @@ def create_app(config: dict[str, Any] | None = None, context: AppContext | None 
     app.config["SECRET_KEY"] = context.settings.secret_key or secrets.token_hex(32)
     app.extensions["iphs"] = context
     app.jinja_env.filters["datum"] = format_swedish
+    init_i18n(app)
 
     from iphs_flow.cli import cli
 

@@ -18,4 +18,4 @@ def test_migrations_match_the_models(ctx) -> None:
 def test_upgrading_twice_is_harmless(ctx) -> None:
     head = current(ctx.uow.engine)
     upgrade(ctx.uow.engine)
-    assert current(ctx.uow.engine) == head is not None
+    assert current(ctx.uow.engine) == head and head
