@@ -122,6 +122,9 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
                 raise Conflict(f"the task can no longer be completed: {err}") from None
             tx.events.add(case.id, actor.username, "task_completed", task_key=row.task_key,
                           task_name=row.name, data={"task_id": row.id, "data": result.completed_data})
+            new_title = data.get("title")
+            if isinstance(new_title, str) and new_title.strip():
+                case.title = new_title.strip()[:300]  # the need form names the case
             apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
             tx.flush()
             view = case_view(case, list(tx.tasks.open_for_case(case.id)))
