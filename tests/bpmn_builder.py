@@ -110,3 +110,49 @@ def user_task_process(properties: dict[str, str], lane: str = "Idéägare", key:
     <bpmn:sequenceFlow id="f2" sourceRef="work" targetRef="end" />
   </bpmn:process>
 </bpmn:definitions>""".encode()
+
+
+def decision_process(key: str = "decision_case") -> bytes:
+    """start -> business rule task (decision 'routing') -> user task -> end."""
+    return f"""{HEAD}
+  <bpmn:process id="{key}" name="Beslutstabell" isExecutable="true">
+    <bpmn:laneSet id="lanes"><bpmn:lane id="l" name="Idéägare">
+      <bpmn:flowNodeRef>start</bpmn:flowNodeRef><bpmn:flowNodeRef>route</bpmn:flowNodeRef>
+      <bpmn:flowNodeRef>work</bpmn:flowNodeRef><bpmn:flowNodeRef>end</bpmn:flowNodeRef></bpmn:lane></bpmn:laneSet>
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:businessRuleTask id="route" name="Vem beslutar">
+      <bpmn:extensionElements>
+        <spiffworkflow:calledDecisionId>routing</spiffworkflow:calledDecisionId>
+      </bpmn:extensionElements>
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+    </bpmn:businessRuleTask>
+    <bpmn:userTask id="work" name="Besluta"><bpmn:extensionElements><spiffworkflow:properties>
+        <spiffworkflow:property name="formKey" value="formula" />
+        <spiffworkflow:property name="candidateGroup" value="decider_group" /></spiffworkflow:properties>
+      </bpmn:extensionElements>
+      <bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="route" />
+    <bpmn:sequenceFlow id="f2" sourceRef="route" targetRef="work" />
+    <bpmn:sequenceFlow id="f3" sourceRef="work" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>""".encode()
+
+
+def decision_table(input_entry: str = "&lt; 500000", output_entry: str = '"unit-managers"') -> bytes:
+    """Decision 'routing': budget -> decider_group, one rule and a catch-all."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="routing_defs" name="Routing"
+             namespace="http://iphs-flow.se/test">
+  <decision id="routing" name="Vem beslutar">
+    <decisionTable id="routing_table" hitPolicy="FIRST">
+      <input id="in_budget" label="Budget"><inputExpression id="ie_budget" typeRef="number">
+        <text>budget</text></inputExpression></input>
+      <output id="out_group" label="Beslutsgrupp" name="decider_group" typeRef="string" />
+      <rule id="r1"><inputEntry id="r1_in"><text>{input_entry}</text></inputEntry>
+        <outputEntry id="r1_out"><text>{output_entry}</text></outputEntry></rule>
+      <rule id="r2"><inputEntry id="r2_in"><text>-</text></inputEntry>
+        <outputEntry id="r2_out"><text>"city-executive-office"</text></outputEntry></rule>
+    </decisionTable>
+  </decision>
+</definitions>""".encode()

@@ -349,18 +349,24 @@ def _finished_since(workflow: BpmnWorkflow, before: dict[UUID, int]) -> list[Fin
 
 
 def _error_message(err: BaseException) -> str:
-    parts = [str(err) or type(err).__name__]
-    inner = getattr(err, "exception", None) or err.__cause__
-    if inner is not None and str(inner) and str(inner) not in parts[0]:
-        parts.append(str(inner))
-    notes = getattr(err, "__notes__", None) or []
+    """The message of the failure and of what caused it (SpiffWorkflow wraps the real error)."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen and len(parts) < 4:
+        seen.add(id(current))
+        text = str(current) or type(current).__name__
+        if not any(text in part for part in parts):
+            parts.append(text)
+        current = current.__cause__ or current.__context__
     task = getattr(err, "task", None)
     where = ""
     if task is not None:
         where = f" in '{task.task_spec.bpmn_name or task.task_spec.bpmn_id}' ({task.task_spec.bpmn_id})"
-    message = ": ".join(parts) + where
+    message = " — ".join(parts) + where
+    notes = [str(n) for n in getattr(err, "__notes__", None) or [] if str(n) not in message]
     if notes:
-        message += " — " + "; ".join(str(n) for n in notes)
+        message += " — " + "; ".join(notes)
     return message[:2000]
 
 

@@ -95,3 +95,12 @@ def test_files_without_an_executable_process_are_refused() -> None:
     xml = script_process("x = 1").replace(b'isExecutable="true"', b'isExecutable="false"')
     with pytest.raises(InvalidModel, match="no executable process"):
         parse_deployment({"x.bpmn": xml})
+
+
+def test_a_decision_output_cell_that_imports_is_refused_at_deploy() -> None:
+    from tests.bpmn_builder import decision_process, decision_table
+
+    with pytest.raises(InvalidModel, match="DMN output") as info:
+        parse_deployment({"d.bpmn": decision_process(),
+                          "routing.dmn": decision_table(output_entry="__import__('os').getcwd()")})
+    assert info.value.element_id == "route"

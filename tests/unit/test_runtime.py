@@ -133,3 +133,24 @@ def test_retrying_an_incident_whose_cause_remains_keeps_it_in_incident() -> None
     assert result.status == "incident" and "division" in result.incident
     still = runtime.retry(model, result.state)
     assert still.status == "incident"
+
+
+def _decision_model(**table):
+    from tests.bpmn_builder import decision_process, decision_table
+
+    return parse_deployment({"d.bpmn": decision_process(), "routing.dmn": decision_table(**table)})["decision_case"]
+
+
+def test_a_decision_table_routes_the_task_to_the_deciding_group() -> None:
+    model = _decision_model()
+    assert runtime.start(model, {"budget": 100_000}).open_tasks[0].candidate_group == "unit-managers"
+    assert runtime.start(model, {"budget": 9_000_000}).open_tasks[0].candidate_group == "city-executive-office"
+
+
+def test_a_decision_cell_that_tries_to_escape_is_an_incident() -> None:
+    model = _decision_model(output_entry="open('/etc/passwd').read()")
+    result = runtime.start(model, {"budget": 1})
+    assert result.status == "incident" and "open" in result.incident
+    model = _decision_model(input_entry="&lt; len(str(().__class__))")
+    result = runtime.start(model, {"budget": 1})
+    assert result.status == "incident" and "not allowed" in result.incident
