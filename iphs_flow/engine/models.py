@@ -169,8 +169,7 @@ def _check_timer(spec: Any, deployment: _Deployment, process_id: str) -> None:
     definition = spec.event_definition
     expression = definition.expression
     _check_code(expression, "eval", "the timer expression", deployment, process_id, spec.bpmn_id)
-    known = sandbox.HELPER_NAMES | set(sandbox._BUILTINS)
-    if _expression_names(expression) <= known:
+    if _expression_names(expression) <= sandbox.RESERVED_NAMES:
         environment = sandbox.SandboxedEnvironment()
         try:
             value = environment.evaluate(expression, {})

@@ -195,6 +195,8 @@ _GUARDS: dict[str, Any] = {
     "_print_": PrintCollector,
 }
 HELPER_NAMES = frozenset(_helpers())
+# Task data are script variables: a field may not hide a helper or a builtin.
+RESERVED_NAMES = HELPER_NAMES | frozenset(_BUILTINS)
 
 
 @lru_cache(maxsize=2048)

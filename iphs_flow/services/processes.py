@@ -10,6 +10,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from iphs_flow.bootstrap import AppContext
+from iphs_flow.engine import sandbox
 from iphs_flow.engine.errors import InvalidModel, UnsafeXML
 from iphs_flow.engine.models import ProcessModel, content_hash, parse_deployment
 from iphs_flow.store.tables import ProcessVersion
@@ -58,6 +59,12 @@ def load_forms(forms_dir: Path, form_keys: set[str]) -> dict[str, dict[str, Any]
         if schema.get("type") != "object":
             raise InvalidProcess(f"the form '{key}' must describe an object (\"type\": \"object\")",
                                  file_name=str(schema_path))
+        clashes = sorted(name for name in schema.get("properties", {})
+                         if name in sandbox.RESERVED_NAMES or name.startswith("_"))
+        if clashes:
+            raise InvalidProcess(
+                f"the form '{key}' uses field names that scripts reserve: {', '.join(clashes)}; rename them",
+                file_name=str(schema_path))
         forms[key] = {"schema": schema, "ui": ui}
     return forms
 

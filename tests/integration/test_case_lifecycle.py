@@ -234,3 +234,16 @@ def test_the_stored_case_state_stays_small_in_the_database(ctx) -> None:
     with ctx.uow.read() as tx:
         state = json.loads(tx.session.get(Case, view.id).state)
     assert "spec" not in state
+
+
+def test_a_form_field_that_would_hide_a_script_helper_is_refused_at_deploy(ctx, tmp_path) -> None:
+    import shutil
+    from dataclasses import replace
+
+    forms = tmp_path / "forms"
+    shutil.copytree(ctx.settings.forms_dir, forms)
+    (forms / "draft.schema.json").write_text(
+        '{"type": "object", "properties": {"now": {"type": "string"}, "text": {"type": "string"}}}')
+    ctx.settings = replace(ctx.settings, forms_dir=forms)
+    with pytest.raises(InvalidProcess, match="reserve: now"):
+        deploy(ctx, "review_loop.bpmn")
