@@ -20,7 +20,7 @@ install: $(STAMP)
 run: install
 	$(BIN)/iphs-flow db upgrade
 	$(BIN)/iphs-flow users demo
-	@if compgen -G "bpmn/*.bpmn" > /dev/null; then $(BIN)/iphs-flow deploy bpmn; fi
+	$(BIN)/iphs-flow deploy bpmn
 	$(BIN)/iphs-flow serve
 
 ## make test: install test dependencies and run the whole suite (SQLite and PostgreSQL)

@@ -370,11 +370,23 @@ def _error_message(err: BaseException) -> str:
     return message[:2000]
 
 
+MAX_SETTLE_ROUNDS = 100
+
+
 def _advance(workflow: BpmnWorkflow) -> str | None:
-    """Run engine steps until only human tasks and timers wait; return an incident message."""
+    """Run engine steps until only human tasks and future timers wait; return an incident.
+
+    One refresh + engine steps fires the timers due now, but the tasks they lead to may
+    start timers that are already due too (a hold whose date has passed, a pilot shorter
+    than its reminder): repeat until nothing changes.
+    """
     try:
-        workflow.refresh_timers()
-        workflow.do_engine_steps()
+        for _ in range(MAX_SETTLE_ROUNDS):
+            before = _task_states(workflow)
+            workflow.refresh_timers()
+            workflow.do_engine_steps()
+            if _task_states(workflow) == before:
+                break
     except (SpiffWorkflowException, ScriptError, RecursionError, ArithmeticError) as err:
         return _error_message(err)
     except Exception as err:  # noqa: BLE001 - any model failure becomes an incident, never a crash
@@ -439,13 +451,20 @@ def _ready_human_task(workflow: BpmnWorkflow, task_id: str) -> Any:
 
 
 def complete(model: ProcessModel, state: dict[str, Any], task_id: str, data: dict[str, Any],
-             time_limit: float = sandbox.DEFAULT_TIME_LIMIT) -> StepResult:
-    """Complete the human task `task_id` with `data` and run the case to its next wait."""
+             time_limit: float = sandbox.DEFAULT_TIME_LIMIT, clear: frozenset[str] = frozenset()) -> StepResult:
+    """Complete the human task `task_id` with `data` and run the case to its next wait.
+
+    `clear` names the form's fields the user left empty: they are removed, so a value an
+    earlier task gave the same field (every gate has a `reason`) does not live on as if
+    it had been given here.
+    """
     engine = CaseScriptEngine(time_limit)
     workflow = _load(model, state, engine)
     task = _ready_human_task(workflow, task_id)
     clean = sandbox.to_storable(data)
     before = _task_states(workflow)
+    for name in clear:
+        task.data.pop(name, None)
     task.set_data(**clean)
     incident = None
     try:

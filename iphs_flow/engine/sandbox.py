@@ -194,7 +194,7 @@ _GUARDS: dict[str, Any] = {
     "_binop_": _binop,
     "_print_": PrintCollector,
 }
-HELPER_NAMES = frozenset(_helpers())
+HELPER_NAMES = frozenset(_helpers()) | {"value"}
 # Task data are script variables: a field may not hide a helper or a builtin.
 RESERVED_NAMES = HELPER_NAMES | frozenset(_BUILTINS)
 
@@ -261,6 +261,8 @@ class SandboxedEnvironment(BasePythonScriptEngineEnvironment):
         env = dict(context)
         env.update(external or {})
         env.update(self.globals)
+        # value("reason", "") reads an optional field that may not have been filled in.
+        env["value"] = lambda name, default=None: context.get(name, default)
         env.update(_GUARDS)
         return env
 
@@ -272,7 +274,7 @@ class SandboxedEnvironment(BasePythonScriptEngineEnvironment):
 
     def execute(self, script: str, context: dict[str, Any],
                 external_context: dict[str, Any] | None = None) -> bool:
-        clash = (set(self.globals) | set(_GUARDS)) & set(context)
+        clash = (set(self.globals) | set(_GUARDS) | {"value"}) & set(context)
         if clash:
             raise ScriptError(
                 f"task data uses reserved names: {', '.join(sorted(clash))}; rename the fields"
@@ -280,7 +282,7 @@ class SandboxedEnvironment(BasePythonScriptEngineEnvironment):
         code = compile_untrusted(script, "exec")
         env = self._globals(context, external_context)
         run_with_time_limit(lambda: exec(code, env), self.time_limit)  # noqa: S102
-        reserved = set(_GUARDS) | set(self.globals) | set(external_context or {})
+        reserved = set(_GUARDS) | set(self.globals) | set(external_context or {}) | {"value"}
         result = {
             k: v for k, v in env.items()
             if k not in reserved and not callable(v) and not k.startswith("_")

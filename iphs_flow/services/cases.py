@@ -116,8 +116,9 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
             validate_form(form, data)
             model = model_for(ctx, case.process_version)
             try:
+                left_empty = _fields_left_empty(form, data)
                 result = runtime.complete(model, json.loads(case.state), row.spiff_task_id, data,
-                                          ctx.settings.script_time_limit)
+                                          ctx.settings.script_time_limit, clear=left_empty)
             except TaskNotReady as err:
                 raise Conflict(f"the task can no longer be completed: {err}") from None
             tx.events.add(case.id, actor.username, "task_completed", task_key=row.task_key,
@@ -132,6 +133,15 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
     except StaleDataError:
         raise Conflict("the case was changed by someone else at the same time; reload and try again") from None
     return view
+
+
+def _fields_left_empty(form: dict[str, Any] | None, data: dict[str, Any]) -> frozenset[str]:
+    """Editable form fields not in the submission (read-only ones only show task data)."""
+    if not form:
+        return frozenset()
+    properties = form["schema"].get("properties", {})
+    return frozenset(name for name, spec in properties.items()
+                     if name not in data and not (isinstance(spec, dict) and spec.get("readOnly")))
 
 
 def _check_open(row: HumanTask, case: Case, expected_version: int | None) -> None:

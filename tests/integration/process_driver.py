@@ -1,0 +1,121 @@
+"""Drive cases of the shipped processes (bpmn/, forms/) through the service layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from iphs_flow.engine import clock
+from iphs_flow.engine.calendar import STOCKHOLM
+from iphs_flow.services import cases, processes, timers
+from iphs_flow.services.permissions import Actor
+from iphs_flow.services.views import TaskView
+from iphs_flow.store.tables import Outbox
+from tests.conftest import ADMIN, ROOT, make_context
+
+OWNER = Actor("anna", frozenset({"idea_owner"}))
+LEAD = Actor("lena", frozenset({"idea_owner", "innovation_lead"}), frozenset({"innovation-leads"}))
+UNIT_MANAGER = Actor("bo", frozenset({"idea_owner", "approver"}), frozenset({"unit-managers", "gate-deciders"}))
+DEPARTMENT = Actor("dagny", frozenset({"idea_owner", "approver"}), frozenset({"department-management"}))
+CITY = Actor("kim", frozenset({"idea_owner", "approver"}), frozenset({"city-executive-office"}))
+DESIGNER = Actor("dora", frozenset({"process_designer"}))
+ACTORS = {a.username: a for a in (OWNER, LEAD, UNIT_MANAGER, DEPARTMENT, CITY)}
+GROUP_ACTORS = {"innovation-leads": LEAD, "unit-managers": UNIT_MANAGER,
+                "department-management": DEPARTMENT, "city-executive-office": CITY, "gate-deciders": UNIT_MANAGER}
+
+NEED = {"title": "Tryggare skolvägar", "need": "Barn känner sig otrygga på väg till skolan i Skärholmen.",
+        "target_group": "Elever i årskurs 1–6 och deras vårdnadshavare", "need_owner": "Skolchef Eva Ek"}
+ASSIGN = {"innovation_lead": "lena"}
+G1_APPROVE = {"decision": "approved", "within_remit": True, "need_owner_named": True, "not_duplicate": True}
+UNDERSTAND = {"challenge_statement": "Otrygga korsningar", "users_involved": "30 elever, 12 föräldrar",
+              "methods": ["interviews"], "insights": "Mörka passager upplevs farligast",
+              "how_might_we": "Hur kan vi göra skolvägen trygg under mörka månader?"}
+CONCEPT = {"chosen_concept": "Smart belysning vid passager",
+           "expected_benefits": [{"indicator": "Andel elever som känner sig trygga", "baseline": 40, "target": 70,
+                                  "unit": "procent"}],
+           "pilot_budget": 300_000, "pilot_scope": "unit", "pilot_plan": "Tre passager under höstterminen"}
+G2_APPROVE = {"decision": "approved", "need_verified_with_users": True, "measurable_benefit_hypothesis": True,
+              "pilot_success_criteria": True, "funding_secured": True, "gdpr_screened": True}
+PILOT = {"start_date": "2026-04-01", "end_date": "2026-09-30",
+         "indicators": [{"indicator": "Andel elever som känner sig trygga", "target": 70}]}
+EVALUATION = {"results": [{"indicator": "Andel elever som känner sig trygga", "target": 70, "actual": 76}],
+              "user_feedback": "Positiv", "cost_benefit": "Låg kostnad per elev", "lessons_learned": "Involvera tidigt",
+              "recommendation": "implement", "implementation_budget": 2_000_000,
+              "implementation_scope": "department"}
+G3_APPROVE = {"decision": "approved", "evidence_meets_targets": True, "operational_owner_named": True,
+              "running_budget_secured": True, "security_gdpr_cleared": True}
+IMPLEMENTATION = {"implementation_plan": "Alla skolor i förvaltningen 2027", "operational_owner": "Trafikkontoret",
+                  "running_budget": 150_000}
+G4_REALISED = {"decision": "realised", "followup_summary": "Målen nåddes efter sex månader"}
+
+
+def local(moment: datetime | None) -> str:
+    """A stored UTC time as Stockholm wall-clock time, for readable assertions."""
+    assert moment is not None
+    return moment.astimezone(STOCKHOLM).strftime("%Y-%m-%d %H:%M")
+
+
+def shipped_context(url: str):
+    ctx = make_context(url, forms_dir=ROOT / "forms", bpmn_dir=ROOT / "bpmn")
+    files = processes.read_model_files([ROOT / "bpmn"])
+    processes.deploy_process(ctx, files, DESIGNER)
+    return ctx
+
+
+@dataclass
+class Walk:
+    """One case of a shipped process, with the people who work on it."""
+
+    ctx: object
+    number: str
+    case_id: int
+
+    @classmethod
+    def start(cls, ctx, key: str = "innovation", owner: Actor = OWNER) -> Walk:
+        view = cases.start_case(ctx, key, {}, owner)
+        return cls(ctx, view.number, view.id)
+
+    def open(self) -> list[TaskView]:
+        return cases.list_tasks(self.ctx, ADMIN, self.number, everyone=True)
+
+    def open_keys(self) -> list[str]:
+        return sorted(t.task_key for t in self.open())
+
+    def task(self, key: str) -> TaskView:
+        found = [t for t in self.open() if t.task_key == key]
+        assert len(found) == 1, f"expected one open {key}, open: {self.open_keys()}"
+        return found[0]
+
+    def worker(self, task: TaskView) -> Actor:
+        if task.assignee:
+            return ACTORS[task.assignee]
+        return GROUP_ACTORS[task.candidate_group]
+
+    def complete(self, key: str, data: dict, actor: Actor | None = None):
+        task = self.task(key)
+        return cases.complete_task(self.ctx, task.id, data, actor or self.worker(task))
+
+    def case(self):
+        return cases.get_case(self.ctx, self.number, ADMIN)
+
+    def history(self) -> list[tuple[str, str | None]]:
+        return [(e.kind, e.task_key) for e in self.case().history]
+
+    def tick_at(self, moment: datetime) -> int:
+        clock.freeze(moment)
+        return timers.fire_due_timers(self.ctx).fired
+
+    def advance_to_next_timer(self, plus: timedelta = timedelta(minutes=1)) -> datetime:
+        due = self.case().case.next_timer_at
+        assert due is not None, "the case waits for no timer"
+        self.tick_at(due + plus)
+        return due
+
+    def mails(self) -> list[dict]:
+        with self.ctx.uow.read() as tx:
+            rows = tx.session.scalars(select(Outbox).where(Outbox.case_id == self.case_id,
+                                                           Outbox.kind == "notification")
+                                      .order_by(Outbox.id)).all()
+            return [dict(r.payload, queued_at=local(r.due_at)) for r in rows]
