@@ -251,3 +251,25 @@ def test_the_pilot_decider_depends_on_budget_and_scope(ctx) -> None:
     walk.complete("understand", UNDERSTAND)
     walk.complete("concept", dict(CONCEPT, pilot_budget=8_000_000, pilot_scope="department"))
     assert walk.task("G2_decide").candidate_group == "city-executive-office"
+
+
+def test_referring_elsewhere_closes_the_case_with_the_reference(ctx) -> None:
+    walk = to_g1(ctx)
+    view = walk.complete("G1_decide", {"decision": "referred", "reason": "Gäller trafiknämndens ansvar",
+                                       "refer_to": "Trafikkontoret, dnr T2026/114"})
+    assert view.status == "completed"
+    completed = [e for e in walk.case().history if e.kind == "task_completed" and e.task_key == "G1_decide"]
+    assert completed[-1].data["data"]["refer_to"] == "Trafikkontoret, dnr T2026/114"
+    assert walk.mails()[-1]["params"]["decision"] == "referred"
+
+
+def test_evaluators_have_five_working_days_and_a_reminder_on_day_3(ctx) -> None:
+    walk = to_g2(ctx)
+    walk.complete("G2_decide", G2_APPROVE)
+    walk.complete("pilot", dict(PILOT, start_date="2026-04-01", end_date="2026-04-30"))
+    walk.tick_at(datetime(2026, 4, 29, 22, 1, tzinfo=timezone.utc))  # 00:01 on 30 April
+    evaluation = walk.task("evaluation")
+    assert local(evaluation.due_at) == "2026-05-08 00:01"  # 1 May is a holiday
+    due = walk.advance_to_next_timer()
+    assert local(due) == "2026-05-06 00:01"
+    assert (walk.mails()[-1]["template"], walk.mails()[-1]["params"]["working_day"]) == ("reminder", 3)
