@@ -207,6 +207,84 @@ def tick() -> None:
     click.echo(f"{run.fired} case(s) fired, {run.incidents} incident(s), {run.conflicts} skipped.")
 
 
+@cli.command(help="List the versions of a process.")
+@click.argument("key")
+@click.option("--as", "actor", default=None)
+def versions(key: str, actor: str | None) -> None:
+    from iphs_flow.services import versions as version_service
+
+    for info in _run(lambda: version_service.list_versions(_context(), key, _actor(actor))):
+        click.echo(f"{info.key}\tversion {info.version}\t{info.name}\tdeployed {_when(info.deployed_at)} "
+                   f"by {info.deployed_by}\t{info.running_cases} open case(s)")
+
+
+@cli.command(help="What changed between two versions of a process.")
+@click.argument("key")
+@click.argument("old", type=int)
+@click.argument("new", type=int)
+@click.option("--as", "actor", default=None)
+def diff(key: str, old: int, new: int, actor: str | None) -> None:
+    from iphs_flow.services import versions as version_service
+
+    changes = _run(lambda: version_service.diff_versions(_context(), key, old, new, _actor(actor)))
+    if not changes:
+        click.echo("No differences.")
+    for change in changes:
+        click.echo(f"{change.change:<8}\t{change.kind}\t{change.element_id}\t{change.name}")
+
+
+@cli.command(help="Move an open case to another version (the newest by default).")
+@click.argument("case_ref")
+@click.option("--to", "version", type=int, default=None)
+@click.option("--preview", is_flag=True, help="Only show what would change.")
+@click.option("--as", "actor", default=None)
+def migrate(case_ref: str, version: int | None, preview: bool, actor: str | None) -> None:
+    from iphs_flow.services import versions as version_service
+
+    ctx, who = _context(), _actor(actor)
+    plan = _run(lambda: version_service.preview_migration(ctx, case_ref, who, version))
+    for title, items in (("Cannot move", plan.blocking), ("Changed", plan.changed),
+                         ("Restarts", plan.reset), ("New elements", plan.added)):
+        for item in items:
+            click.echo(f"{title}: {item}")
+    if preview:
+        return
+    view = _run(lambda: version_service.migrate_case(ctx, case_ref, who, version))
+    click.echo(f"{view.number} now runs version {view.process_version}.")
+
+
+@cli.command(help="Suspend a case: no completions, no timers, until resumed.")
+@click.argument("case_ref")
+@click.option("--reason", default="")
+@click.option("--as", "actor", default=None)
+def suspend(case_ref: str, reason: str, actor: str | None) -> None:
+    from iphs_flow.services import case_admin
+
+    view = _run(lambda: case_admin.suspend_case(_context(), case_ref, _actor(actor), reason))
+    click.echo(f"{view.number}: {view.status}")
+
+
+@cli.command(help="Resume a suspended case.")
+@click.argument("case_ref")
+@click.option("--as", "actor", default=None)
+def resume(case_ref: str, actor: str | None) -> None:
+    from iphs_flow.services import case_admin
+
+    view = _run(lambda: case_admin.resume_case(_context(), case_ref, _actor(actor)))
+    click.echo(f"{view.number}: {view.status}")
+
+
+@cli.command(help="Terminate a case for good (a reason is required).")
+@click.argument("case_ref")
+@click.option("--reason", required=True)
+@click.option("--as", "actor", default=None)
+def terminate(case_ref: str, reason: str, actor: str | None) -> None:
+    from iphs_flow.services import case_admin
+
+    view = _run(lambda: case_admin.terminate_case(_context(), case_ref, _actor(actor), reason))
+    click.echo(f"{view.number}: {view.status}")
+
+
 @cli.command(help="Retry the failed step of a case in incident.")
 @click.argument("case_ref")
 @click.option("--as", "actor", default=None)

@@ -60,7 +60,11 @@ def apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: dic
     tx.tasks.close(case.id, [s for s in gone if s in completed], "completed", actor)
     tx.tasks.close(case.id, [s for s in gone if s not in completed], "cancelled", actor)
     for task in result.open_tasks:
-        if task.id in existing:
+        row = existing.get(task.id)
+        if row is not None:
+            # A migrated case keeps its task ids; the definition may have changed.
+            row.name, row.form_key, row.stage, row.lane = task.name, task.form_key, task.stage, task.lane
+            row.task_key = task.bpmn_id
             continue
         group, assignee = _assignment(task, case, lane_groups)
         tx.tasks.add(HumanTask(

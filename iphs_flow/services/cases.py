@@ -162,7 +162,7 @@ def retry_incident(ctx: AppContext, case_ref: str | int, actor: Actor) -> CaseVi
     require_role(actor, ADMINISTRATOR, "retry incidents")
     try:
         with ctx.uow.write() as tx:
-            case = _find(tx, case_ref)
+            case = find_case(tx, case_ref)
             if case.status != "incident":
                 raise Conflict(f"case {case.number} has no incident")
             model = model_for(ctx, case.process_version)
@@ -177,7 +177,7 @@ def retry_incident(ctx: AppContext, case_ref: str | int, actor: Actor) -> CaseVi
     return view
 
 
-def _find(tx: Any, case_ref: str | int) -> Case:
+def find_case(tx: Any, case_ref: str | int) -> Case:
     case = None
     if isinstance(case_ref, int) or (isinstance(case_ref, str) and case_ref.isdigit()):
         case = tx.cases.get(int(case_ref))
@@ -191,7 +191,7 @@ def _find(tx: Any, case_ref: str | int) -> Case:
 def get_case(ctx: AppContext, case_ref: str | int, actor: Actor) -> CaseDetail:
     """A case with its current data and full history, for those who may see it."""
     with ctx.uow.read() as tx:
-        case = _find(tx, case_ref)
+        case = find_case(tx, case_ref)
         _require_visible(tx, actor, case, case_ref)
         model = model_for(ctx, case.process_version)
         data = runtime.inspect(model, json.loads(case.state)).data if case.state != "{}" else {}
@@ -232,7 +232,7 @@ def list_tasks(ctx: AppContext, actor: Actor, case_ref: str | int | None = None,
     with ctx.uow.read() as tx:
         case_id = None
         if case_ref is not None:
-            case = _find(tx, case_ref)
+            case = find_case(tx, case_ref)
             _require_visible(tx, actor, case, case_ref)
             case_id = case.id
         rows = tx.tasks.list_open(case_id=case_id, assignee=assignee, groups=groups, limit=limit)

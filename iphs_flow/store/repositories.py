@@ -99,6 +99,13 @@ class CaseRepository:
     def earliest_timer(self) -> datetime | None:
         return self.session.scalar(select(func.min(Case.next_timer_at)).where(Case.status == "running"))
 
+    def running_per_version(self, key: str) -> dict[int, int]:
+        rows = self.session.execute(
+            select(Case.process_version_id, func.count()).where(
+                Case.process_key == key, Case.status.in_(("running", "suspended", "incident")))
+            .group_by(Case.process_version_id)).all()
+        return {int(r[0]): int(r[1]) for r in rows}
+
     def counts(self) -> list[tuple[str, int | None, int]]:
         rows = self.session.execute(
             select(Case.status, Case.stage, func.count()).group_by(Case.status, Case.stage)

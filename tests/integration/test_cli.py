@@ -90,3 +90,23 @@ def test_the_installed_command_and_flask_cli_both_work(env) -> None:
     flask = subprocess.run([sys.executable, "-m", "flask", "--app", "iphs_flow", "processes"],
                            capture_output=True, text=True, cwd=ROOT, check=False)
     assert flask.returncode == 0, flask.stderr
+
+
+def test_versions_diff_and_migration_on_the_command_line(env, tmp_path) -> None:
+    run("db", "upgrade")
+    run("users", "demo")
+    original = FIXTURES / "bpmn" / "review_loop.bpmn"
+    run("deploy", str(original))
+    run("start", "review_loop", "--as", "anna")
+    changed = tmp_path / "review_loop.bpmn"
+    changed.write_text(original.read_text().replace("Skriv utkast", "Skriv ett utkast"))
+    run("deploy", str(changed))
+    assert "version 1" in run("versions", "review_loop").output
+    assert "changed \tuserTask\tdraft\tSkriv ett utkast" in run("diff", "review_loop", "1", "2").output
+    preview = run("migrate", "1", "--preview").output
+    assert "Changed: Skriv utkast (draft)" in preview
+    assert "now runs version 2" in run("migrate", "1").output
+    assert "Skriv ett utkast" in run("tasks").output
+    assert "suspended" in run("suspend", "1", "--reason", "Utreds").output
+    assert "running" in run("resume", "1").output
+    assert "terminated" in run("terminate", "1", "--reason", "Dubblett").output
