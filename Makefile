@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test install lint bench clean
+.PHONY: run test install lint bench clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# Browser assets (bpmn-js, axe-core) from npm, pinned by package-lock.json; never committed.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+# English UI texts: the .po is in git, the compiled .mo is built here.
+iphs_flow/web/translations/en/LC_MESSAGES/messages.mo: iphs_flow/web/translations/en/LC_MESSAGES/messages.po $(STAMP)
+	$(BIN)/pybabel compile -d iphs_flow/web/translations
+
+# The browser tests drive Debian's Chromium; install it only when it is missing.
+chromium:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+
+install: $(STAMP) node_modules/.package-lock.json iphs_flow/web/translations/en/LC_MESSAGES/messages.mo
 
 ## make run: install, migrate the SQLite database, deploy bpmn/, create demo users, serve on http://127.0.0.1:5000
 run: install
@@ -24,7 +36,7 @@ run: install
 	$(BIN)/iphs-flow serve
 
 ## make test: install test dependencies and run the whole suite (SQLite and PostgreSQL)
-test: install
+test: install chromium
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest ran no tests: that is a failure" >&2; exit 1; fi; \
 	exit $$rc
@@ -34,6 +46,7 @@ lint: install
 
 bench: install
 	$(BIN)/python -m bench.engine
+	$(BIN)/python -m bench.web
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -338,6 +338,40 @@ def users_demo() -> None:
         click.echo(f"  {username:<8} {password}   {description}")
 
 
+@users.command("roles", help="Set a user's roles (and groups, with --group); administrators only. Logged.")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, type=click.Choice(ROLES), help="Repeat for several roles.")
+@click.option("--group", "groups", multiple=True, help="Replace the groups too (e.g. gate-deciders).")
+@click.option("--as", "actor", default=None, help="The administrator making the change.")
+def users_roles(username: str, roles: tuple[str, ...], groups: tuple[str, ...], actor: str | None) -> None:
+    info = _run(lambda: accounts.set_roles(_context(), username, set(roles), _actor(actor),
+                                           groups=set(groups) if groups else None))
+    click.echo(f"{info.username}: roles {', '.join(sorted(info.roles))}; "
+               f"groups {', '.join(sorted(info.groups)) or '-'}")
+
+
+@users.command("deactivate", help="Stop a user from signing in; open sessions end at their next request.")
+@click.argument("username")
+@click.option("--as", "actor", default=None)
+def users_deactivate(username: str, actor: str | None) -> None:
+    info = _run(lambda: accounts.set_active(_context(), username, False, _actor(actor)))
+    click.echo(f"{info.username} is deactivated")
+
+
+@users.command("log", help="Security events (logins, failed logins, role changes, denied access), newest first.")
+@click.option("--user", "username", default=None)
+@click.option("--event", default=None, help="e.g. login, login_failed, role_changed, access_denied")
+@click.option("--limit", type=int, default=50)
+@click.option("--as", "actor", default=None)
+def users_log(username: str | None, event: str | None, limit: int, actor: str | None) -> None:
+    entries = _run(lambda: accounts.access_log(_context(), _actor(actor), username=username, event=event,
+                                                limit=limit))
+    for entry in entries:
+        detail = json.dumps(entry.detail, ensure_ascii=False, sort_keys=True) if entry.detail else ""
+        click.echo(f"{format_swedish(entry.at)}\t{entry.event}\t{entry.username or '-'}\t"
+                   f"{entry.remote_addr or '-'}\t{detail}")
+
+
 @cli.command(help="Serve the web app (and fire timers in the background).")
 @click.option("--host", default=None)
 @click.option("--port", type=int, default=None)
@@ -353,6 +387,109 @@ def serve(host: str | None, port: int | None, scheduler: bool) -> None:
         start_in_background(ctx)
     app.run(host=host or ctx.settings.host, port=port or ctx.settings.port, threaded=True,
             use_reloader=False)
+
+
+@cli.command(help="Run the scheduler: BPMN timers, reminders, escalations, digests and mail.")
+@click.option("--worker", default=None, help="A name for this scheduler in leases and logs.")
+@click.option("--once", is_flag=True, help="Do what is due now and exit (e.g. from cron).")
+def scheduler(worker: str | None, once: bool) -> None:
+    import logging
+
+    from iphs_flow.scheduler import Scheduler, run_forever
+
+    ctx = _context()
+    if once:
+        tick = Scheduler(ctx, worker).run_once()
+        click.echo(f"{tick.timers.fired} timer(s) fired, {sum(j.done for j in tick.jobs)} notification(s) "
+                   f"handled, {tick.sent} mail(s) sent, {sum(j.incidents for j in tick.jobs)} incident(s).")
+        return
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("spiff", "apscheduler"):  # a line per task state change / per tick
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    run_forever(ctx, worker)
+
+
+def _print_jobs(jobs: list[Any], with_body: bool = False) -> None:
+    for job in jobs:
+        click.echo(f"{job.id}\t{job.kind}\t{job.status}\t{_when(job.due_at)}\t{job.recipient or '-'}\t"
+                   f"{job.to or '-'}\t{job.subject or '-'}\tattempts {job.attempts}"
+                   + (f"\t{job.last_error}" if job.last_error else ""))
+        if with_body and job.body:
+            click.echo("\n".join(f"    {line}" for line in job.body.splitlines()))
+
+
+@cli.command(help="Read the outbox: mails held (no SMTP server), queued, sent or failed.")
+@click.option("--status", default=None, type=click.Choice(["held", "pending", "digest", "sent", "incident",
+                                                           "dismissed", "digested"]))
+@click.option("--body", "with_body", is_flag=True, help="Print each mail's text too.")
+@click.option("--limit", type=int, default=50)
+@click.option("--as", "actor", default=None)
+def outbox(status: str | None, with_body: bool, limit: int, actor: str | None) -> None:
+    from iphs_flow.services import jobs as job_service
+
+    _print_jobs(_run(lambda: job_service.list_outbox(_context(), _actor(actor), status=status, limit=limit)),
+                with_body)
+
+
+@cli.group(invoke_without_command=True, help="Jobs that failed all their attempts: list, retry, dismiss.")
+@click.option("--as", "actor", default=None)
+@click.pass_context
+def incidents(click_ctx: click.Context, actor: str | None) -> None:
+    if click_ctx.invoked_subcommand is None:
+        from iphs_flow.services import jobs as job_service
+
+        found = _run(lambda: job_service.list_job_incidents(_context(), _actor(actor)))
+        _print_jobs(found)
+        if not found:
+            click.echo("No failed jobs.")
+
+
+@incidents.command("retry", help="Try a failed job again, with a fresh set of attempts.")
+@click.argument("job_id", type=int)
+@click.option("--as", "actor", default=None)
+def incidents_retry(job_id: int, actor: str | None) -> None:
+    from iphs_flow.services import jobs as job_service
+
+    job = _run(lambda: job_service.retry_job(_context(), job_id, _actor(actor)))
+    click.echo(f"Job {job.id} is {job.status} again.")
+
+
+@incidents.command("dismiss", help="Give up a failed job for good.")
+@click.argument("job_id", type=int)
+@click.option("--as", "actor", default=None)
+def incidents_dismiss(job_id: int, actor: str | None) -> None:
+    from iphs_flow.services import jobs as job_service
+
+    job = _run(lambda: job_service.dismiss_job(_context(), job_id, _actor(actor)))
+    click.echo(f"Job {job.id} is {job.status}.")
+
+
+@cli.group(help="In-app notifications and mail settings.")
+def notifications() -> None:
+    pass
+
+
+@notifications.command("list", help="A person's notifications, newest first.")
+@click.option("--as", "actor", required=True, help="Whose notifications.")
+@click.option("--unread", is_flag=True)
+def notifications_list(actor: str, unread: bool) -> None:
+    from iphs_flow.services import notifications as notification_service
+
+    for note in _run(lambda: notification_service.list_notifications(_context(), _actor(actor),
+                                                                      unread_only=unread)):
+        mark = " " if note.read_at else "*"
+        click.echo(f"{mark} {_when(note.created_at)}\t{note.subject}\t{note.link}")
+
+
+@notifications.command("mode", help="Immediate mails, or a daily or weekly digest.")
+@click.argument("username")
+@click.argument("mode", type=click.Choice(["immediate", "daily", "weekly"]))
+@click.option("--as", "actor", default=None)
+def notifications_mode(username: str, mode: str, actor: str | None) -> None:
+    from iphs_flow.services import notifications as notification_service
+
+    _run(lambda: notification_service.set_notify_mode(_context(), _actor(actor), username, mode))
+    click.echo(f"{username}: {mode}")
 
 
 def main() -> None:

@@ -29,6 +29,17 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _json_env(name: str) -> Any:
+    try:
+        return json.loads(os.environ.get(name) or "{}")
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{name} is not valid JSON: {err.msg} at column {err.colno}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///instance/iphs_flow.db"
@@ -41,6 +52,32 @@ class Settings:
     secret_key: str = ""
     host: str = "127.0.0.1"
     port: int = 5000
+    base_url: str = ""
+    session_hours: float = 8.0
+    ratelimit_storage: str = "memory://"
+    login_rate: str = "10/minute"
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_groups_claim: str = "groups"
+    oidc_role_map: dict[str, Any] = field(default_factory=dict)
+    oidc_scopes: str = "openid profile email"
+    proxy_hops: int = 0
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_timeout: float = 30.0
+    mail_from: str = "IPHS Flow <iphs-flow@localhost>"
+    mail_max_attempts: int = 6
+    mail_retry_seconds: float = 30.0
+    job_lease_seconds: float = 120.0
+    job_batch: int = 100
+    scheduler_poll_seconds: float = 2.0
+    attachments_dir: Path = Path("instance/attachments")
+    attachment_max_bytes: int = 20 * 1024 * 1024
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -52,6 +89,7 @@ class Settings:
             database_url=_env("IPHS_DATABASE_URL", cls.database_url),
             bpmn_dir=Path(_env("IPHS_BPMN_DIR", "bpmn")),
             forms_dir=Path(_env("IPHS_FORMS_DIR", "forms")),
+            attachments_dir=Path(_env("IPHS_ATTACHMENTS_DIR", "instance/attachments")),
             case_number_format=_env("IPHS_CASE_NUMBER_FORMAT", cls.case_number_format),
             lane_groups=lane_groups,
             script_time_limit=float(_env("IPHS_SCRIPT_TIME_LIMIT", str(cls.script_time_limit))),
@@ -59,5 +97,29 @@ class Settings:
             secret_key=_env("IPHS_SECRET_KEY", ""),
             host=_env("IPHS_HOST", cls.host),
             port=int(_env("IPHS_PORT", str(cls.port))),
+            base_url=_env("IPHS_BASE_URL", ""),
+            session_hours=float(_env("IPHS_SESSION_HOURS", str(cls.session_hours))),
+            ratelimit_storage=_env("IPHS_RATELIMIT_STORAGE", cls.ratelimit_storage),
+            login_rate=_env("IPHS_LOGIN_RATE", cls.login_rate),
+            oidc_issuer=_env("IPHS_OIDC_ISSUER", ""),
+            oidc_client_id=_env("IPHS_OIDC_CLIENT_ID", ""),
+            oidc_client_secret=_env("IPHS_OIDC_CLIENT_SECRET", ""),
+            oidc_groups_claim=_env("IPHS_OIDC_GROUPS_CLAIM", cls.oidc_groups_claim),
+            oidc_role_map=_json_env("IPHS_OIDC_ROLE_MAP"),
+            oidc_scopes=_env("IPHS_OIDC_SCOPES", cls.oidc_scopes),
+            proxy_hops=int(_env("IPHS_PROXY_HOPS", "0")),
+            smtp_host=_env("IPHS_SMTP_HOST", ""),
+            smtp_port=int(_env("IPHS_SMTP_PORT", "465" if _flag("IPHS_SMTP_SSL") else "25")),
+            smtp_starttls=_flag("IPHS_SMTP_STARTTLS"),
+            smtp_ssl=_flag("IPHS_SMTP_SSL"),
+            smtp_user=_env("IPHS_SMTP_USER", ""),
+            smtp_password=_env("IPHS_SMTP_PASSWORD", ""),
+            smtp_timeout=float(_env("IPHS_SMTP_TIMEOUT", str(cls.smtp_timeout))),
+            mail_from=_env("IPHS_MAIL_FROM", cls.mail_from),
+            mail_max_attempts=int(_env("IPHS_MAIL_MAX_ATTEMPTS", str(cls.mail_max_attempts))),
+            mail_retry_seconds=float(_env("IPHS_MAIL_RETRY_SECONDS", str(cls.mail_retry_seconds))),
+            job_lease_seconds=float(_env("IPHS_JOB_LEASE_SECONDS", str(cls.job_lease_seconds))),
+            job_batch=int(_env("IPHS_JOB_BATCH", str(cls.job_batch))),
+            scheduler_poll_seconds=float(_env("IPHS_SCHEDULER_POLL_SECONDS", str(cls.scheduler_poll_seconds))),
         )
         return replace(settings, **overrides) if overrides else settings

@@ -1,31 +1,144 @@
-"""APScheduler only ticks the loop; due work lives in the database (DESIGN.md)."""
+"""APScheduler only ticks the loop; due work lives in the database (DESIGN.md).
+
+One tick fires due BPMN timers and does due outbox jobs (notifications, digests, mails)
+until nothing is due, then looks up when the next timer or job falls due and sleeps
+exactly that long - so a timer fires within moments of its due time - but never longer
+than the poll interval (`IPHS_SCHEDULER_POLL_SECONDS`, 2 s), because another process may
+have just created something due sooner. Any number of schedulers may run against one
+PostgreSQL database: the rows are leased, never held in memory.
+"""
 
 from __future__ import annotations
 
 import logging
+import signal
+import threading
+import time
+from dataclasses import astuple, dataclass, field
+from datetime import datetime
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
 
 from iphs_flow.bootstrap import AppContext
-from iphs_flow.services.timers import fire_due_timers
+from iphs_flow.engine.clock import now
+from iphs_flow.notify.mailer import SmtpMailer
+from iphs_flow.services.jobs import JobRun, MailerFactory, next_job_due, process_due_jobs, worker_name
+from iphs_flow.services.timers import fire_due_timers, next_timer_at
+from iphs_flow.services.views import TimerRun
 
 log = logging.getLogger(__name__)
-TICK_SECONDS = 2
+MAX_ROUNDS = 50
 
 
-def _tick(ctx: AppContext) -> None:
-    try:
-        run = fire_due_timers(ctx)
-        if run.fired:
-            log.info("timers: %s fired, %s incidents, %s skipped", run.fired, run.incidents, run.conflicts)
-    except Exception:  # noqa: BLE001 - one failed tick must not stop the scheduler
-        log.exception("timer tick failed")
+@dataclass
+class Tick:
+    timers: TimerRun = field(default_factory=TimerRun)
+    jobs: list[JobRun] = field(default_factory=list)
+
+    @property
+    def sent(self) -> int:
+        return sum(j.sent for j in self.jobs)
+
+    @property
+    def worked(self) -> bool:
+        return bool(self.timers.due or any(j.claimed for j in self.jobs))
 
 
-def start_in_background(ctx: AppContext, seconds: int = TICK_SECONDS) -> BackgroundScheduler:
+class Scheduler:
+    """The loop body, independent of APScheduler so tests can drive it tick by tick."""
+
+    def __init__(self, ctx: AppContext, worker: str | None = None, mailer: MailerFactory = SmtpMailer) -> None:
+        self.ctx = ctx
+        self.worker = worker or worker_name()
+        self.mailer = mailer
+        self.stopping = threading.Event()
+        self._busy = threading.Lock()
+
+    def run_once(self) -> Tick:
+        """Fire due timers, then do due jobs until none is left (mails follow notifications).
+
+        Timers that fall due while a long batch of mails goes out are fired between
+        batches, so mail volume does not make timers late.
+        """
+        tick = Tick(timers=self._fire_if_due())
+        job_due = next_job_due(self.ctx)
+        if job_due is None or job_due > now():
+            return tick
+        for _ in range(MAX_ROUNDS):
+            if self.stopping.is_set():
+                break
+            run = process_due_jobs(self.ctx, self.worker, mailer=self.mailer)
+            tick.jobs.append(run)
+            if not run.claimed:
+                break
+            more = self._fire_if_due()
+            tick.timers = TimerRun(*(a + b for a, b in zip(astuple(tick.timers), astuple(more), strict=True)))
+        return tick
+
+    def _fire_if_due(self) -> TimerRun:
+        # Look before taking a write lock: on SQLite every write transaction waits for the others.
+        due = next_timer_at(self.ctx)
+        return fire_due_timers(self.ctx) if due is not None and due <= now() else TimerRun()
+
+    def seconds_until_due(self) -> float:
+        """Sleep until the earliest timer or job, but at most the poll interval."""
+        poll = self.ctx.settings.scheduler_poll_seconds
+        times = [t for t in (next_timer_at(self.ctx), next_job_due(self.ctx)) if t is not None]
+        if not times:
+            return poll
+        return max(0.0, min(poll, (min(times) - now()).total_seconds()))
+
+    def tick(self) -> None:
+        """One APScheduler run: work, then wait for anything due before the next run."""
+        if not self._busy.acquire(blocking=False):
+            return
+        try:
+            deadline = time.monotonic() + self.ctx.settings.scheduler_poll_seconds
+            while not self.stopping.is_set():
+                try:
+                    tick = self.run_once()
+                    if tick.worked:
+                        log.info("%s: %s timer(s) fired, %s mail(s) sent", self.worker, tick.timers.fired, tick.sent)
+                    delay = self.seconds_until_due()
+                except Exception:  # noqa: BLE001 - one failed tick must not stop the scheduler
+                    log.exception("scheduler tick failed")
+                    return
+                if time.monotonic() + delay >= deadline:
+                    return
+                self.stopping.wait(max(delay, 0.01))
+        finally:
+            self._busy.release()
+
+    def install(self, aps: Any) -> None:
+        aps.add_job(self.tick, "interval", seconds=self.ctx.settings.scheduler_poll_seconds,
+                    next_run_time=datetime.now().astimezone(), max_instances=1, coalesce=True,
+                    misfire_grace_time=None, id="iphs-tick")
+
+
+def start_in_background(ctx: AppContext) -> BackgroundScheduler:
     """Tick inside the web process: the embedded default needs no second process."""
     scheduler = BackgroundScheduler(daemon=True)
-    scheduler.add_job(_tick, "interval", seconds=seconds, args=[ctx], max_instances=1, coalesce=True,
-                      id="timers")
+    Scheduler(ctx).install(scheduler)
     scheduler.start()
     return scheduler
+
+
+def run_forever(ctx: AppContext, worker: str | None = None) -> None:
+    """`iphs-flow scheduler`: its own process, until SIGTERM or Ctrl-C."""
+    loop = Scheduler(ctx, worker)
+    aps = BlockingScheduler()
+    loop.install(aps)
+
+    def _stop(_signum: int, _frame: Any) -> None:
+        loop.stopping.set()
+        aps.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    log.info("scheduler %s started", loop.worker)
+    try:
+        aps.start()
+    except (KeyboardInterrupt, SystemExit):
+        loop.stopping.set()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -11,8 +13,8 @@ from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.clock import now
 from iphs_flow.store.tables import UserAccount
 
-from .errors import Conflict, InvalidInput, NotFound
-from .permissions import IDEA_OWNER, ROLES, Actor
+from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .permissions import ADMINISTRATOR, IDEA_OWNER, ROLES, Actor, require_role
 
 _hasher = PasswordHasher()
 # Verifying against this keeps the time of a login with an unknown name the same.
@@ -148,3 +150,140 @@ def create_demo_users(ctx: AppContext) -> list[tuple[str, str, str]]:
                  roles=roles, groups=groups, manager=manager)
         created.append((username, password, description))
     return created
+
+
+# ---------------------------------------------------------------- sessions and the access log
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """Who a session belongs to, re-read on every request so role changes apply at once."""
+
+    actor: Actor
+    display_name: str
+    language: str
+
+
+def signed_in(ctx: AppContext, username: str) -> SignedIn | None:
+    """The active user behind a session; None when the account is gone or deactivated."""
+    with ctx.uow.read() as tx:
+        user = tx.users.by_username(username)
+        if user is None or not user.is_active:
+            return None
+        actor = Actor(user.username, frozenset(tx.users.roles(user.id)), frozenset(tx.users.groups(user.id)))
+        return SignedIn(actor, user.display_name, user.language)
+
+
+def log_access(ctx: AppContext, event: str, username: str | None, detail: dict[str, Any] | None = None,
+               remote_addr: str | None = None) -> None:
+    """Record a security-relevant event (logout, access_denied, ...) in its own transaction."""
+    with ctx.uow.write() as tx:
+        tx.users.log(event[:40], (username or None) and username[:200], detail or {},
+                     (remote_addr or None) and remote_addr[:64])
+        tx.commit()
+
+
+@dataclass(frozen=True)
+class AccessEntry:
+    at: datetime
+    username: str | None
+    event: str
+    detail: dict[str, Any]
+    remote_addr: str | None
+
+
+def access_log(ctx: AppContext, actor: Actor, *, username: str | None = None, event: str | None = None,
+               limit: int = 100) -> list[AccessEntry]:
+    """The newest security events first; only administrators read it."""
+    require_role(actor, ADMINISTRATOR, "read the access log")
+    with ctx.uow.read() as tx:
+        return [AccessEntry(e.at, e.username, e.event, dict(e.detail or {}), e.remote_addr)
+                for e in tx.users.access_log(username=username, event=event, limit=limit)]
+
+
+def set_roles(ctx: AppContext, username: str, roles: set[str], actor: Actor, *,
+              groups: set[str] | None = None, remote_addr: str | None = None) -> UserInfo:
+    """Replace a user's roles (and groups, when given); administrators only, always logged."""
+    require_role(actor, ADMINISTRATOR, "change roles")
+    roles = set(roles) | {IDEA_OWNER}
+    _check_roles(roles)
+    with ctx.uow.write() as tx:
+        user = tx.users.by_username(username)
+        if user is None:
+            raise NotFound(f"there is no user '{username}'")
+        before_roles, before_groups = tx.users.roles(user.id), tx.users.groups(user.id)
+        tx.users.set_roles(user.id, roles)
+        detail: dict[str, Any] = {"by": actor.username, "before": sorted(before_roles), "after": sorted(roles)}
+        if groups is not None:
+            tx.users.set_groups(user.id, set(groups))
+            detail.update(groups_before=sorted(before_groups), groups_after=sorted(groups))
+        tx.users.log("role_changed", user.username, detail, remote_addr)
+        tx.flush()
+        info = _info(tx, user)
+        tx.commit()
+    return info
+
+
+def set_active(ctx: AppContext, username: str, active: bool, actor: Actor) -> UserInfo:
+    """Deactivate (or reactivate) an account; its sessions stop working at the next request."""
+    require_role(actor, ADMINISTRATOR, "deactivate accounts")
+    with ctx.uow.write() as tx:
+        user = tx.users.by_username(username)
+        if user is None:
+            raise NotFound(f"there is no user '{username}'")
+        user.is_active = active
+        tx.users.log("user_activated" if active else "user_deactivated", user.username, {"by": actor.username})
+        info = _info(tx, user)
+        tx.commit()
+    return info
+
+
+def sso_login(ctx: AppContext, subject: str, *, issuer: str, username: str, display_name: str,
+              email: str | None, roles: set[str], groups: set[str], remote_addr: str | None = None) -> Actor:
+    """Sign in someone the city's identity provider vouched for; create them on first login.
+
+    Roles and groups come from the provider's claim at every login, so a change there applies
+    at the next sign-in. An SSO login never takes over a local account of the same name.
+    """
+    roles = set(roles) | {IDEA_OWNER}
+    _check_roles(roles)
+    key = f"{issuer}|{subject}"[:300]
+    with ctx.uow.write() as tx:
+        user = tx.users.by_oidc_subject(key)
+        if user is None:
+            name = username
+            taken = tx.users.by_username(name)
+            if taken is not None:
+                name = f"{username}@sso"
+                if tx.users.by_username(name) is not None:
+                    raise Conflict(f"the user name '{username}' is taken by another account")
+            user = tx.users.add(UserAccount(
+                username=name[:200], display_name=(display_name or name)[:300], email=email, language="sv",
+                password_hash=None, is_active=True, source="oidc", oidc_subject=key,
+                notify_mode="immediate", created_at=now(),
+            ))
+            tx.users.log("user_created", user.username, {"source": "oidc", "roles": sorted(roles),
+                                                        "groups": sorted(groups)}, remote_addr)
+            before_roles: set[str] = set()
+            before_groups: set[str] = set()
+        else:
+            if not user.is_active:
+                tx.users.log("login_failed", user.username, {"method": "oidc", "reason": "deactivated"},
+                             remote_addr)
+                tx.commit()
+                raise Forbidden("the account is deactivated")
+            before_roles, before_groups = tx.users.roles(user.id), tx.users.groups(user.id)
+            user.display_name = (display_name or user.display_name)[:300]
+            user.email = email or user.email
+        if before_roles != roles or before_groups != groups:
+            tx.users.set_roles(user.id, roles)
+            tx.users.set_groups(user.id, groups)
+            if before_roles or before_groups:
+                tx.users.log("role_changed", user.username, {
+                    "by": "oidc", "before": sorted(before_roles), "after": sorted(roles),
+                    "groups_before": sorted(before_groups), "groups_after": sorted(groups)}, remote_addr)
+        user.last_login_at = now()
+        tx.users.log("login", user.username, {"method": "oidc"}, remote_addr)
+        actor = Actor(user.username, frozenset(roles), frozenset(groups))
+        tx.commit()
+    return actor

@@ -18,22 +18,22 @@ from .views import TimerRun
 def fire_due_timers(ctx: AppContext, limit: int | None = None) -> TimerRun:
     """Fire every case whose earliest timer is due, each in its own transaction.
 
-    A case that someone else changed meanwhile is skipped (its new timer is picked up by
-    the next tick); a failing timer expression or script puts that case in incident and
-    the others still run.
+    Each transaction takes the most overdue case with `FOR UPDATE SKIP LOCKED` (on
+    PostgreSQL), so several schedulers share the work without firing a case twice; on
+    SQLite BEGIN IMMEDIATE serialises them. A case that someone else changed meanwhile
+    is skipped (its new timer is picked up by the next tick); a failing timer expression
+    or script puts that case in incident and the others still run.
     """
     at = now()
-    with ctx.uow.read() as tx:
-        due = tx.cases.due_for_timers(at, limit or ctx.settings.timer_batch)
+    seen: list[int] = []
     fired = incidents = conflicts = 0
-    for case_id in due:
+    for _ in range(limit or ctx.settings.timer_batch):
         try:
             with ctx.uow.write() as tx:
-                case = tx.cases.get(case_id)
-                if case is None or case.status != "running" or case.next_timer_at is None \
-                        or case.next_timer_at > at:
-                    conflicts += 1
-                    continue
+                case = tx.cases.lock_next_due(at, exclude=seen)
+                if case is None:
+                    break
+                seen.append(case.id)
                 model = model_for(ctx, case.process_version)
                 result = runtime.fire_timers(model, json.loads(case.state), ctx.settings.script_time_limit)
                 apply_step(tx, case, result, ctx.settings.lane_groups, ENGINE)
@@ -42,7 +42,7 @@ def fire_due_timers(ctx: AppContext, limit: int | None = None) -> TimerRun:
                 incidents += result.status == "incident"
         except StaleDataError:
             conflicts += 1
-    return TimerRun(due=len(due), fired=fired, incidents=incidents, conflicts=conflicts)
+    return TimerRun(due=len(seen), fired=fired, incidents=incidents, conflicts=conflicts)
 
 
 def next_timer_at(ctx: AppContext):  # noqa: ANN201 - datetime | None

@@ -19,6 +19,7 @@ from .tables import (
     CaseEvent,
     GroupMember,
     HumanTask,
+    Notification,
     Outbox,
     ProcessVersion,
     UserAccount,
@@ -96,6 +97,18 @@ class CaseRepository:
             .order_by(Case.next_timer_at).limit(limit)
         ))
 
+    def lock_next_due(self, at: datetime, exclude: Sequence[int] = ()) -> Case | None:
+        """The running case whose timer is most overdue, locked for this transaction.
+
+        On PostgreSQL `FOR UPDATE SKIP LOCKED` hands each scheduler a different case; on
+        SQLite the clause is not rendered and BEGIN IMMEDIATE serialises the schedulers.
+        """
+        case_id = self.session.scalar(
+            select(Case.id).where(Case.next_timer_at <= at, Case.status == "running",
+                                  Case.id.not_in(list(exclude)))
+            .order_by(Case.next_timer_at, Case.id).limit(1).with_for_update(skip_locked=True))
+        return None if case_id is None else self.session.get(Case, case_id)
+
     def earliest_timer(self) -> datetime | None:
         return self.session.scalar(select(func.min(Case.next_timer_at)).where(Case.status == "running"))
 
@@ -147,6 +160,12 @@ class TaskRepository:
         self.session.add(task)
         return task
 
+    def latest_for_key(self, case_id: int, task_key: str) -> HumanTask | None:
+        """The open task with this BPMN id in a case, else the most recent one."""
+        return self.session.scalars(
+            select(HumanTask).where(HumanTask.case_id == case_id, HumanTask.task_key == task_key)
+            .order_by((HumanTask.state == "open").desc(), HumanTask.id.desc()).limit(1)).first()
+
     def participants(self, case_id: int) -> tuple[set[str], set[str]]:
         """People and groups who have or had a task in the case (they may see it)."""
         rows = self.session.execute(
@@ -155,6 +174,14 @@ class TaskRepository:
         people = {p for row in rows for p in (row[0], row[1]) if p}
         groups = {row[2] for row in rows if row[2]}
         return people, groups
+
+    def swap_assignee(self, task_id: int, expected: str | None, new: str | None) -> bool:
+        """Compare-and-set the assignee of an open task; False when someone else changed it first."""
+        current = HumanTask.assignee.is_(None) if expected is None else HumanTask.assignee == expected
+        result = self.session.execute(
+            update(HumanTask).where(HumanTask.id == task_id, HumanTask.state == "open", current)
+            .values(assignee=new).execution_options(synchronize_session=False))
+        return bool(result.rowcount)
 
     def close(self, case_id: int, spiff_ids: list[str], state: str, by: str | None) -> None:
         if not spiff_ids:
@@ -222,6 +249,117 @@ class OutboxRepository:
     def for_case(self, case_id: int) -> Sequence[Outbox]:
         return self.session.scalars(select(Outbox).where(Outbox.case_id == case_id).order_by(Outbox.id)).all()
 
+    def add_for(self, idempotency_key: str, kind: str, payload: dict[str, Any], *, recipient: str | None,
+                status: str, due_at: datetime, case_id: int | None = None) -> bool:
+        """Queue work for one person unless the key was queued before; True if it was new."""
+        insert = _insert_for(self.session)
+        stmt = insert(Outbox).values(
+            idempotency_key=idempotency_key, kind=kind, payload=payload, case_id=case_id, status=status,
+            due_at=due_at, attempts=0, created_at=now(), recipient=recipient,
+        ).on_conflict_do_nothing(index_elements=[Outbox.idempotency_key])
+        return bool(self.session.execute(stmt).rowcount)
+
+    def get(self, job_id: int) -> Outbox | None:
+        return self.session.get(Outbox, job_id)
+
+    def by_key(self, idempotency_key: str) -> Outbox | None:
+        return self.session.scalars(select(Outbox).where(Outbox.idempotency_key == idempotency_key)).first()
+
+    def claim_due(self, at: datetime, owner: str, lease_until: datetime, limit: int) -> list[Outbox]:
+        """Lease up to `limit` due jobs to `owner`: rows other schedulers hold are skipped.
+
+        A lease that ran out (its scheduler crashed) makes the job claimable again; every
+        claim counts as an attempt, so a job that kills its scheduler ends as an incident.
+        """
+        rows = list(self.session.scalars(
+            select(Outbox).where(Outbox.status == "pending", Outbox.due_at <= at,
+                                 or_(Outbox.locked_until.is_(None), Outbox.locked_until < at))
+            .order_by(Outbox.due_at, Outbox.id).limit(limit).with_for_update(skip_locked=True)))
+        for row in rows:
+            row.locked_by, row.locked_until, row.attempts = owner, lease_until, row.attempts + 1
+        self.session.flush()
+        return rows
+
+    def finish(self, job_id: int, owner: str, **values: Any) -> bool:
+        """Settle a leased job; False when the lease was lost (another scheduler took over)."""
+        result = self.session.execute(
+            update(Outbox).where(Outbox.id == job_id, Outbox.locked_by == owner, Outbox.status == "pending")
+            .values(locked_by=None, locked_until=None, **values).execution_options(synchronize_session=False))
+        return bool(result.rowcount)
+
+    def renew(self, job_ids: Sequence[int], owner: str, lease_until: datetime) -> set[int]:
+        """Extend `owner`'s leases on these jobs; returns the ids it still holds."""
+        if not job_ids:
+            return set()
+        rows = self.session.execute(
+            update(Outbox).where(Outbox.id.in_(list(job_ids)), Outbox.locked_by == owner,
+                                 Outbox.status == "pending")
+            .values(locked_until=lease_until).returning(Outbox.id)
+            .execution_options(synchronize_session=False)).all()
+        return {int(r[0]) for r in rows}
+
+    def next_due(self, at: datetime) -> datetime | None:
+        """When pending work next becomes claimable: its due time, or when its lease runs out."""
+        free = self.session.scalar(select(func.min(Outbox.due_at)).where(
+            Outbox.status == "pending", or_(Outbox.locked_until.is_(None), Outbox.locked_until < at)))
+        leased = self.session.scalar(select(func.min(Outbox.locked_until)).where(
+            Outbox.status == "pending", Outbox.locked_until >= at))
+        times = [t for t in (free, leased) if t is not None]
+        return min(times) if times else None
+
+    def digest_items(self, recipient: str, until: datetime) -> list[Outbox]:
+        return list(self.session.scalars(
+            select(Outbox).where(Outbox.recipient == recipient, Outbox.kind == "mail",
+                                 Outbox.status == "digest", Outbox.due_at <= until)
+            .order_by(Outbox.created_at, Outbox.id).with_for_update()))
+
+    def listing(self, *, statuses: Sequence[str] | None = None, kinds: Sequence[str] | None = None,
+                limit: int = 200) -> Sequence[Outbox]:
+        query = select(Outbox).order_by(Outbox.id.desc()).limit(limit)
+        if statuses:
+            query = query.where(Outbox.status.in_(list(statuses)))
+        if kinds:
+            query = query.where(Outbox.kind.in_(list(kinds)))
+        return self.session.scalars(query).all()
+
+    def count_by_status(self, kind: str) -> dict[str, int]:
+        rows = self.session.execute(select(Outbox.status, func.count()).where(Outbox.kind == kind)
+                                    .group_by(Outbox.status)).all()
+        return {r[0]: int(r[1]) for r in rows}
+
+
+class NotificationRepository:
+    """In-app messages: one row per person and event."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add_once(self, notification: Notification) -> bool:
+        """Insert unless a notification with the same key exists; True if it was new."""
+        insert = _insert_for(self.session)
+        values = {c.key: getattr(notification, c.key) for c in Notification.__table__.columns if c.key != "id"}
+        result = self.session.execute(insert(Notification).values(**values)
+                                      .on_conflict_do_nothing(index_elements=[Notification.key]))
+        return bool(result.rowcount)
+
+    def for_user(self, username: str, *, unread_only: bool = False, limit: int = 100) -> Sequence[Notification]:
+        query = (select(Notification).where(Notification.username == username)
+                 .order_by(Notification.id.desc()).limit(limit))
+        if unread_only:
+            query = query.where(Notification.read_at.is_(None))
+        return self.session.scalars(query).all()
+
+    def unread_count(self, username: str) -> int:
+        return int(self.session.scalar(select(func.count()).select_from(Notification).where(
+            Notification.username == username, Notification.read_at.is_(None))) or 0)
+
+    def mark_read(self, username: str, ids: Sequence[int] | None, at: datetime) -> int:
+        query = update(Notification).where(Notification.username == username, Notification.read_at.is_(None))
+        if ids is not None:
+            query = query.where(Notification.id.in_(list(ids)))
+        return int(self.session.execute(query.values(read_at=at)
+                                        .execution_options(synchronize_session=False)).rowcount)
+
 
 class UserRepository:
     def __init__(self, session: Session) -> None:
@@ -275,3 +413,15 @@ class UserRepository:
             remote_addr: str | None = None) -> None:
         self.session.add(AccessLog(event=event, username=username, detail=detail or {},
                                    remote_addr=remote_addr, at=now()))
+
+    def by_oidc_subject(self, subject: str) -> UserAccount | None:
+        return self.session.scalars(select(UserAccount).where(UserAccount.oidc_subject == subject)).first()
+
+    def access_log(self, *, username: str | None = None, event: str | None = None,
+                   limit: int = 100) -> Sequence[AccessLog]:
+        query = select(AccessLog).order_by(AccessLog.id.desc()).limit(limit)
+        if username is not None:
+            query = query.where(AccessLog.username == username)
+        if event is not None:
+            query = query.where(AccessLog.event == event)
+        return self.session.scalars(query).all()

@@ -169,7 +169,8 @@ class Outbox(Base):
     """Work that leaves the system (notifications) written in the case's transaction."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_due", "status", "due_at"),)
+    __table_args__ = (Index("ix_outbox_status_due", "status", "due_at"),
+                      Index("ix_outbox_recipient_status", "recipient", "status"))
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
@@ -183,6 +184,26 @@ class Outbox(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    # Who a mail (or a digest) is for: digests collect a person's mails by this column.
+    recipient: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class Notification(Base):
+    """An in-app message to one person; every mail we send is also one of these."""
+
+    __tablename__ = "notification"
+    __table_args__ = (Index("ix_notification_username_read", "username", "read_at", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    username: Mapped[str] = mapped_column(String(200))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id", ondelete="SET NULL"), nullable=True)
+    template: Mapped[str] = mapped_column(String(100))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    link: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 # ---------------------------------------------------------------- identity
@@ -246,3 +267,45 @@ class AccessLog(Base):
     event: Mapped[str] = mapped_column(String(40))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     remote_addr: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class TaskDraft(Base):
+    """Form data saved half-way, per task and person, so a form can be resumed later."""
+
+    __tablename__ = "task_draft"
+    __table_args__ = (UniqueConstraint("task_id", "username", name="uq_task_draft_task_user"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("human_task.id", ondelete="CASCADE"))
+    username: Mapped[str] = mapped_column(String(200))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class CaseComment(Base):
+    """A comment on a case, shown to everyone who may see the case."""
+
+    __tablename__ = "case_comment"
+    __table_args__ = (Index("ix_case_comment_case_id", "case_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"))
+    author: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class CaseAttachment(Base):
+    """A file attached to a case; the bytes live on disk under a random name, never the uploaded one."""
+
+    __tablename__ = "case_attachment"
+    __table_args__ = (Index("ix_case_attachment_case_id", "case_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"))
+    uploaded_by: Mapped[str] = mapped_column(String(200))
+    filename: Mapped[str] = mapped_column(String(255))
+    stored_name: Mapped[str] = mapped_column(String(80), unique=True)
+    content_type: Mapped[str] = mapped_column(String(120))
+    size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)

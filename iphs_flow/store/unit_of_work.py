@@ -17,6 +17,7 @@ from .database import WRITE
 from .repositories import (
     CaseRepository,
     EventRepository,
+    NotificationRepository,
     OutboxRepository,
     ProcessRepository,
     TaskRepository,
@@ -35,6 +36,7 @@ class Transaction:
         self.events = EventRepository(session)
         self.outbox = OutboxRepository(session)
         self.users = UserRepository(session)
+        self.notifications = NotificationRepository(session)
 
     def commit(self) -> None:
         self.session.commit()

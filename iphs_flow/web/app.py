@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, render_template
 
+from iphs_flow.api import init_api
 from iphs_flow.bootstrap import AppContext, build
 from iphs_flow.config import Settings
 from iphs_flow.engine.calendar import format_swedish
@@ -14,7 +15,14 @@ from iphs_flow.engine.clock import now
 from iphs_flow.services import cases as case_service
 from iphs_flow.services import processes as process_service
 from iphs_flow.services.errors import ServiceError
+from iphs_flow.web.auth import init_auth, note_refusal
 from iphs_flow.web.i18n import init_i18n
+from iphs_flow.web.notices import bp as notices_bp
+from iphs_flow.web.pages import init_pages
+
+# Scripts, styles and images from this site only: no inline scripts, no framing, forms post here.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                           "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
 
 def create_app(config: dict[str, Any] | None = None, context: AppContext | None = None) -> Flask:
@@ -27,6 +35,10 @@ def create_app(config: dict[str, Any] | None = None, context: AppContext | None 
     app.extensions["iphs"] = context
     app.jinja_env.filters["datum"] = format_swedish
     init_i18n(app)
+    init_auth(app)
+    init_api(app)
+    app.register_blueprint(notices_bp)
+    init_pages(app)
 
     from iphs_flow.cli import cli
 
@@ -49,6 +61,7 @@ def create_app(config: dict[str, Any] | None = None, context: AppContext | None 
 
     @app.errorhandler(ServiceError)
     def service_error(err: ServiceError) -> tuple[str, int]:
+        note_refusal(err)
         return render_template("error.html", message=err.message), err.status
 
     @app.after_request
@@ -56,7 +69,13 @@ def create_app(config: dict[str, Any] | None = None, context: AppContext | None 
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Content-Security-Policy", "default-src 'self'")
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+        response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if app.config.get("IPHS_HTTPS"):
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if "Set-Cookie" in response.headers or response.headers.get("Content-Type", "").startswith("text/html"):
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     return app

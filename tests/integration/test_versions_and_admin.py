@@ -12,7 +12,7 @@ from iphs_flow.services.errors import Conflict, Forbidden, InvalidInput
 from tests.conftest import ADMIN, ANNA, DESIGNER, LEAD, fixture_files
 
 ORIGINAL = fixture_files("review_loop.bpmn")["review_loop.bpmn"]
-RENAMED = ORIGINAL.replace("Skriv utkast".encode(), "Skriv ett utkast".encode())
+RENAMED = ORIGINAL.replace(b"Skriv utkast", b"Skriv ett utkast")
 # Version 3 has no 'draft' task: start goes straight to the counting script.
 WITHOUT_DRAFT = RENAMED.replace(b'<bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="draft" />',
                                 b'<bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="count" />')

@@ -1,0 +1,1 @@
+"""Messages that leave the system: rendering (Swedish and English) and SMTP delivery."""

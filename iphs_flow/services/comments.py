@@ -1,0 +1,52 @@
+"""Comments on a case: a plain conversation beside the process, visible to all who see the case."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from iphs_flow.bootstrap import AppContext
+from iphs_flow.engine.clock import now
+from iphs_flow.store.tables import CaseComment
+
+from .cases import _require_visible, find_case
+from .errors import InvalidInput
+from .permissions import Actor
+
+MAX_COMMENT = 4000
+
+
+@dataclass(frozen=True)
+class CommentView:
+    id: int
+    author: str
+    body: str
+    created_at: datetime
+
+
+def add_comment(ctx: AppContext, case_ref: str | int, body: str, actor: Actor) -> CommentView:
+    text = (body or "").strip()
+    if not text:
+        raise InvalidInput("write a comment first", {"body": ["empty"]})
+    if len(text) > MAX_COMMENT:
+        raise InvalidInput(f"a comment has at most {MAX_COMMENT} characters", {"body": ["too long"]})
+    with ctx.uow.write() as tx:
+        case = find_case(tx, case_ref)
+        _require_visible(tx, actor, case, case_ref)
+        row = CaseComment(case_id=case.id, author=actor.username, body=text, created_at=now())
+        tx.session.add(row)
+        tx.flush()
+        view = CommentView(row.id, row.author, row.body, row.created_at)
+        tx.commit()
+    return view
+
+
+def list_comments(ctx: AppContext, case_ref: str | int, actor: Actor) -> list[CommentView]:
+    with ctx.uow.read() as tx:
+        case = find_case(tx, case_ref)
+        _require_visible(tx, actor, case, case_ref)
+        rows = tx.session.scalars(select(CaseComment).where(CaseComment.case_id == case.id)
+                                  .order_by(CaseComment.id)).all()
+        return [CommentView(r.id, r.author, r.body, r.created_at) for r in rows]

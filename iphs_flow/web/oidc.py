@@ -1,0 +1,206 @@
+"""City single sign-on: OpenID Connect (authorization code flow with PKCE) via Authlib.
+
+Configured by environment: IPHS_OIDC_ISSUER, IPHS_OIDC_CLIENT_ID, IPHS_OIDC_CLIENT_SECRET,
+IPHS_OIDC_SCOPES, IPHS_OIDC_GROUPS_CLAIM (default `groups`) and IPHS_OIDC_ROLE_MAP, a JSON
+object from the provider's group names to ours, e.g.
+
+    {"IPHS-Innovationsledare": {"roles": ["innovation_lead"], "groups": ["innovation-leads"]},
+     "IPHS-Admin": "administrator", "IPHS-Granskare": ["approver", "gate-deciders"]}
+
+(a plain name is a role when it is one of ours, otherwise a group). Provider groups that
+are not in the map give nothing; everyone signed in may submit needs (idea_owner).
+
+The id_token is checked in full before anyone is signed in: signature against the
+provider's JWKS (only the algorithms its discovery document lists), issuer, audience,
+expiry, and the nonce of this browser's login. Users are created on first login. When
+the provider cannot be reached the login page says so, and local accounts (the
+break-glass administrator) keep working.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import requests
+from authlib.common.errors import AuthlibBaseError
+from authlib.integrations.flask_client import OAuth
+from flask import Blueprint, Flask, abort, current_app, redirect, request, session, url_for
+from joserfc.errors import JoseError
+
+from iphs_flow.bootstrap import AppContext
+from iphs_flow.config import Settings
+from iphs_flow.services import accounts
+from iphs_flow.services.errors import ServiceError
+from iphs_flow.services.permissions import ROLES
+
+bp = Blueprint("oidc", __name__)
+log = logging.getLogger(__name__)
+
+CLIENT = "city"
+TIMEOUT_SECONDS = 5
+LEEWAY_SECONDS = 60
+# What a refused token or an unreachable provider raises, from Authlib, joserfc and requests.
+REFUSED = (AuthlibBaseError, JoseError, ValueError, KeyError, TypeError)
+
+
+def is_configured(app: Flask) -> bool:
+    return bool(app.config.get("IPHS_OIDC_ENABLED"))
+
+
+def _settings() -> Settings:
+    ctx: AppContext = current_app.extensions["iphs"]
+    return ctx.settings
+
+
+def _client() -> Any:
+    if not is_configured(current_app):
+        abort(404)
+    return current_app.extensions["iphs_oauth"].create_client(CLIENT)
+
+
+def map_groups(provider_groups: list[str], role_map: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """(roles, groups) for the provider's groups, through IPHS_OIDC_ROLE_MAP."""
+    roles: set[str] = set()
+    groups: set[str] = set()
+
+    def add(name: str) -> None:
+        (roles if name in ROLES else groups).add(name)
+
+    for provider_group in provider_groups:
+        target = role_map.get(provider_group)
+        if isinstance(target, str):
+            add(target)
+        elif isinstance(target, list):
+            for name in target:
+                add(str(name))
+        elif isinstance(target, dict):
+            roles.update(str(r) for r in target.get("roles", []))
+            groups.update(str(g) for g in target.get("groups", []))
+    return roles, groups
+
+
+def _claim_groups(claims: dict[str, Any], claim: str) -> list[str]:
+    value: Any = claims
+    for part in claim.split("."):  # nested claims such as realm_access.roles
+        value = value.get(part) if isinstance(value, dict) else None
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return []
+
+
+def _username(claims: dict[str, Any]) -> str:
+    for key in ("preferred_username", "email", "sub"):
+        value = claims.get(key)
+        if isinstance(value, str) and value.strip():
+            return "".join(value.split())[:200]
+    raise ValueError("the id_token names nobody")
+
+
+def _back_to_login(reason: str) -> Any:
+    from iphs_flow.web.auth import _safe_next
+
+    target = session.get("sso_next")
+    return redirect(url_for("auth.login", sso_error=reason,
+                            next=_safe_next(target) if target else None))
+
+
+def _redirect_uri() -> str:
+    base = _settings().base_url.rstrip("/")
+    return f"{base}{url_for('oidc.callback')}" if base else url_for("oidc.callback", _external=True)
+
+
+@bp.get("/login/sso")
+def start() -> Any:
+    """Send the browser to the city's identity provider."""
+    from iphs_flow.web.auth import _safe_next, remote_addr
+
+    client = _client()
+    session["sso_next"] = _safe_next(request.args.get("next"))
+    try:
+        return client.authorize_redirect(_redirect_uri())
+    except (requests.RequestException, *REFUSED) as err:
+        log.warning("the identity provider cannot be reached: %s", err)
+        accounts.log_access(current_app.extensions["iphs"], "sso_unavailable", None,
+                            {"error": str(err)[:300]}, remote_addr())
+        return _back_to_login("unreachable")
+
+
+@bp.get("/auth/callback")
+def callback() -> Any:
+    """Check what the provider sent back; sign the person in only if every check passes."""
+    from iphs_flow.web.auth import _safe_next, remote_addr, start_session
+
+    ctx: AppContext = current_app.extensions["iphs"]
+    settings = ctx.settings
+    client = _client()
+    try:
+        token = client.authorize_access_token(
+            claims_options={"iss": {"essential": True, "values": [settings.oidc_issuer]},
+                            # Authlib alone accepts another audience when azp names us; the spec does not.
+                            "aud": {"essential": True, "value": settings.oidc_client_id},
+                            "sub": {"essential": True}},
+            leeway=LEEWAY_SECONDS)
+        claims = token.get("userinfo")
+        if not claims:
+            raise ValueError("the provider sent no id_token")
+        issuer = client.load_server_metadata().get("issuer", "")
+        if issuer != settings.oidc_issuer:
+            raise ValueError(f"the provider calls itself {issuer!r}, not {settings.oidc_issuer!r}")
+        username = _username(claims)
+        roles, groups = map_groups(_claim_groups(dict(claims), settings.oidc_groups_claim), settings.oidc_role_map)
+        actor = accounts.sso_login(
+            ctx, str(claims["sub"]), issuer=issuer, username=username,
+            display_name=str(claims.get("name") or username), email=claims.get("email"),
+            roles=roles, groups=groups, remote_addr=remote_addr())
+    except requests.RequestException as err:
+        log.warning("the identity provider cannot be reached: %s", err)
+        accounts.log_access(ctx, "sso_unavailable", None, {"error": str(err)[:300]}, remote_addr())
+        return _back_to_login("unreachable")
+    except (*REFUSED, ServiceError) as err:
+        reason = getattr(err, "description", None) or getattr(err, "message", None) or str(err) or type(err).__name__
+        log.warning("an SSO login was refused: %s", reason)
+        accounts.log_access(ctx, "login_failed", None,
+                            {"method": "oidc", "reason": f"{type(err).__name__}: {reason}"[:500]}, remote_addr())
+        return _back_to_login("refused")
+    target = _safe_next(session.get("sso_next"))
+    start_session(actor.username)
+    session["via"] = "oidc"
+    return redirect(target)
+
+
+def check_role_map(role_map: Any) -> None:
+    """Refuse a mistyped IPHS_OIDC_ROLE_MAP at start-up, not at somebody's first login."""
+    if not isinstance(role_map, dict):
+        raise ValueError("IPHS_OIDC_ROLE_MAP must be a JSON object: provider group -> role, group or both")
+    for provider_group, target in role_map.items():
+        if isinstance(target, dict):
+            unknown = set(target) - {"roles", "groups"}
+            bad_roles = {str(r) for r in target.get("roles", [])} - set(ROLES)
+            if unknown or bad_roles or not all(isinstance(target.get(k, []), list) for k in ("roles", "groups")):
+                raise ValueError(f"IPHS_OIDC_ROLE_MAP[{provider_group!r}]: use {{\"roles\": [...], \"groups\": [...]}} "
+                                 f"with roles among {', '.join(ROLES)}")
+        elif not isinstance(target, str | list):
+            raise ValueError(f"IPHS_OIDC_ROLE_MAP[{provider_group!r}] must be a name, a list or an object")
+
+
+def init_oidc(app: Flask) -> None:
+    settings: Settings = app.extensions["iphs"].settings
+    enabled = bool(settings.oidc_issuer and settings.oidc_client_id)
+    check_role_map(settings.oidc_role_map)
+    app.config["IPHS_OIDC_ENABLED"] = enabled
+    app.register_blueprint(bp)
+    if not enabled:
+        return
+    oauth = OAuth(app)
+    oauth.register(
+        CLIENT,
+        client_id=settings.oidc_client_id,
+        client_secret=settings.oidc_client_secret or None,
+        server_metadata_url=settings.oidc_issuer.rstrip("/") + "/.well-known/openid-configuration",
+        client_kwargs={"scope": settings.oidc_scopes, "code_challenge_method": "S256",
+                       "default_timeout": TIMEOUT_SECONDS},
+    )
+    app.extensions["iphs_oauth"] = oauth
