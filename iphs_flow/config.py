@@ -26,7 +26,8 @@ DEFAULT_LANE_GROUPS = {
 
 
 def _env(name: str, default: str) -> str:
-    return os.environ.get(name, default)
+    """An empty variable counts as unset, so `VAR=` in a compose or .env file keeps the default."""
+    return os.environ.get(name) or default
 
 
 def _flag(name: str) -> bool:

@@ -67,6 +67,27 @@ def service_problem(err: ServiceError) -> Response:
     return problem(err.status, _TITLES.get(err.status, "Error"), err.message, fields or None)
 
 
+def html_error(error: HTTPException) -> Any:
+    """Pages get the site's own error page in the reader's language, not Werkzeug's English one."""
+    from flask import render_template
+    from flask_babel import gettext as _
+
+    messages = {
+        404: _("Sidan finns inte. Kontrollera adressen eller gå tillbaka till översikten."),
+        405: _("Sidan kan inte användas på det sättet."),
+        413: _("Det du skickade är för stort."),
+        429: _("För många försök på kort tid. Vänta en stund och försök igen."),
+    }
+    code = error.code or 500
+    message = messages.get(code, _("Begäran kunde inte behandlas."))
+    response = Response(render_template("error.html", message=message), status=code, mimetype="text/html")
+    if code == 429 and error.response is None:
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after:
+            response.headers["Retry-After"] = str(int(retry_after))
+    return response
+
+
 class ProblemApi(Api):
     """flask-smorest with problem+json errors on /api/; other paths keep their HTML errors."""
 
@@ -74,7 +95,7 @@ class ProblemApi(Api):
         if error.response is not None:
             return error.response
         if not request.path.startswith("/api/"):
-            return error
+            return html_error(error)
         data = getattr(error, "data", None) or {}
         code = error.code or 500
         errors = data.get("errors") or data.get("messages")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from flask import Flask, render_template
+from flask import Flask, redirect, render_template, url_for
 
 from iphs_flow.api import init_api
 from iphs_flow.bootstrap import AppContext, build
@@ -15,7 +15,7 @@ from iphs_flow.engine.clock import now
 from iphs_flow.services import cases as case_service
 from iphs_flow.services import processes as process_service
 from iphs_flow.services.errors import ServiceError
-from iphs_flow.web.auth import init_auth, note_refusal
+from iphs_flow.web.auth import current_actor, init_auth, note_refusal
 from iphs_flow.web.i18n import init_i18n
 from iphs_flow.web.notices import bp as notices_bp
 from iphs_flow.web.pages import init_pages
@@ -46,8 +46,11 @@ def create_app(config: dict[str, Any] | None = None, context: AppContext | None 
         app.cli.add_command(command, name)
 
     @app.get("/")
-    def index() -> str:
-        # Until people sign in, the public page shows counts, never case titles or data.
+    def index() -> Any:
+        # Signed-in people start from their tasks; until people sign in, the public page
+        # shows counts, never case titles or data.
+        if current_actor() is not None:
+            return redirect(url_for("pages.inbox"))
         return render_template(
             "index.html",
             processes=process_service.list_processes(context),
