@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from iphs_flow.engine.errors import ScriptError, ScriptTimeout
-from iphs_flow.engine.sandbox import SandboxedEnvironment
+from iphs_flow.engine.sandbox import SandboxedEnvironment, run_with_time_limit
 
 
 @pytest.fixture
@@ -65,6 +67,15 @@ def test_format_string_attribute_walk_is_refused(env: SandboxedEnvironment) -> N
 def test_an_endless_loop_is_stopped_by_the_time_limit(env: SandboxedEnvironment) -> None:
     with pytest.raises(ScriptTimeout, match="longer than"):
         env.execute("while True:\n    pass", {})
+
+
+def test_a_script_kept_waiting_by_a_busy_server_is_not_stopped(env: SandboxedEnvironment) -> None:
+    # The limit is CPU time: time spent waiting for a core (here: asleep) does not count.
+    def slow_to_get_a_core() -> int:
+        time.sleep(0.3)
+        return sum(range(10))
+
+    assert run_with_time_limit(slow_to_get_a_core, 0.1) == 45
 
 
 def test_an_endless_expression_is_stopped_too(env: SandboxedEnvironment) -> None:
