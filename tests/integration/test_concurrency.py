@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from iphs_flow.services import cases, processes
 from iphs_flow.services.errors import Conflict
-from iphs_flow.store.tables import CaseEvent, HumanTask
+from iphs_flow.store.tables import Case, CaseEvent, HumanTask
 from tests.conftest import ANNA, DESIGNER, fixture_files, make_context
 
 RACERS = 8
@@ -46,8 +46,10 @@ def _assert_one_completion(ctx, case_id: int, task_id: int) -> None:
         open_reviews = tx.session.scalar(select(func.count()).select_from(HumanTask).where(
             HumanTask.case_id == case_id, HumanTask.task_key == "review", HumanTask.state == "open"))
         closed_state = tx.session.get(HumanTask, task_id).state
+        case = tx.session.get(Case, case_id)
+        status, incident = case.status, case.incident
     assert completions == 1
-    assert open_reviews == 1
+    assert open_reviews == 1, f"case is {status}: {incident}"
     assert closed_state == "completed"
 
 
