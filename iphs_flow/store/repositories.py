@@ -167,13 +167,23 @@ class TaskRepository:
             .order_by((HumanTask.state == "open").desc(), HumanTask.id.desc()).limit(1)).first()
 
     def participants(self, case_id: int) -> tuple[set[str], set[str]]:
-        """People and groups who have or had a task in the case (they may see it)."""
+        """People and groups who have or had a task in the case (they may see it).
+
+        The managers of those people, and of the members of those groups, are people of the
+        case too: an escalation sends them its link, and it must not answer 404.
+        """
         rows = self.session.execute(
             select(HumanTask.assignee, HumanTask.closed_by, HumanTask.candidate_group)
             .where(HumanTask.case_id == case_id)).all()
         people = {p for row in rows for p in (row[0], row[1]) if p}
         groups = {row[2] for row in rows if row[2]}
-        return people, groups
+        members = (select(GroupMember.user_id).join(UserGroup, UserGroup.id == GroupMember.group_id)
+                   .where(UserGroup.name.in_(groups)))
+        managers = self.session.scalars(
+            select(UserAccount.manager_username).distinct()
+            .where(UserAccount.manager_username.is_not(None),
+                   or_(UserAccount.username.in_(people), UserAccount.id.in_(members))))
+        return people | set(managers), groups
 
     def swap_assignee(self, task_id: int, expected: str | None, new: str | None) -> bool:
         """Compare-and-set the assignee of an open task; False when someone else changed it first."""

@@ -6,6 +6,7 @@ import pytest
 
 from iphs_flow.services import accounts, cases, processes
 from iphs_flow.services.errors import Forbidden, NotFound
+from iphs_flow.services.permissions import Actor
 from tests.conftest import ADMIN, ANNA, BERTIL, DESIGNER, LEAD, MANAGER, fixture_files
 
 
@@ -44,6 +45,17 @@ def test_a_group_task_is_for_the_group_and_the_owner_cannot_complete_it(ctx, cas
     with pytest.raises(NotFound):  # the manager's groups had no task here: the case is invisible
         cases.complete_task(ctx, review.id, {"approved": True}, MANAGER)
     assert cases.complete_task(ctx, review.id, {"approved": True}, LEAD).status == "completed"
+
+
+def test_the_manager_of_a_task_holder_may_read_the_case_an_escalation_points_to(ctx, case) -> None:
+    accounts.add_user(ctx, "ivar", "Ivar Lind", groups={"innovation-leads"}, manager="mona")
+    mona, other_manager = Actor("mona"), Actor("olle")
+    with pytest.raises(NotFound):  # nobody of Mona's has a task in the case yet
+        cases.get_case(ctx, case.id, mona)
+    cases.complete_task(ctx, case.open_tasks[0].id, {"text": "x"}, ANNA)  # the review goes to innovation-leads
+    assert cases.get_case(ctx, case.id, mona).case.number == case.number
+    with pytest.raises(NotFound):
+        cases.get_case(ctx, case.id, other_manager)
 
 
 def test_innovation_leads_see_every_case_and_task(ctx, case) -> None:
