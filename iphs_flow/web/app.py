@@ -65,7 +65,7 @@ def create_app(config: dict[str, Any] | None = None, context: AppContext | None 
     @app.errorhandler(ServiceError)
     def service_error(err: ServiceError) -> tuple[str, int]:
         note_refusal(err)
-        return render_template("error.html", message=err.message), err.status
+        return render_template("error.html", status=err.status, detail=err.message), err.status
 
     @app.after_request
     def security_headers(response: Any) -> Any:
