@@ -46,7 +46,7 @@ def test_a_case_from_deploy_to_completion_on_the_command_line(env) -> None:
     refused = run("complete", "2", "--data", '{"approved": true}', "--as", "anna", ok=False)
     assert refused.exit_code == 1 and "Forbidden" in refused.output
     run("complete", "2", "--data", '{"approved": true}', "--as", "lena")
-    hidden = run("show", "1", "--as", "bo", ok=False)
+    hidden = run("show", "1", "--as", "dora", ok=False)  # no task, no group, nobody's manager in this case
     assert hidden.exit_code == 1 and "NotFound" in hidden.output
     shown = json.loads(run("show", "1", "--json", "--as", "anna").output)
     assert shown["status"] == "completed" and shown["data"]["text"] == "Utkast"
