@@ -63,6 +63,8 @@ class Settings:
     oidc_groups_claim: str = "groups"
     oidc_role_map: dict[str, Any] = field(default_factory=dict)
     oidc_scopes: str = "openid profile email"
+    oidc_api_audience: str = ""  # the `aud` API bearer JWTs must carry; empty: the client id
+    api_rate: str = "300/minute"
     proxy_hops: int = 0
     smtp_host: str = ""
     smtp_port: int = 25
@@ -90,7 +92,8 @@ class Settings:
             database_url=_env("IPHS_DATABASE_URL", cls.database_url),
             bpmn_dir=Path(_env("IPHS_BPMN_DIR", "bpmn")),
             forms_dir=Path(_env("IPHS_FORMS_DIR", "forms")),
-            attachments_dir=Path(_env("IPHS_ATTACHMENTS_DIR", "instance/attachments")),
+            # Absolute, so files are found whatever the working directory of a later call.
+            attachments_dir=Path(_env("IPHS_ATTACHMENTS_DIR", "instance/attachments")).resolve(),
             case_number_format=_env("IPHS_CASE_NUMBER_FORMAT", cls.case_number_format),
             lane_groups=lane_groups,
             script_time_limit=float(_env("IPHS_SCRIPT_TIME_LIMIT", str(cls.script_time_limit))),
@@ -108,6 +111,8 @@ class Settings:
             oidc_groups_claim=_env("IPHS_OIDC_GROUPS_CLAIM", cls.oidc_groups_claim),
             oidc_role_map=_json_env("IPHS_OIDC_ROLE_MAP"),
             oidc_scopes=_env("IPHS_OIDC_SCOPES", cls.oidc_scopes),
+            oidc_api_audience=_env("IPHS_OIDC_API_AUDIENCE", ""),
+            api_rate=_env("IPHS_API_RATE", cls.api_rate),
             proxy_hops=int(_env("IPHS_PROXY_HOPS", "0")),
             smtp_host=_env("IPHS_SMTP_HOST", ""),
             smtp_port=int(_env("IPHS_SMTP_PORT", "465" if _flag("IPHS_SMTP_SSL") else "25")),

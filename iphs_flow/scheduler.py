@@ -24,12 +24,14 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.clock import now
 from iphs_flow.notify.mailer import SmtpMailer
+from iphs_flow.services.idempotency import purge_expired
 from iphs_flow.services.jobs import JobRun, MailerFactory, next_job_due, process_due_jobs, worker_name
 from iphs_flow.services.timers import fire_due_timers, next_timer_at
 from iphs_flow.services.views import TimerRun
 
 log = logging.getLogger(__name__)
 MAX_ROUNDS = 50
+PURGE_EVERY_SECONDS = 3600.0
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Scheduler:
         self.mailer = mailer
         self.stopping = threading.Event()
         self._busy = threading.Lock()
+        self._next_purge = 0.0
 
     def run_once(self) -> Tick:
         """Fire due timers, then do due jobs until none is left (mails follow notifications).
@@ -77,6 +80,13 @@ class Scheduler:
             tick.timers = TimerRun(*(a + b for a, b in zip(astuple(tick.timers), astuple(more), strict=True)))
         return tick
 
+    def housekeeping(self) -> int:
+        """Delete API idempotency keys past their 24 hours, at most once an hour per scheduler."""
+        if time.monotonic() < self._next_purge:
+            return 0
+        self._next_purge = time.monotonic() + PURGE_EVERY_SECONDS
+        return purge_expired(self.ctx)
+
     def _fire_if_due(self) -> TimerRun:
         # Look before taking a write lock: on SQLite every write transaction waits for the others.
         due = next_timer_at(self.ctx)
@@ -96,6 +106,10 @@ class Scheduler:
             return
         try:
             deadline = time.monotonic() + self.ctx.settings.scheduler_poll_seconds
+            try:
+                self.housekeeping()
+            except Exception:  # noqa: BLE001 - housekeeping must not stop timers and mails
+                log.exception("purging expired idempotency keys failed")
             while not self.stopping.is_set():
                 try:
                     tick = self.run_once()

@@ -15,6 +15,9 @@ _DIAGRAM = ("http://www.omg.org/spec/BPMN/20100524/DI", "http://www.omg.org/spec
             "http://www.omg.org/spec/DD/20100524/DI", "https://www.omg.org/spec/DMN/20191111/DMNDI/")
 _CONTAINERS = {"definitions", "process", "collaboration", "laneSet", "subProcess", "decision",
                "decisionTable", "extensionElements"}
+# Attributes at their BPMN default: a modeler may write or omit them without changing the meaning.
+_DEFAULTS = {"cancelActivity": "true", "isInterrupting": "true", "isForCompensation": "false",
+             "parallelMultiple": "false", "triggeredByEvent": "false"}
 _SAFE = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, remove_blank_text=True)
 
 
@@ -37,6 +40,9 @@ def _signature(element: etree._Element) -> str:
     for child in list(copy):
         if child.get("id") is not None and _local(child.tag) not in ("conditionExpression",):
             copy.remove(child)
+    for name, default in _DEFAULTS.items():
+        if copy.get(name) == default:
+            del copy.attrib[name]
     return etree.tostring(copy, method="c14n").decode()
 
 

@@ -239,8 +239,12 @@ def set_active(ctx: AppContext, username: str, active: bool, actor: Actor) -> Us
 
 
 def sso_login(ctx: AppContext, subject: str, *, issuer: str, username: str, display_name: str,
-              email: str | None, roles: set[str], groups: set[str], remote_addr: str | None = None) -> Actor:
+              email: str | None, roles: set[str], groups: set[str], remote_addr: str | None = None,
+              method: str = "oidc") -> Actor:
     """Sign in someone the city's identity provider vouched for; create them on first login.
+
+    `method` says how in the access log: "oidc" for the web login, "oidc_bearer" for an API
+    call with the provider's token.
 
     Roles and groups come from the provider's claim at every login, so a change there applies
     at the next sign-in. An SSO login never takes over a local account of the same name.
@@ -268,7 +272,7 @@ def sso_login(ctx: AppContext, subject: str, *, issuer: str, username: str, disp
             before_groups: set[str] = set()
         else:
             if not user.is_active:
-                tx.users.log("login_failed", user.username, {"method": "oidc", "reason": "deactivated"},
+                tx.users.log("login_failed", user.username, {"method": method, "reason": "deactivated"},
                              remote_addr)
                 tx.commit()
                 raise Forbidden("the account is deactivated")
@@ -283,7 +287,7 @@ def sso_login(ctx: AppContext, subject: str, *, issuer: str, username: str, disp
                     "by": "oidc", "before": sorted(before_roles), "after": sorted(roles),
                     "groups_before": sorted(before_groups), "groups_after": sorted(groups)}, remote_addr)
         user.last_login_at = now()
-        tx.users.log("login", user.username, {"method": "oidc"}, remote_addr)
+        tx.users.log("login", user.username, {"method": method}, remote_addr)
         actor = Actor(user.username, frozenset(roles), frozenset(groups))
         tx.commit()
     return actor

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -124,7 +124,10 @@ class DiagramStep:
     bpmn_id: str
     name: str
     kind: str
-    state: str  # done | open | todo
+    state: str  # done | open | failed | todo
+    at: datetime | None = None  # when it was done, opened or failed
+    actor: str | None = None  # who completed it, or who has it now
+    group: str | None = None  # the group an unclaimed open task waits for
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,8 @@ class Diagram:
     open_ids: list[str]
     done_ids: list[str]
     steps: list[DiagramStep]
+    failed_ids: list[str] = field(default_factory=list)
+    incident: str | None = None
 
 
 _STEPS: dict[tuple[int, str], tuple[str, list[tuple[str, str, str]]]] = {}
@@ -169,25 +174,56 @@ def _process_steps(version_id: int, process_key: str, files: dict[str, str]) -> 
     return found
 
 
+DONE_EVENTS = ("task_completed", "step", "timer_fired")  # history kinds that mean "this element ran"
+
+
 def diagram(ctx: AppContext, case_id: int, actor: Actor) -> Diagram:
     """The BPMN of the case's version, with where the case stands, and the same as a list of steps.
 
     The list is the text alternative to the picture: every named step of the process in
-    document order, marked done, open (waiting now) or not reached.
+    document order, marked done, open (waiting now), failed (the step an incident stopped
+    at) or not reached, with when it happened and who did it, read from the history.
     """
     with ctx.uow.read() as tx:
         case = tx.cases.get(case_id)
         if case is None:
             raise NotFound(f"there is no case {case_id}")
         _require_visible(tx, actor, case, case_id)
-        open_ids = sorted({row.task_key for row in tx.tasks.open_for_case(case.id)})
-        done = {e.task_key for e in tx.events.for_case(case.id)
-                if e.task_key and e.kind in ("task_completed", "step", "timer_fired")}
+        open_rows = {row.task_key: (row.created_at, row.assignee, row.candidate_group)
+                     for row in tx.tasks.open_for_case(case.id)}
+        open_ids = sorted(open_rows)
+        done: dict[str, tuple[datetime, str]] = {}
+        opened: dict[str, datetime] = {}
+        last_outcome: dict[str, tuple[str, datetime]] = {}
+        for e in tx.events.for_case(case.id):
+            if not e.task_key:
+                continue
+            if e.kind in DONE_EVENTS:
+                done[e.task_key] = (e.at, e.actor)
+                last_outcome[e.task_key] = ("done", e.at)
+            elif e.kind == "step_failed":
+                last_outcome[e.task_key] = ("failed", e.at)
+            elif e.kind == "task_opened":
+                opened[e.task_key] = e.at
+        failed = {key: at for key, (outcome, at) in last_outcome.items() if outcome == "failed"} \
+            if case.status == "incident" else {}
+        incident = case.incident if case.status == "incident" else None
         xml, nodes = _process_steps(case.process_version_id, case.process_key, dict(case.process_version.files))
-    steps = [DiagramStep(bpmn_id, name, kind,
-                         "open" if bpmn_id in open_ids else "done" if bpmn_id in done else "todo")
-             for bpmn_id, name, kind in nodes]
-    return Diagram(xml, open_ids, sorted(done - set(open_ids)), steps)
+    steps = []
+    for bpmn_id, name, kind in nodes:
+        if bpmn_id in failed:
+            steps.append(DiagramStep(bpmn_id, name, kind, "failed", failed[bpmn_id]))
+        elif bpmn_id in open_rows:
+            created_at, assignee, group = open_rows[bpmn_id]
+            steps.append(DiagramStep(bpmn_id, name, kind, "open", opened.get(bpmn_id, created_at),
+                                     assignee, None if assignee else group))
+        elif bpmn_id in done:
+            at, who = done[bpmn_id]
+            steps.append(DiagramStep(bpmn_id, name, kind, "done", at, who))
+        else:
+            steps.append(DiagramStep(bpmn_id, name, kind, "todo"))
+    return Diagram(xml, open_ids, sorted(set(done) - set(open_ids) - set(failed)), steps,
+                   sorted(failed), incident)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,9 @@ from iphs_flow.store.tables import Case, HumanTask
 
 from .case_sync import ENGINE, apply_step, case_view, task_view
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .idempotency import IdempotentRequest
+from .idempotency import claim as idempotency_claim
+from .idempotency import settle as idempotency_settle
 from .permissions import ADMINISTRATOR, IDEA_OWNER, Actor, require_case_visible, require_role, require_task_access
 from .processes import model_for
 from .views import CaseDetail, CaseView, EventView, TaskView
@@ -56,11 +59,17 @@ def _format_number(fmt: str, year: int, seq: int) -> str:
 
 
 def start_case(ctx: AppContext, process_key: str, data: Any, actor: Actor,
-               title: str | None = None) -> CaseView:
-    """Start a case of the newest version of `process_key` with the need's data."""
+               title: str | None = None, idempotency: IdempotentRequest | None = None) -> CaseView:
+    """Start a case of the newest version of `process_key` with the need's data.
+
+    With `idempotency`, the client's key and the response are recorded in this same
+    transaction (KeyInUse if a concurrent request holds the key), so a retry never starts
+    a second case.
+    """
     require_role(actor, IDEA_OWNER, "start a case")
     data = _require_object(data)
     with ctx.uow.write() as tx:
+        key_row = idempotency_claim(tx, idempotency) if idempotency else None
         version = tx.processes.latest(process_key)
         if version is None:
             raise NotFound(f"no process '{process_key}' is deployed")
@@ -82,6 +91,8 @@ def start_case(ctx: AppContext, process_key: str, data: Any, actor: Actor,
         apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
         tx.flush()
         view = case_view(case, list(tx.tasks.open_for_case(case.id)))
+        if key_row is not None and idempotency is not None:
+            idempotency_settle(key_row, idempotency, view)
         tx.commit()
     return view
 
@@ -94,15 +105,17 @@ def _require_visible(tx: Any, actor: Actor, case: Case, case_ref: object) -> Non
 
 
 def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
-                  expected_version: int | None = None) -> CaseView:
+                  expected_version: int | None = None, idempotency: IdempotentRequest | None = None) -> CaseView:
     """Complete an open human task with form data.
 
     Exactly one of two concurrent completions wins: the loser gets Conflict, because the
     case row's version no longer matches (or, on SQLite, the task is no longer open).
+    With `idempotency`, the key and the response are recorded in the same transaction.
     """
     data = _require_object(data)
     try:
         with ctx.uow.write() as tx:
+            key_row = idempotency_claim(tx, idempotency) if idempotency else None
             row = tx.tasks.get(task_id)
             if row is None:
                 raise NotFound(f"there is no task {task_id}")
@@ -129,6 +142,8 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
             apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
             tx.flush()
             view = case_view(case, list(tx.tasks.open_for_case(case.id)))
+            if key_row is not None and idempotency is not None:
+                idempotency_settle(key_row, idempotency, view)
             tx.commit()
     except StaleDataError:
         raise Conflict("the case was changed by someone else at the same time; reload and try again") from None
@@ -177,10 +192,18 @@ def retry_incident(ctx: AppContext, case_ref: str | int, actor: Actor) -> CaseVi
     return view
 
 
+MAX_ID = 2**63 - 1
+
+
 def find_case(tx: Any, case_ref: str | int) -> Case:
+    """A case by id or number; NotFound otherwise (ids beyond BIGINT, and digits like '²', are just not found)."""
     case = None
-    if isinstance(case_ref, int) or (isinstance(case_ref, str) and case_ref.isdigit()):
-        case = tx.cases.get(int(case_ref))
+    if isinstance(case_ref, str) and case_ref.isascii() and case_ref.isdigit() and len(case_ref) <= 19:
+        case_ref_id: int | None = int(case_ref)
+    else:
+        case_ref_id = case_ref if isinstance(case_ref, int) else None
+    if case_ref_id is not None and 0 < case_ref_id <= MAX_ID:
+        case = tx.cases.get(case_ref_id)
     if case is None and isinstance(case_ref, str):
         case = tx.cases.by_number(case_ref)
     if case is None:
@@ -217,14 +240,21 @@ def count_cases(ctx: AppContext) -> list[tuple[str, int | None, int]]:
 
 
 def list_tasks(ctx: AppContext, actor: Actor, case_ref: str | int | None = None, *,
-               everyone: bool = False, limit: int = 200) -> list[TaskView]:
+               everyone: bool = False, limit: int = 200, show: str = "all") -> list[TaskView]:
     """Open tasks from the inbox index alone; workflow state is never loaded here.
 
     By default the actor's inbox: tasks assigned to them and their groups' unclaimed
-    tasks. `everyone` (innovation leads, administrators) lists all open tasks.
+    tasks; `show="mine"` only the first, `show="group"` only the second. `everyone`
+    (innovation leads, administrators) lists all open tasks.
     """
     assignee: str | None = actor.username
     groups: list[str] | None = sorted(actor.groups)
+    if show == "mine":
+        groups = None
+    elif show == "group":
+        if not groups:
+            return []
+        assignee = None
     if everyone:
         if not actor.sees_all_cases:
             raise Forbidden("only innovation leads and administrators see every task")

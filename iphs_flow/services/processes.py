@@ -10,7 +10,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from iphs_flow.bootstrap import AppContext
-from iphs_flow.engine import sandbox
+from iphs_flow.engine import model_checks, sandbox
 from iphs_flow.engine.errors import InvalidModel, UnsafeXML
 from iphs_flow.engine.models import ProcessModel, content_hash, parse_deployment
 from iphs_flow.store.tables import ProcessVersion
@@ -34,12 +34,51 @@ def read_model_files(paths: list[Path]) -> dict[str, bytes]:
     return files
 
 
-def load_forms(forms_dir: Path, form_keys: set[str]) -> dict[str, dict[str, Any]]:
-    """Read and check the forms a model references: each must exist and be a valid schema."""
+def check_form(key: str, schema: Any, ui: Any, file_name: str | None = None) -> dict[str, Any]:
+    """Check one form: a Draft 2020-12 JSON Schema of an object whose field names scripts may use.
+
+    Used for forms read from forms/ at deploy and for forms edited in the browser, so both
+    are refused for the same reasons.
+    """
+    where = file_name or key
+    if not isinstance(key, str) or not key or "/" in key or "\\" in key or key.startswith("."):
+        raise InvalidProcess(f"the form name '{key}' is not allowed", file_name=where)
+    if not isinstance(schema, dict):
+        raise InvalidProcess(f"the form '{key}' must be a JSON object", file_name=where)
+    if ui is not None and not isinstance(ui, dict):
+        raise InvalidProcess(f"the layout (ui) of the form '{key}' must be a JSON object", file_name=where)
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as err:
+        path = "/".join(str(p) for p in err.path) or "(root)"
+        raise InvalidProcess(f"the form '{key}' is not a valid JSON Schema at {path}: {err.message}",
+                             file_name=where) from None
+    if schema.get("type") != "object":
+        raise InvalidProcess(f"the form '{key}' must describe an object (\"type\": \"object\")",
+                             file_name=where)
+    clashes = sorted(name for name in schema.get("properties", {})
+                     if name in sandbox.RESERVED_NAMES or name.startswith("_"))
+    if clashes:
+        raise InvalidProcess(
+            f"the form '{key}' uses field names that scripts reserve: {', '.join(clashes)}; rename them",
+            file_name=where)
+    return {"schema": schema, "ui": ui or {}}
+
+
+def load_forms(forms_dir: Path, form_keys: set[str],
+               given: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """Read and check the forms a model references: each must exist and be a valid schema.
+
+    `given` holds forms edited in memory (a designer's draft); they win over forms_dir.
+    """
     forms: dict[str, dict[str, Any]] = {}
     for key in sorted(form_keys):
         if "/" in key or "\\" in key or key.startswith("."):
             raise InvalidProcess(f"the form name '{key}' is not allowed", file_name=key)
+        if given is not None and key in given:
+            form = given[key]
+            forms[key] = check_form(key, form.get("schema"), form.get("ui"))
+            continue
         schema_path = forms_dir / f"{key}.schema.json"
         ui_path = forms_dir / f"{key}.ui.json"
         if not schema_path.is_file():
@@ -50,22 +89,7 @@ def load_forms(forms_dir: Path, form_keys: set[str]) -> dict[str, dict[str, Any]
             ui = json.loads(ui_path.read_text(encoding="utf-8")) if ui_path.is_file() else {}
         except json.JSONDecodeError as err:
             raise InvalidProcess(f"the form '{key}' is not valid JSON: {err}", file_name=key) from None
-        try:
-            Draft202012Validator.check_schema(schema)
-        except SchemaError as err:
-            path = "/".join(str(p) for p in err.path) or "(root)"
-            raise InvalidProcess(f"the form '{key}' is not a valid JSON Schema at {path}: {err.message}",
-                                 file_name=str(schema_path)) from None
-        if schema.get("type") != "object":
-            raise InvalidProcess(f"the form '{key}' must describe an object (\"type\": \"object\")",
-                                 file_name=str(schema_path))
-        clashes = sorted(name for name in schema.get("properties", {})
-                         if name in sandbox.RESERVED_NAMES or name.startswith("_"))
-        if clashes:
-            raise InvalidProcess(
-                f"the form '{key}' uses field names that scripts reserve: {', '.join(clashes)}; rename them",
-                file_name=str(schema_path))
-        forms[key] = {"schema": schema, "ui": ui}
+        forms[key] = check_form(key, schema, ui, str(schema_path))
     return forms
 
 
@@ -82,8 +106,18 @@ def _check_lanes(model: ProcessModel, lane_groups: dict[str, str]) -> None:
                 element_id=task.bpmn_id)
 
 
-def check_models(ctx: AppContext, files: dict[str, bytes]) -> dict[str, tuple[ProcessModel, dict]]:
-    """Parse, check and attach forms; raise InvalidProcess pointing at the problem."""
+def check_models(ctx: AppContext, files: dict[str, bytes],
+                 forms: dict[str, dict[str, Any]] | None = None) -> dict[str, tuple[ProcessModel, dict]]:
+    """Parse, check and attach forms; raise InvalidProcess pointing at the problem.
+
+    `forms` (form key -> {"schema", "ui"}) are forms edited in memory; a form not among
+    them is read from the forms folder.
+    """
+    problems = [p for p in model_checks.check_files(files, ctx.settings.lane_groups) if p.severity == "error"]
+    if problems:
+        first = problems[0]
+        raise InvalidProcess(first.message, file_name=first.file_name, element_id=first.element_id,
+                             line=first.line)
     try:
         models = parse_deployment(files)
     except (InvalidModel, UnsafeXML) as err:
@@ -94,11 +128,12 @@ def check_models(ctx: AppContext, files: dict[str, bytes]) -> dict[str, tuple[Pr
     result = {}
     for key, model in models.items():
         _check_lanes(model, ctx.settings.lane_groups)
-        result[key] = (model, load_forms(ctx.settings.forms_dir, model.form_keys))
+        result[key] = (model, load_forms(ctx.settings.forms_dir, model.form_keys, forms))
     return result
 
 
-def deploy_process(ctx: AppContext, files: dict[str, bytes], actor: Actor) -> list[DeployOutcome]:
+def deploy_process(ctx: AppContext, files: dict[str, bytes], actor: Actor,
+                   forms: dict[str, dict[str, Any]] | None = None) -> list[DeployOutcome]:
     """Deploy BPMN/DMN files: a new version for each process whose content changed.
 
     The content of a version is its model files plus the forms they reference, so a
@@ -106,23 +141,29 @@ def deploy_process(ctx: AppContext, files: dict[str, bytes], actor: Actor) -> li
     """
     if not (actor.has(PROCESS_DESIGNER) or actor.has(ADMINISTRATOR)):
         raise Forbidden("only process designers may deploy processes")
-    checked = check_models(ctx, files)
-    outcomes = []
+    checked = check_models(ctx, files, forms)
     with ctx.uow.write() as tx:
-        for key, (model, forms) in sorted(checked.items()):
-            digest = content_hash({**model.files, **{f"form:{k}": json.dumps(v, sort_keys=True)
-                                                     for k, v in forms.items()}})
-            latest = tx.processes.latest(key)
-            if latest is not None and latest.content_hash == digest:
-                outcomes.append(DeployOutcome(key, latest.name, latest.version, created=False))
-                continue
-            version = ProcessVersion(
-                process_key=key, version=(latest.version + 1) if latest else 1, name=model.name,
-                content_hash=digest, files=model.files, forms=forms, deployed_by=actor.username,
-            )
-            tx.processes.add(version)
-            outcomes.append(DeployOutcome(key, model.name, version.version, created=True))
+        outcomes = store_versions(tx, checked, actor)
         tx.commit()
+    return outcomes
+
+
+def store_versions(tx: Any, checked: dict[str, tuple[ProcessModel, dict]], actor: Actor) -> list[DeployOutcome]:
+    """Add a version for each checked process whose content changed, inside the caller's transaction."""
+    outcomes = []
+    for key, (model, forms) in sorted(checked.items()):
+        digest = content_hash({**model.files, **{f"form:{k}": json.dumps(v, sort_keys=True)
+                                                 for k, v in forms.items()}})
+        latest = tx.processes.latest(key)
+        if latest is not None and latest.content_hash == digest:
+            outcomes.append(DeployOutcome(key, latest.name, latest.version, created=False))
+            continue
+        version = ProcessVersion(
+            process_key=key, version=(latest.version + 1) if latest else 1, name=model.name,
+            content_hash=digest, files=model.files, forms=forms, deployed_by=actor.username,
+        )
+        tx.processes.add(version)
+        outcomes.append(DeployOutcome(key, model.name, version.version, created=True))
     return outcomes
 
 

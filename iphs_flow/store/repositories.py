@@ -14,11 +14,14 @@ from iphs_flow.engine.clock import now
 
 from .tables import (
     AccessLog,
+    ApiToken,
     Case,
     CaseCounter,
     CaseEvent,
+    DesignDraft,
     GroupMember,
     HumanTask,
+    IdempotencyKey,
     Notification,
     Outbox,
     ProcessVersion,
@@ -112,6 +115,13 @@ class CaseRepository:
     def earliest_timer(self) -> datetime | None:
         return self.session.scalar(select(func.min(Case.next_timer_at)).where(Case.status == "running"))
 
+    def open_on_process(self, key: str, limit: int = 500) -> Sequence[Case]:
+        """Open (running, suspended, incident) cases of a process, oldest version first: migration candidates."""
+        return self.session.scalars(
+            select(Case).join(ProcessVersion, Case.process_version_id == ProcessVersion.id)
+            .where(Case.process_key == key, Case.status.in_(("running", "suspended", "incident")))
+            .order_by(ProcessVersion.version, Case.id).limit(limit)).all()
+
     def running_per_version(self, key: str) -> dict[int, int]:
         rows = self.session.execute(
             select(Case.process_version_id, func.count()).where(
@@ -134,6 +144,29 @@ class CaseRepository:
             query = query.where(Case.status == status)
         return self.session.scalars(query).all()
 
+    def page(self, *, owner: str | None = None, status: str | None = None, stage: int | None = None,
+             process_key: str | None = None, text: str | None = None, updated_since: datetime | None = None,
+             before_id: int | None = None, limit: int = 50) -> Sequence[Case]:
+        """Newest cases first, filtered, from `before_id` on (keyset pagination: stable under inserts)."""
+        query = select(Case).order_by(Case.id.desc()).limit(limit)
+        if owner is not None:
+            query = query.where(Case.owner == owner)
+        if status is not None:
+            query = query.where(Case.status == status)
+        if stage is not None:
+            query = query.where(Case.stage == stage)
+        if process_key is not None:
+            query = query.where(Case.process_key == process_key)
+        if updated_since is not None:
+            query = query.where(Case.updated_at >= updated_since)
+        if text:
+            like = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(or_(func.lower(Case.title).like(like, escape="\\"),
+                                    func.lower(Case.number).like(like, escape="\\")))
+        if before_id is not None:
+            query = query.where(Case.id < before_id)
+        return self.session.scalars(query).all()
+
 
 class TaskRepository:
     def __init__(self, session: Session) -> None:
@@ -145,6 +178,15 @@ class TaskRepository:
     def open_for_case(self, case_id: int) -> Sequence[HumanTask]:
         return self.session.scalars(
             select(HumanTask).where(HumanTask.case_id == case_id, HumanTask.state == "open")
+            .order_by(HumanTask.id)
+        ).all()
+
+    def open_for_cases(self, case_ids: Sequence[int]) -> Sequence[HumanTask]:
+        """The open tasks of several cases in one query (a page of a case list)."""
+        if not case_ids:
+            return []
+        return self.session.scalars(
+            select(HumanTask).where(HumanTask.case_id.in_(list(case_ids)), HumanTask.state == "open")
             .order_by(HumanTask.id)
         ).all()
 
@@ -435,3 +477,96 @@ class UserRepository:
         if event is not None:
             query = query.where(AccessLog.event == event)
         return self.session.scalars(query).all()
+
+
+class DesignDraftRepository:
+    """The designers' working copies, one per process, saved with a compare-and-set on `version`."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, key: str) -> DesignDraft | None:
+        return self.session.scalars(select(DesignDraft).where(DesignDraft.process_key == key)).first()
+
+    def add(self, draft: DesignDraft) -> DesignDraft:
+        self.session.add(draft)
+        self.session.flush()
+        return draft
+
+    def save(self, key: str, expected_version: int, **values: Any) -> bool:
+        """Write `values` and bump the version only if nobody saved since `expected_version`."""
+        result = self.session.execute(
+            update(DesignDraft)
+            .where(DesignDraft.process_key == key, DesignDraft.version == expected_version)
+            .values(version=expected_version + 1, updated_at=now(), **values)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
+
+    def delete(self, key: str) -> bool:
+        result = self.session.execute(delete(DesignDraft).where(DesignDraft.process_key == key))
+        return result.rowcount > 0
+
+    def all(self) -> Sequence[DesignDraft]:
+        return self.session.scalars(select(DesignDraft).order_by(DesignDraft.process_key)).all()
+
+
+class ApiTokenRepository:
+    """Personal API tokens; looked up by their public prefix, never by the secret."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, token: ApiToken) -> ApiToken:
+        self.session.add(token)
+        self.session.flush()
+        return token
+
+    def get(self, token_id: int) -> ApiToken | None:
+        return self.session.get(ApiToken, token_id)
+
+    def by_prefix(self, prefix: str) -> ApiToken | None:
+        return self.session.scalars(select(ApiToken).where(ApiToken.prefix == prefix)).first()
+
+    def for_user(self, username: str) -> Sequence[ApiToken]:
+        return self.session.scalars(
+            select(ApiToken).join(UserAccount, UserAccount.id == ApiToken.user_id)
+            .where(UserAccount.username == username).order_by(ApiToken.id.desc())
+        ).all()
+
+    def count_usable(self, user_id: int, at: datetime) -> int:
+        return int(self.session.scalar(
+            select(func.count()).select_from(ApiToken)
+            .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None),
+                   or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > at))) or 0)
+
+
+class IdempotencyRepository:
+    """Idempotency keys of API writes, unique per (username, key)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, username: str, key: str) -> IdempotencyKey | None:
+        return self.session.scalars(select(IdempotencyKey).where(
+            IdempotencyKey.username == username, IdempotencyKey.key == key)).first()
+
+    def claim(self, username: str, key: str, fingerprint: str, method: str, path: str, at: datetime,
+              expires_at: datetime) -> IdempotencyKey:
+        """Insert the key as the transaction's first write; an expired row with the same key is replaced.
+
+        A concurrent transaction holding the same key makes this INSERT wait (PostgreSQL) or
+        the whole transaction wait (SQLite's BEGIN IMMEDIATE) and then fail with an
+        IntegrityError: exactly one of them runs the request.
+        """
+        self.session.execute(delete(IdempotencyKey).where(
+            IdempotencyKey.username == username, IdempotencyKey.key == key, IdempotencyKey.expires_at <= at))
+        row = IdempotencyKey(username=username, key=key, fingerprint=fingerprint, method=method, path=path,
+                             created_at=at, expires_at=expires_at)
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def purge_expired(self, at: datetime) -> int:
+        result = self.session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= at))
+        return int(result.rowcount or 0)

@@ -229,6 +229,31 @@ class UserAccount(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class ApiToken(Base):
+    """A personal API token. Only a SHA-256 of the token is kept; the token itself is shown once.
+
+    SHA-256 rather than argon2: the secret is 32 random bytes from `secrets`, so there is
+    nothing to guess and a slow hash would only slow every API request; what a stolen
+    table must not give away is the token, and a hash of 256 random bits does not.
+    """
+
+    __tablename__ = "api_token"
+    __table_args__ = (Index("ix_api_token_user_id", "user_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)  # shown in lists, finds the row
+    secret_hash: Mapped[str] = mapped_column(String(64))  # hex SHA-256 of the whole token
+    scopes: Mapped[str] = mapped_column(String(100))  # space separated: "read" or "read write"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    user: Mapped[UserAccount] = relationship(lazy="joined")
+
+
 class UserGroup(Base):
     """A group that BPMN lanes and candidate groups name, e.g. `innovation-leads`."""
 
@@ -309,3 +334,47 @@ class CaseAttachment(Base):
     content_type: Mapped[str] = mapped_column(String(120))
     size: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class DesignDraft(Base):
+    """The designers' shared working copy of one process: edited in the browser, deployed as a new version.
+
+    One draft per process so designers see each other's work; `version` counts saves and
+    a save that names an older count is refused, so nobody overwrites a colleague unseen.
+    """
+
+    __tablename__ = "design_draft"
+    __table_args__ = (UniqueConstraint("process_key", name="uq_design_draft_process_key"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    process_key: Mapped[str] = mapped_column(String(100))
+    files: Mapped[dict[str, Any]] = mapped_column(JSON)
+    forms: Mapped[dict[str, Any]] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    base_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class IdempotencyKey(Base):
+    """A client's Idempotency-Key for one API write, with the response it got (issue 8).
+
+    Written in the same transaction as the case start or task completion it guards, so a
+    case can never be started without its key being recorded, nor the key without the case.
+    A retry with the same key and body replays `status`/`body`; keys expire after a day.
+    """
+
+    __tablename__ = "idempotency_key"
+    __table_args__ = (UniqueConstraint("username", "key", name="uq_idempotency_key_username_key"),
+                      Index("ix_idempotency_key_expires_at", "expires_at"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # hex SHA-256 of method, path and body
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(500))
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    body: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

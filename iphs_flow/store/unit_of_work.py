@@ -15,8 +15,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .database import WRITE
 from .repositories import (
+    ApiTokenRepository,
     CaseRepository,
+    DesignDraftRepository,
     EventRepository,
+    IdempotencyRepository,
     NotificationRepository,
     OutboxRepository,
     ProcessRepository,
@@ -37,6 +40,9 @@ class Transaction:
         self.outbox = OutboxRepository(session)
         self.users = UserRepository(session)
         self.notifications = NotificationRepository(session)
+        self.idempotency = IdempotencyRepository(session)
+        self.api_tokens = ApiTokenRepository(session)
+        self.design_drafts = DesignDraftRepository(session)
 
     def commit(self) -> None:
         self.session.commit()

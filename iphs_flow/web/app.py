@@ -15,7 +15,11 @@ from iphs_flow.engine.clock import now
 from iphs_flow.services import cases as case_service
 from iphs_flow.services import processes as process_service
 from iphs_flow.services.errors import ServiceError
+from iphs_flow.web.account_tokens import bp as account_tokens_bp
 from iphs_flow.web.auth import current_actor, init_auth, note_refusal
+from iphs_flow.web.case_admin import bp as case_admin_bp
+from iphs_flow.web.design_tables import bp as design_tables_bp
+from iphs_flow.web.designer import init_designer
 from iphs_flow.web.i18n import init_i18n
 from iphs_flow.web.notices import bp as notices_bp
 from iphs_flow.web.pages import init_pages
@@ -38,7 +42,11 @@ def create_app(config: dict[str, Any] | None = None, context: AppContext | None 
     init_auth(app)
     init_api(app)
     app.register_blueprint(notices_bp)
+    app.register_blueprint(account_tokens_bp)
     init_pages(app)
+    init_designer(app)
+    app.register_blueprint(case_admin_bp)
+    app.register_blueprint(design_tables_bp)
 
     from iphs_flow.cli import cli
 

@@ -58,7 +58,9 @@ def _is_api() -> bool:
 
 
 def _uses_token() -> bool:
-    return bool(request.headers.get("Authorization"))
+    """Only the API authenticates by header; on pages an Authorization header (say, a proxy's
+    HTTP Basic login in front of the app) must not cost people their session."""
+    return _is_api() and bool(request.headers.get("Authorization"))
 
 
 def remote_addr() -> str | None:
@@ -240,6 +242,9 @@ def _csrf_check() -> None:
         return
     if _is_api() and (_uses_token() or not session.get("user")):
         return  # nothing ambient to abuse: token auth, or no session at all (the API answers 401)
+    if None in request.form:
+        # A multipart part without a name (found by schemathesis): flask-wtf would crash reading its name.
+        raise CSRFError("The form has a part without a name.")
     csrf.protect()
 
 
@@ -259,6 +264,10 @@ def _csrf_refused(err: CSRFError) -> Any:
 
 
 def _too_many(err: Any) -> Any:
+    if _is_api():
+        from iphs_flow.web.bearer import too_many
+
+        return too_many(err)  # the shared API limit: a problem with Retry-After, no access-log row per call
     accounts.log_access(_ctx(), "login_rate_limited", (request.form.get("username") or "")[:200] or None,
                         {"limit": str(getattr(err, "description", ""))}, remote_addr())
     if _is_api():
@@ -316,3 +325,7 @@ def init_auth(app: Flask) -> None:
     from iphs_flow.web import oidc
 
     oidc.init_oidc(app)
+
+    from iphs_flow.web import bearer
+
+    bearer.init_bearer(app)  # after limiter.init_app: refused tokens still count against the limit

@@ -32,7 +32,7 @@ from iphs_flow.bootstrap import AppContext
 from iphs_flow.config import Settings
 from iphs_flow.services import accounts
 from iphs_flow.services.errors import ServiceError
-from iphs_flow.services.permissions import ROLES
+from iphs_flow.services.permissions import ROLES, Actor
 
 bp = Blueprint("oidc", __name__)
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def _settings() -> Settings:
 def _client() -> Any:
     if not is_configured(current_app):
         abort(404)
-    return current_app.extensions["iphs_oauth"].create_client(CLIENT)
+    return oauth_client(current_app)
 
 
 def map_groups(provider_groups: list[str], role_map: dict[str, Any]) -> tuple[set[str], set[str]]:
@@ -97,6 +97,28 @@ def _username(claims: dict[str, Any]) -> str:
         if isinstance(value, str) and value.strip():
             return "".join(value.split())[:200]
     raise ValueError("the id_token names nobody")
+
+
+def provision(ctx: AppContext, claims: dict[str, Any], issuer: str, remote_addr: str | None,
+              method: str = "oidc") -> Actor:
+    """The user the provider's verified claims name, created or updated with roles from the group claim.
+
+    One function for the web login and for API calls with the provider's JWT, so both give
+    the same person the same roles.
+    """
+    settings = ctx.settings
+    username = _username(claims)
+    roles, groups = map_groups(_claim_groups(claims, settings.oidc_groups_claim), settings.oidc_role_map)
+    email = claims.get("email")
+    return accounts.sso_login(
+        ctx, str(claims["sub"]), issuer=issuer, username=username,
+        display_name=str(claims.get("name") or username), email=email if isinstance(email, str) else None,
+        roles=roles, groups=groups, remote_addr=remote_addr, method=method)
+
+
+def oauth_client(app: Flask) -> Any:
+    """The registered Authlib client: it caches the provider's discovery document and JWKS."""
+    return app.extensions["iphs_oauth"].create_client(CLIENT)
 
 
 def _back_to_login(reason: str) -> Any:
@@ -149,12 +171,7 @@ def callback() -> Any:
         issuer = client.load_server_metadata().get("issuer", "")
         if issuer != settings.oidc_issuer:
             raise ValueError(f"the provider calls itself {issuer!r}, not {settings.oidc_issuer!r}")
-        username = _username(claims)
-        roles, groups = map_groups(_claim_groups(dict(claims), settings.oidc_groups_claim), settings.oidc_role_map)
-        actor = accounts.sso_login(
-            ctx, str(claims["sub"]), issuer=issuer, username=username,
-            display_name=str(claims.get("name") or username), email=claims.get("email"),
-            roles=roles, groups=groups, remote_addr=remote_addr())
+        actor = provision(ctx, dict(claims), issuer, remote_addr())
     except requests.RequestException as err:
         log.warning("the identity provider cannot be reached: %s", err)
         accounts.log_access(ctx, "sso_unavailable", None, {"error": str(err)[:300]}, remote_addr())

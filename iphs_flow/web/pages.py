@@ -230,6 +230,13 @@ VENDOR = {  # what the pages load from node_modules (installed by `make install`
     "bpmn-js/bpmn-viewer.js": "bpmn-js/dist/bpmn-navigated-viewer.production.min.js",
     "bpmn-js/diagram-js.css": "bpmn-js/dist/assets/diagram-js.css",
     "bpmn-js/bpmn-js.css": "bpmn-js/dist/assets/bpmn-js.css",
+    # the decision table editor (web/design_tables.py); dmn.css loads its icon font from ../font/
+    "dmn-js/dmn-modeler.js": "dmn-js/dist/dmn-modeler.production.min.js",
+    **{f"dmn-js/{css}.css": f"dmn-js/dist/assets/{css}.css" for css in (
+        "diagram-js", "dmn-js-shared", "dmn-js-drd", "dmn-js-decision-table", "dmn-js-decision-table-controls",
+        "dmn-js-literal-expression")},
+    **{f"dmn-js/dmn-font/{part}": f"dmn-js/dist/assets/dmn-font/{part}" for part in (
+        "css/dmn.css", "font/dmn.woff2", "font/dmn.woff", "font/dmn.ttf")},
 }
 NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
 
@@ -276,8 +283,9 @@ def _attachment_problem(err: InvalidInput) -> str:
 @login_required
 def download(attachment_id: int) -> Any:
     view, path = attachments.open_attachment(_ctx(), attachment_id, require_login_actor())
-    response = send_file(path, mimetype=view.content_type, as_attachment=True, download_name=view.filename,
-                         max_age=0)
+    # Absolute: Flask resolves a relative path against the package folder, not the working directory.
+    response = send_file(Path(path).resolve(), mimetype=view.content_type, as_attachment=True,
+                         download_name=view.filename, max_age=0)
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
 
@@ -408,7 +416,10 @@ EVENTS = {"case_started": "Ärendet startades", "task_completed": "Uppgift klar"
           "step_failed": "Steg misslyckades",
           "task_claimed": "Uppgift tagen", "task_unclaimed": "Uppgift återlämnad", "task_assigned": "Uppgift tilldelad",
           "task_delegated": "Uppgift delegerad", "incident_retried": "Nytt försök efter fel",
-          "attachment_added": "Fil bifogad"}
+          "attachment_added": "Fil bifogad", "case_suspended": "Ärendet pausades",
+          "case_resumed": "Ärendet återupptogs", "case_terminated": "Ärendet avslutades i förtid",
+          "incident": "Fel i ett steg", "case_migrated": "Ärendet flyttat till ny version",
+          "task_opened": "Uppgift öppnad", "notification": "Avisering", "case_closed": "Ärendet avslutades"}
 
 
 def _named(table: dict[str, str]) -> Any:
@@ -422,7 +433,8 @@ def init_pages(app: Any) -> None:
     """The staff pages and the template helpers they share."""
     app.jinja_env.add_extension("jinja2.ext.do")
     settings = app.extensions["iphs"].settings
-    app.config.setdefault("MAX_CONTENT_LENGTH", settings.attachment_max_bytes + 1024 * 1024)
+    if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask presets the key to None, so setdefault did nothing
+        app.config["MAX_CONTENT_LENGTH"] = settings.attachment_max_bytes + 1024 * 1024
 
     @app.errorhandler(413)
     def _too_large(err: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -27,6 +28,15 @@ PEOPLE = {
 
 def build_world(url: str) -> tuple[AppContext, Flask]:
     ctx = make_context(url, login_rate="10000/minute")
+    for username, (name, roles, groups) in PEOPLE.items():
+        accounts.add_user(ctx, username, name, password=PASSWORD, roles=roles, groups=groups)
+    processes.deploy_process(ctx, fixture_files("gate_decision.bpmn", "scripted.bpmn"), Actor.system())
+    return ctx, create_app(context=ctx)
+
+
+def build_api_world(url: str, files: Path) -> tuple[AppContext, Flask]:
+    """build_world with files under `files` and rate limits out of the way of long API test modules."""
+    ctx = make_context(url, login_rate="10000/minute", api_rate="100000/minute", attachments_dir=files)
     for username, (name, roles, groups) in PEOPLE.items():
         accounts.add_user(ctx, username, name, password=PASSWORD, roles=roles, groups=groups)
     processes.deploy_process(ctx, fixture_files("gate_decision.bpmn", "scripted.bpmn"), Actor.system())

@@ -156,6 +156,15 @@ def test_logout_ends_the_session_and_is_logged(web) -> None:
     assert _events(web, "eva")[-2:] == ["login", "logout"]
 
 
+def test_a_proxys_basic_authorization_header_does_not_cost_people_their_page_session(web) -> None:
+    client = web.test_client()
+    login(client, "eva")
+    basic = {"Authorization": "Basic cHJveHk6c2VjcmV0"}  # proxy:secret, added by a proxy in front of the app
+    page = client.get("/inbox", headers=basic)
+    assert page.status_code == 200 and "Eva Ek" in page.get_data(as_text=True)
+    assert client.get("/api/v1/session", headers=basic).status_code == 401  # the API reads the header as its login
+
+
 def test_logout_needs_the_csrf_token_so_other_sites_cannot_sign_people_out(web) -> None:
     client = web.test_client()
     login(client, "eva")

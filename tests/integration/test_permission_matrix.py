@@ -13,11 +13,18 @@ from datetime import timedelta
 import pytest
 
 from iphs_flow.engine import clock
-from iphs_flow.services import cases
+from iphs_flow.services import attachments, cases, comments
 from iphs_flow.services.permissions import Actor
 from iphs_flow.store.tables import AccessLog
 from tests.conftest import FIXTURES
-from tests.integration.api_world import Browser, build_world, case_at_gate, case_at_need, case_in_incident
+from tests.integration.api_world import (
+    Browser,
+    actor,
+    build_api_world,
+    case_at_gate,
+    case_at_need,
+    case_in_incident,
+)
 
 USERS = ["anna", "bertil", "bo", "lena", "dora", "adam", None]  # None: not signed in
 # anna owns the cases; bertil is another idea owner; bo decides gates (gate-deciders);
@@ -29,12 +36,27 @@ EXPECTED = {
     "claim":         {"anna": 403, "bertil": 404, "bo": 200, "lena": 403, "dora": 404, "adam": 403, None: 401},
     "deploy":        {"anna": 403, "bertil": 403, "bo": 403, "lena": 403, "dora": 201, "adam": 201, None: 401},
     "admin":         {"anna": 403, "bertil": 403, "bo": 403, "lena": 403, "dora": 403, "adam": 200, None: 401},
+    "case history":  {"anna": 200, "bertil": 404, "bo": 200, "lena": 200, "dora": 404, "adam": 200, None: 401},
+    "gate decisions": {"anna": 200, "bertil": 404, "bo": 200, "lena": 200, "dora": 404, "adam": 200, None: 401},
+    "task detail":   {"anna": 200, "bertil": 404, "bo": 200, "lena": 200, "dora": 404, "adam": 200, None: 401},
+    "comment":       {"anna": 201, "bertil": 404, "bo": 201, "lena": 201, "dora": 404, "adam": 201, None: 401},
+    "attach":        {"anna": 201, "bertil": 404, "bo": 201, "lena": 201, "dora": 404, "adam": 201, None: 401},
+    "download":      {"anna": 200, "bertil": 404, "bo": 200, "lena": 200, "dora": 404, "adam": 200, None: 401},
+    "others' cases": {"anna": 200, "bertil": 403, "bo": 403, "lena": 200, "dora": 403, "adam": 200, None: 401},
+    "versions":      {"anna": 403, "bertil": 403, "bo": 403, "lena": 403, "dora": 200, "adam": 200, None: 401},
+    "export bpmn":   {"anna": 403, "bertil": 403, "bo": 403, "lena": 403, "dora": 200, "adam": 200, None: 401},
+    "incidents":     {"anna": 403, "bertil": 403, "bo": 403, "lena": 403, "dora": 403, "adam": 200, None: 401},
+    "terminate":     {"anna": 403, "bertil": 403, "bo": 403, "lena": 403, "dora": 403, "adam": 200, None: 401},
+    "suspend":       {"anna": 403, "bertil": 403, "bo": 403, "lena": 403, "dora": 403, "adam": 200, None: 401},
 }
+GETS = {"view case", "case history", "gate decisions", "task detail", "download", "others' cases", "versions",
+        "export bpmn", "incidents"}
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    ctx, app = build_world(f"sqlite:///{tmp_path_factory.mktemp('matrix') / 'iphs.db'}")
+    folder = tmp_path_factory.mktemp("matrix")
+    ctx, app = build_api_world(f"sqlite:///{folder / 'iphs.db'}", folder / "files")
     yield ctx, app
     ctx.close()
 
@@ -73,6 +95,38 @@ def _act(ctx, browser, action):
         case = case_in_incident(ctx)
         response = browser.post(f"/api/v1/admin/cases/{case.id}/retry")
         return response, lambda: cases.get_case(ctx, case.id, Actor.system()).case.status == "incident"
+    if action in ("case history", "gate decisions"):
+        case = case_at_gate(ctx)
+        path = "history" if action == "case history" else "decisions"
+        return browser.get(f"/api/v1/cases/{case.id}/{path}"), lambda: True
+    if action == "task detail":
+        case = case_at_gate(ctx)
+        return browser.get(f"/api/v1/tasks/{case.open_tasks[0].id}"), lambda: True
+    if action == "comment":
+        case = case_at_gate(ctx)
+        response = browser.post(f"/api/v1/cases/{case.id}/comments", {"body": "Min synpunkt"})
+        return response, lambda: comments.list_comments(ctx, case.id, Actor.system()) == []
+    if action == "attach":
+        case = case_at_gate(ctx)
+        response = browser.post(f"/api/v1/cases/{case.id}/attachments", json=None, content_type="multipart/form-data",
+                                data={"file": (io.BytesIO(b"Underlag"), "underlag.txt")})
+        return response, lambda: attachments.list_attachments(ctx, case.id, Actor.system()) == []
+    if action == "download":
+        case = case_at_gate(ctx)
+        view = attachments.add_attachment(ctx, case.id, "underlag.txt", io.BytesIO(b"Underlag"), actor(ctx, "anna"))
+        return browser.get(f"/api/v1/attachments/{view.id}"), lambda: True
+    if action == "others' cases":
+        return browser.get("/api/v1/cases?owner=anna"), lambda: True
+    if action == "versions":
+        return browser.get("/api/v1/processes/gate_decision/versions"), lambda: True
+    if action == "export bpmn":
+        return browser.get("/api/v1/processes/gate_decision/versions/1/bpmn"), lambda: True
+    if action == "incidents":
+        return browser.get("/api/v1/admin/incidents"), lambda: True
+    if action in ("terminate", "suspend"):
+        case = case_at_gate(ctx)
+        response = browser.post(f"/api/v1/admin/cases/{case.id}/{action}", {"reason": "Dubblett"})
+        return response, lambda: cases.get_case(ctx, case.id, Actor.system()).case.status == "running"
     raise AssertionError(action)
 
 
@@ -91,7 +145,7 @@ def test_permission_matrix(world, action, user) -> None:
     if expected == 403:
         with ctx.uow.read() as tx:
             last = tx.session.query(AccessLog).filter_by(username=user).order_by(AccessLog.id.desc()).first()
-            assert (last.event, last.detail["method"]) == ("access_denied", "POST" if action != "view case" else "GET")
+            assert (last.event, last.detail["method"]) == ("access_denied", "GET" if action in GETS else "POST")
 
 
 def test_an_idea_owner_guessing_another_owners_case_id_gets_404_and_no_data(world) -> None:
@@ -106,7 +160,7 @@ def test_an_idea_owner_guessing_another_owners_case_id_gets_404_and_no_data(worl
     for secret in ("Hemlig", "parkering", case.number, "anna", "gate", "Grindbeslut"):
         assert secret not in body
     assert seen.json == {**missing.json, "detail": missing.json["detail"].replace("999999", str(case.id))}
-    assert [c["id"] for c in bertil.get("/api/v1/cases").json] == []
+    assert [c["id"] for c in bertil.get("/api/v1/cases").json["items"]] == []
     assert Browser(app, "anna").get(f"/api/v1/cases/{case.number}").json["case"]["title"] == "Hemlig idé om parkering"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from flask import render_template
@@ -347,6 +348,23 @@ def test_attachments_are_checked_by_content_and_downloaded_only_by_those_who_see
     assert download.headers["Content-Disposition"].startswith("attachment")
     assert download.mimetype == "application/pdf"
     assert client_for(app, "erik").get(link.group(1)).status_code == 404
+    ctx.close()
+
+
+def test_attachments_download_when_the_storage_folder_is_relative_as_by_default(sqlite_url, tmp_path,
+                                                                                 monkeypatch) -> None:
+    import io
+    monkeypatch.chdir(tmp_path)  # `make run` keeps them in instance/attachments, relative to the working directory
+    clock.freeze(T0)
+    ctx = shipped_web_context(sqlite_url, attachments_dir=Path("instance") / "attachments")
+    app = app_for(ctx)
+    anna, _, _ = to_g1(ctx, app)
+    post_form(anna, "/cases/1/attachments", {"file": (io.BytesIO(b"%PDF-1.7\n..."), "plan.pdf")},
+              content_type="multipart/form-data")
+    link = re.search(r'href="(/attachments/\d+)">plan.pdf</a>', html(anna.get("/cases/1")))
+    assert link
+    download = anna.get(link.group(1))
+    assert download.status_code == 200 and download.data == b"%PDF-1.7\n..."
     ctx.close()
 
 
