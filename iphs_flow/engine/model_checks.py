@@ -16,6 +16,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
 from . import sandbox
+from .dmn_check import input_entry_expression
 from .errors import ScriptError, UnsafeXML
 from .xml_safety import check_untrusted_xml
 
@@ -227,6 +228,23 @@ def _check_code(name: str, root: etree._Element) -> Iterable[Problem]:
     for cell in root.iter():
         if _local(cell) in ("outputEntry", "inputExpression"):
             yield from _code(name, cell, cell.findtext("{*}text"), "eval", "the DMN cell", cell.sourceline)
+    for table in root.iter("{*}decisionTable"):
+        yield from _check_input_entries(name, table)
+
+
+def _check_input_entries(name: str, table: etree._Element) -> Iterable[Problem]:
+    """Condition cells such as `< 500000` run as `(input) < 500000`: compile them as the engine will."""
+    inputs = [(i.get("label") or i.get("id") or "", i.findtext("{*}inputExpression/{*}text") or "")
+              for i in table if _local(i) == "input"]
+    rules = [r for r in table if _local(r) == "rule"]
+    for number, rule in enumerate(rules, start=1):
+        entries = [e for e in rule if _local(e) == "inputEntry"]
+        for (label, expression), entry in zip(inputs, entries, strict=False):
+            text = (entry.findtext("{*}text") or "").strip()
+            if not text or text == "-" or not expression.strip():
+                continue
+            yield from _code(name, entry, input_entry_expression(expression.strip(), text), "eval",
+                             f"rule {number}, column '{label}': the condition", entry.sourceline)
 
 
 def _check_references(name: str, root: etree._Element) -> Iterable[Problem]:

@@ -74,3 +74,17 @@ def test_what_the_engines_parser_refuses_is_reported_too() -> None:
     no_id = decision_table().replace(b'<rule id="r2">', b"<rule>")
     [problem] = check_dmn(no_id, "r.dmn")
     assert problem.code == "structure"
+
+
+def test_a_condition_cell_the_sandbox_refuses_stops_a_deploy_too_naming_rule_and_column() -> None:
+    from iphs_flow.config import DEFAULT_LANE_GROUPS
+    from iphs_flow.engine import model_checks
+    from tests.bpmn_builder import decision_process
+
+    escaping = decision_table(input_entry="&lt; ().__class__.__base__")
+    refused = [p for p in model_checks.check_files({"d.bpmn": decision_process(), "routing.dmn": escaping},
+                                                   DEFAULT_LANE_GROUPS) if p.rule == model_checks.CODE]
+    assert [(p.element_id, p.file_name) for p in refused] == [("r1_in", "routing.dmn")]
+    assert "rule 1, column 'Budget'" in refused[0].message
+    shipped = {name: (ROOT / "bpmn" / name).read_bytes() for name in ("innovation.bpmn", "gate_routing.dmn")}
+    assert [p for p in model_checks.check_files(shipped, DEFAULT_LANE_GROUPS) if p.severity == "error"] == []
