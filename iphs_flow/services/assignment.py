@@ -15,19 +15,14 @@ from iphs_flow.bootstrap import AppContext
 from iphs_flow.store.tables import Case, HumanTask
 
 from .case_sync import task_view
-from .cases import _require_visible
-from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .cases import visible_task
+from .errors import Conflict, Forbidden, InvalidInput
 from .permissions import ADMINISTRATOR, INNOVATION_LEAD, Actor
 from .views import TaskView
 
 
 def _open_task(tx: Any, task_id: int, actor: Actor) -> tuple[HumanTask, Case]:
-    row = tx.tasks.get(task_id)
-    if row is None:
-        raise NotFound(f"there is no task {task_id}")
-    case = tx.cases.get(row.case_id)
-    assert case is not None
-    _require_visible(tx, actor, case, f"for task {task_id}")
+    row, case = visible_task(tx, task_id, actor)
     if row.state != "open":
         who = f" by {row.closed_by}" if row.closed_by else ""
         raise Conflict(f"the task '{row.name}' is already {row.state}{who}")

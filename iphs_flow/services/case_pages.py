@@ -12,7 +12,7 @@ from iphs_flow.engine import runtime
 from iphs_flow.engine.clock import now
 
 from .case_sync import case_view, task_view
-from .cases import _require_visible
+from .cases import _require_visible, visible_task
 from .errors import Forbidden, NotFound
 from .permissions import Actor, may_work_on
 from .processes import model_for
@@ -37,12 +37,7 @@ def task_page(ctx: AppContext, task_id: int, actor: Actor) -> TaskPage:
     late submission can explain itself instead of failing blindly.
     """
     with ctx.uow.read() as tx:
-        row = tx.tasks.get(task_id)
-        if row is None:
-            raise NotFound(f"there is no task {task_id}")
-        case = tx.cases.get(row.case_id)
-        assert case is not None
-        _require_visible(tx, actor, case, f"for task {task_id}")
+        row, case = visible_task(tx, task_id, actor)
         form = case.process_version.forms.get(row.form_key) if row.form_key else None
         data: dict[str, Any] = {}
         if row.state == "open" and case.state != "{}":

@@ -104,6 +104,18 @@ def _require_visible(tx: Any, actor: Actor, case: Case, case_ref: object) -> Non
     require_case_visible(actor, case.owner, participants, groups, case_ref)
 
 
+def visible_task(tx: Any, task_id: int, actor: Actor) -> tuple[HumanTask, Case]:
+    """A task and its case, or NotFound alike for a task that does not exist and one in a case
+    the actor may not see (ids cannot be probed)."""
+    row = tx.tasks.get(task_id)
+    if row is None:
+        raise NotFound(f"there is no task {task_id}")
+    case = tx.cases.get(row.case_id)
+    assert case is not None
+    _require_visible(tx, actor, case, f"for task {task_id}")
+    return row, case
+
+
 def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
                   expected_version: int | None = None, idempotency: IdempotentRequest | None = None) -> CaseView:
     """Complete an open human task with form data.
@@ -116,12 +128,7 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
     try:
         with ctx.uow.write() as tx:
             key_row = idempotency_claim(tx, idempotency) if idempotency else None
-            row = tx.tasks.get(task_id)
-            if row is None:
-                raise NotFound(f"there is no task {task_id}")
-            case = tx.cases.get(row.case_id)
-            assert case is not None
-            _require_visible(tx, actor, case, f"for task {task_id}")
+            row, case = visible_task(tx, task_id, actor)
             if row.state == "open":
                 require_task_access(actor, row.assignee, row.candidate_group)
             _check_open(row, case, expected_version)

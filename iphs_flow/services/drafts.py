@@ -15,8 +15,8 @@ from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.clock import now
 from iphs_flow.store.tables import TaskDraft
 
-from .cases import _require_visible
-from .errors import InvalidInput, NotFound
+from .cases import visible_task
+from .errors import InvalidInput
 from .permissions import Actor
 
 MAX_DRAFT_BYTES = 256 * 1024
@@ -29,11 +29,7 @@ def save_draft(ctx: AppContext, task_id: int, data: dict[str, Any], actor: Actor
     if len(json.dumps(data, ensure_ascii=False, default=str).encode()) > MAX_DRAFT_BYTES:
         raise InvalidInput("the draft is too large", {"data": ["too large"]})
     with ctx.uow.write() as tx:
-        row = tx.tasks.get(task_id)
-        if row is None:
-            raise NotFound(f"there is no task {task_id}")
-        case = tx.cases.get(row.case_id)
-        _require_visible(tx, actor, case, f"for task {task_id}")
+        visible_task(tx, task_id, actor)
         draft = tx.session.scalars(select(TaskDraft).where(TaskDraft.task_id == task_id,
                                                            TaskDraft.username == actor.username)).first()
         if draft is None:
