@@ -492,6 +492,50 @@ def notifications_mode(username: str, mode: str, actor: str | None) -> None:
     click.echo(f"{username}: {mode}")
 
 
+@cli.group(help="Personal API tokens, e.g. for an integration's service account (users add --no-password).")
+def tokens() -> None:
+    pass
+
+
+@tokens.command("create", help="Make a token for --as USER; it is printed once and never again.")
+@click.option("--as", "actor", required=True, help="Whose token (an active account).")
+@click.option("--name", required=True, help="What the token is for, e.g. 'diariet'.")
+@click.option("--scope", type=click.Choice(["read", "write"]), default="read", show_default=True,
+              help="write includes read.")
+@click.option("--days", type=int, default=None, help="Expires after this many days (default: never).")
+def tokens_create(actor: str, name: str, scope: str, days: int | None) -> None:
+    from iphs_flow.services import api_tokens
+
+    made = _run(lambda: api_tokens.create_token(_context(), _actor(actor), name, [scope], days))
+    click.echo(f"token {made.info.id} for {made.info.username} ({' '.join(made.info.scopes)}):")
+    click.echo(made.secret)
+    click.echo("Keep it now: only its hash is stored.", err=True)
+
+
+@tokens.command("list", help="Tokens of --as USER, or of --user U for an administrator.")
+@click.option("--as", "actor", default=None)
+@click.option("--user", "username", default=None)
+def tokens_list(actor: str | None, username: str | None) -> None:
+    from iphs_flow.services import api_tokens
+
+    if not (actor or username):
+        raise click.UsageError("say whose tokens: --as USER (your own) or --user USER")
+    for info in _run(lambda: api_tokens.list_tokens(_context(), _actor(actor), username)):
+        click.echo(f"{info.id}	iphs_{info.prefix}_…	{info.name}	{' '.join(info.scopes)}	{info.state}	"
+                   f"created {_when(info.created_at)}	expires {_when(info.expires_at)}	"
+                   f"last used {_when(info.last_used_at)}")
+
+
+@tokens.command("revoke", help="Stop a token at once (your own, or anyone's as an administrator).")
+@click.argument("token_id", type=int)
+@click.option("--as", "actor", default=None)
+def tokens_revoke(token_id: int, actor: str | None) -> None:
+    from iphs_flow.services import api_tokens
+
+    info = _run(lambda: api_tokens.revoke_token(_context(), token_id, _actor(actor)))
+    click.echo(f"token {info.id} of {info.username}: {info.state}")
+
+
 def main() -> None:
     cli(prog_name="iphs-flow")
 

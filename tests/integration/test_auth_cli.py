@@ -51,3 +51,24 @@ def test_a_deactivated_user_cannot_be_used(env) -> None:
 def test_an_unknown_role_is_a_usage_error(env) -> None:
     result = run("users", "roles", "eva", "--role", "king", ok=False)
     assert result.exit_code == 2 and "king" in result.output
+
+
+def test_an_operator_makes_a_token_for_an_integrations_service_account_and_revokes_it(env) -> None:
+    from iphs_flow.web.app import create_app
+
+    run("users", "add", "diariet", "--name", "Diariet (integration)", "--no-password")
+    made = run("tokens", "create", "--as", "diariet", "--name", "diariet", "--scope", "write", "--days", "90")
+    secret = made.stdout.splitlines()[1]
+    assert secret.startswith("iphs_") and "only its hash is stored" in made.stderr
+    app = create_app()
+    api = app.test_client()
+    bearer = {"Authorization": f"Bearer {secret}"}
+    assert api.get("/api/v1/session", headers=bearer).get_json()["username"] == "diariet"
+    listed = run("tokens", "list", "--user", "diariet").output
+    assert "\tdiariet\twrite read\tactive\t" in listed or "\tdiariet\tread write\tactive\t" in listed
+    assert secret not in listed
+    token_id = listed.split("\t", 1)[0]
+    assert run("tokens", "revoke", token_id, "--as", "eva", ok=False).exit_code == 1  # not hers
+    assert "revoked" in run("tokens", "revoke", token_id, "--as", "adam").output
+    assert api.get("/api/v1/session", headers=bearer).status_code == 401
+    assert run("tokens", "list", ok=False).exit_code == 2
