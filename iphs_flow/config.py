@@ -55,6 +55,7 @@ class Settings:
     port: int = 5000
     base_url: str = ""
     session_hours: float = 8.0
+    session_max_hours: float = 12.0  # however active, a session ends this long after its login
     ratelimit_storage: str = "memory://"
     login_rate: str = "10/minute"
     oidc_issuer: str = ""
@@ -103,6 +104,7 @@ class Settings:
             port=int(_env("IPHS_PORT", str(cls.port))),
             base_url=_env("IPHS_BASE_URL", ""),
             session_hours=float(_env("IPHS_SESSION_HOURS", str(cls.session_hours))),
+            session_max_hours=float(_env("IPHS_SESSION_MAX_HOURS", str(cls.session_max_hours))),
             ratelimit_storage=_env("IPHS_RATELIMIT_STORAGE", cls.ratelimit_storage),
             login_rate=_env("IPHS_LOGIN_RATE", cls.login_rate),
             oidc_issuer=_env("IPHS_OIDC_ISSUER", ""),

@@ -91,9 +91,10 @@ def _signed_in() -> SignedIn | None:
     if isinstance(bearer, Actor):
         found = SignedIn(bearer, bearer.username, "sv")
     elif not _uses_token() and session.get("user"):
-        seen = session.get("seen")
+        seen, login_at = session.get("seen"), session.get("login_at")
         at = now().timestamp()
-        if not isinstance(seen, int | float) or at - seen > _idle_limit().total_seconds():
+        if (not isinstance(seen, int | float) or at - seen > _idle_limit().total_seconds()
+                or not isinstance(login_at, int | float) or at - login_at > _ctx().settings.session_max_hours * 3600):
             _end_session()
             g.session_expired = True
         else:

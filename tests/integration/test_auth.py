@@ -107,6 +107,17 @@ def test_an_idle_session_expires_and_is_refused(web, frozen_clock) -> None:
         assert "user" not in session
 
 
+def test_even_an_active_session_ends_twelve_hours_after_its_login(web, frozen_clock) -> None:
+    client = web.test_client()
+    login(client, "eva")
+    for _ in range(5):
+        clock.advance(timedelta(hours=2, minutes=20))
+        assert _whoami(client).status_code == 200  # busy all day: 11 h 40 min after login
+    clock.advance(timedelta(minutes=21))
+    response = _whoami(client)
+    assert response.status_code == 401 and "expired" in response.json["detail"]
+
+
 def test_a_session_cookie_signed_with_another_key_is_ignored(web) -> None:
     other = create_app(context=web.extensions["iphs"])
     other.config["SECRET_KEY"] = "another key entirely"
