@@ -46,6 +46,7 @@ lint: install
 
 bench: install
 	$(BIN)/python -m bench.engine
+	$(BIN)/python -m bench.scheduler
 	$(BIN)/python -m bench.web
 
 clean:
