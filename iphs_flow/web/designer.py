@@ -210,6 +210,10 @@ def deploy(key: str) -> Any:
 @bp.post("/design/<key>/discard")
 @login_required
 def discard(key: str) -> Any:
+    # Throwing away a shared draft cannot be undone: it needs an explicit yes (WCAG 3.3.4).
+    if request.form.get("confirm") != "yes":
+        flash(_("Utkastet är kvar: kryssa i att du vill ta bort ändringarna och försök igen."), "error")
+        return redirect(url_for("designer.edit", key=key) + "#discard", code=303)
     design.discard_draft(_ctx(), key, require_login_actor())
     flash(_("Utkastet för %(key)s är kastat. Nästa ändring utgår från den senaste versionen.", key=key))
     return redirect(url_for("designer.index"))

@@ -125,3 +125,15 @@ def test_an_administrator_previews_and_migrates_an_old_case(world) -> None:
     assert moved.status_code == 302
     case_page = adam.get(f"/cases/{link.group(2)}").get_data(as_text=True)
     assert "innovation v2" in case_page
+
+
+def test_discarding_a_draft_needs_an_explicit_yes_and_keeps_it_otherwise(world) -> None:
+    app, _ctx = world
+    dora = client_for(app, "dora")
+    renamed = INNOVATION.replace('name="Beskriv behovet"', 'name="Beskriv ditt behov"', 1)
+    json_post(dora, "/design/innovation/draft/files/innovation.bpmn", {"content": renamed, "expected_version": 1})
+    kept = post_form(dora, "/design/innovation/discard", {}, follow_redirects=True)
+    assert "Utkastet är kvar" in kept.get_data(as_text=True)
+    assert dora.get("/design/innovation/draft.json").get_json()["version"] == 2
+    post_form(dora, "/design/innovation/discard", {"confirm": "yes"})
+    assert dora.get("/design/innovation/draft.json").get_json()["version"] == 1  # a fresh draft of the deployed version
