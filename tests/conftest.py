@@ -16,6 +16,7 @@ from iphs_flow.bootstrap import AppContext, build
 from iphs_flow.config import Settings
 from iphs_flow.engine import clock
 from iphs_flow.store.migrate import upgrade
+from tests.smtp_server import MailServer
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -30,6 +31,14 @@ T0 = datetime(2026, 3, 12, 8, 0, tzinfo=timezone.utc)
 def _real_clock_after_each_test() -> Iterator[None]:
     yield
     clock.reset()
+
+
+@pytest.fixture
+def mail_server() -> Iterator[MailServer]:
+    """A real SMTP server (aiosmtpd) on a free localhost port, collecting what it receives."""
+    server = MailServer().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ decision mail arrives once, on the right working day, to the right person, in th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -15,13 +14,6 @@ from tests.conftest import ROOT, make_context
 from tests.integration.process_driver import ASSIGN, DESIGNER, G1_APPROVE, NEED, Walk
 from tests.integration.test_innovation_process import MONDAY_BEFORE_EASTER
 from tests.smtp_server import MailServer
-
-
-@pytest.fixture
-def mail_server() -> Iterator[MailServer]:
-    server = MailServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -14,7 +13,6 @@ from iphs_flow.services import accounts, cases, jobs, notifications, processes
 from iphs_flow.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from iphs_flow.services.permissions import Actor
 from tests.conftest import ADMIN, ANNA, DESIGNER, fixture_files, make_context
-from tests.smtp_server import MailServer
 
 BASE = "https://iphs.example.se"
 LENA = Actor("lena", frozenset({"idea_owner", "innovation_lead"}), frozenset({"innovation-leads"}))
@@ -48,13 +46,6 @@ def reach_reminder(ctx, view) -> datetime:
     due = cases.get_case(ctx, view.number, ADMIN).case.next_timer_at
     clock.freeze(due + timedelta(seconds=1))
     return due
-
-
-@pytest.fixture
-def mail_server() -> Iterator[MailServer]:
-    server = MailServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,19 +18,11 @@ from iphs_flow.engine.clock import now
 from iphs_flow.services import accounts, cases, jobs, processes
 from iphs_flow.services.permissions import Actor
 from tests.conftest import ADMIN, DESIGNER, ROOT, fixture_files, make_context
-from tests.smtp_server import MailServer
 
 pytestmark = pytest.mark.postgres
 
 REMINDERS = 500
 OWNERS = 10
-
-
-@pytest.fixture
-def mail_server() -> Iterator[MailServer]:
-    server = MailServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -382,3 +382,4 @@ def test_a_task_cancelled_meanwhile_or_a_paused_case_keeps_what_was_typed(web) -
     assert late.status_code == 409 and "Uppgiften behövs inte längre" in html(late)
     assert 'value="Mitt sena förslag"' in html(late)
     assert 'value="Mitt sena förslag"' in html(anna.get(f"/tasks/{first}"))  # kept as a draft
+    assert "Dubblett" in html(anna.get("/cases/1"))  # the owner's history says why the case was ended
