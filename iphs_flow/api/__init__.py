@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from iphs_flow.services.errors import ServiceError
+from iphs_flow.web.error_pages import html_error
 
 PREFIX = "/api/v1"
 PROBLEM = "application/problem+json"
@@ -67,27 +68,6 @@ def service_problem(err: ServiceError) -> Response:
     note_refusal(err)
     fields = getattr(err, "fields", None)
     return problem(err.status, _TITLES.get(err.status, "Error"), err.message, fields or None)
-
-
-def html_error(error: HTTPException) -> Any:
-    """Pages get the site's own error page in the reader's language, not Werkzeug's English one."""
-    from flask import render_template
-    from flask_babel import gettext as _
-
-    messages = {
-        404: _("Sidan finns inte. Kontrollera adressen eller gå tillbaka till översikten."),
-        405: _("Sidan kan inte användas på det sättet."),
-        413: _("Det du skickade är för stort."),
-        429: _("För många försök på kort tid. Vänta en stund och försök igen."),
-    }
-    code = error.code or 500
-    message = messages.get(code, _("Begäran kunde inte behandlas."))
-    response = Response(render_template("error.html", message=message), status=code, mimetype="text/html")
-    if code == 429 and error.response is None:
-        retry_after = getattr(error, "retry_after", None)
-        if retry_after:
-            response.headers["Retry-After"] = str(int(retry_after))
-    return response
 
 
 class ProblemApi(Api):

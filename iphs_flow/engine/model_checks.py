@@ -9,6 +9,7 @@ elements that no path from a start event reaches.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -258,15 +259,12 @@ def _check_references(name: str, root: etree._Element) -> Iterable[Problem]:
                                            "does not exist; connect both ends")
 
 
-_VALIDATOR: list[etree.XMLSchema] = []
-
-
+@functools.cache
 def _schema() -> etree.XMLSchema:
-    if not _VALIDATOR:
-        from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
+    """The BPMN 2.0 XML schema, loaded once on first use (it takes a while to compile)."""
+    from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
 
-        _VALIDATOR.append(BpmnValidator().validator)
-    return _VALIDATOR[0]
+    return BpmnValidator().validator
 
 
 def _check_schema(name: str, root: etree._Element) -> Iterable[Problem]:

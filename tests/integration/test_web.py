@@ -19,3 +19,12 @@ def test_the_start_page_lists_processes_and_counts_but_no_case_data(ctx) -> None
     assert "Grönare skolgårdar" not in html  # no case data for anonymous visitors
     assert page.headers["X-Content-Type-Options"] == "nosniff"
     assert client.get("/healthz").json == {"status": "ok"}
+
+
+def test_an_unknown_page_gets_the_sites_own_404_in_swedish_and_the_api_problem_json(ctx) -> None:
+    client = create_app(context=ctx).test_client()
+    page = client.get("/finns-inte")
+    assert page.status_code == 404 and page.mimetype == "text/html"
+    assert "Sidan finns inte." in page.get_data(as_text=True) and '<html lang="sv">' in page.get_data(as_text=True)
+    api = client.get("/api/v1/finns-inte")
+    assert api.status_code == 404 and api.mimetype == "application/problem+json"
