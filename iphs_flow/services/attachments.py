@@ -24,7 +24,7 @@ from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.clock import now
 from iphs_flow.store.tables import CaseAttachment
 
-from .cases import _require_visible, find_case
+from .cases import _require_visible, visible_case
 from .errors import InvalidInput, NotFound
 from .permissions import Actor
 
@@ -119,8 +119,7 @@ def add_attachment(ctx: AppContext, case_ref: str | int, filename: str, stream: 
     if kind is None or (kind == "text" and extension not in ("txt", "csv")) or (kind != "text" and kind != extension):
         raise InvalidInput(f"the file's content is not a .{extension} file", {"file": ["content does not match"]})
     with ctx.uow.write() as tx:
-        case = find_case(tx, case_ref)
-        _require_visible(tx, actor, case, case_ref)
+        case = visible_case(tx, case_ref, actor)
         stored = secrets.token_hex(20)
         folder = Path(ctx.settings.attachments_dir)
         folder.mkdir(parents=True, exist_ok=True)
@@ -144,8 +143,7 @@ def add_attachment(ctx: AppContext, case_ref: str | int, filename: str, stream: 
 
 def list_attachments(ctx: AppContext, case_ref: str | int, actor: Actor) -> list[AttachmentView]:
     with ctx.uow.read() as tx:
-        case = find_case(tx, case_ref)
-        _require_visible(tx, actor, case, case_ref)
+        case = visible_case(tx, case_ref, actor)
         rows = tx.session.scalars(select(CaseAttachment).where(CaseAttachment.case_id == case.id)
                                   .order_by(CaseAttachment.id)).all()
         return [_view(r) for r in rows]

@@ -17,7 +17,7 @@ from iphs_flow.bootstrap import AppContext
 from iphs_flow.store.tables import Case
 
 from .case_sync import case_view
-from .cases import _require_visible, find_case
+from .cases import visible_case
 from .errors import Forbidden, InvalidInput, NotFound
 from .jobs import JobView, list_job_incidents
 from .permissions import ADMINISTRATOR, PROCESS_DESIGNER, Actor, require_role
@@ -90,8 +90,7 @@ def search_cases(ctx: AppContext, actor: Actor, *, status: str | None = None, st
 
 
 def _visible_case(tx: Any, actor: Actor, case_ref: str | int) -> Case:
-    case = find_case(tx, case_ref)
-    _require_visible(tx, actor, case, case_ref)
+    case = visible_case(tx, case_ref, actor)
     return case
 
 

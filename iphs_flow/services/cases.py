@@ -104,6 +104,13 @@ def _require_visible(tx: Any, actor: Actor, case: Case, case_ref: object) -> Non
     require_case_visible(actor, case.owner, participants, groups, case_ref)
 
 
+def visible_case(tx: Any, case_ref: str | int, actor: Actor) -> Case:
+    """A case by number or id, or NotFound alike when it does not exist and when the actor may not see it."""
+    case = find_case(tx, case_ref)
+    _require_visible(tx, actor, case, case_ref)
+    return case
+
+
 def visible_task(tx: Any, task_id: int, actor: Actor) -> tuple[HumanTask, Case]:
     """A task and its case, or NotFound alike for a task that does not exist and one in a case
     the actor may not see (ids cannot be probed)."""
@@ -221,8 +228,7 @@ def find_case(tx: Any, case_ref: str | int) -> Case:
 def get_case(ctx: AppContext, case_ref: str | int, actor: Actor) -> CaseDetail:
     """A case with its current data and full history, for those who may see it."""
     with ctx.uow.read() as tx:
-        case = find_case(tx, case_ref)
-        _require_visible(tx, actor, case, case_ref)
+        case = visible_case(tx, case_ref, actor)
         model = model_for(ctx, case.process_version)
         data = runtime.inspect(model, json.loads(case.state)).data if case.state != "{}" else {}
         history = [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name, e.data)
@@ -269,8 +275,7 @@ def list_tasks(ctx: AppContext, actor: Actor, case_ref: str | int | None = None,
     with ctx.uow.read() as tx:
         case_id = None
         if case_ref is not None:
-            case = find_case(tx, case_ref)
-            _require_visible(tx, actor, case, case_ref)
+            case = visible_case(tx, case_ref, actor)
             case_id = case.id
         rows = tx.tasks.list_open(case_id=case_id, assignee=assignee, groups=groups, limit=limit)
         cases = {}

@@ -11,7 +11,7 @@ from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.clock import now
 from iphs_flow.store.tables import CaseComment
 
-from .cases import _require_visible, find_case
+from .cases import visible_case
 from .errors import InvalidInput
 from .permissions import Actor
 
@@ -33,8 +33,7 @@ def add_comment(ctx: AppContext, case_ref: str | int, body: str, actor: Actor) -
     if len(text) > MAX_COMMENT:
         raise InvalidInput(f"a comment has at most {MAX_COMMENT} characters", {"body": ["too long"]})
     with ctx.uow.write() as tx:
-        case = find_case(tx, case_ref)
-        _require_visible(tx, actor, case, case_ref)
+        case = visible_case(tx, case_ref, actor)
         row = CaseComment(case_id=case.id, author=actor.username, body=text, created_at=now())
         tx.session.add(row)
         tx.flush()
@@ -45,8 +44,7 @@ def add_comment(ctx: AppContext, case_ref: str | int, body: str, actor: Actor) -
 
 def list_comments(ctx: AppContext, case_ref: str | int, actor: Actor) -> list[CommentView]:
     with ctx.uow.read() as tx:
-        case = find_case(tx, case_ref)
-        _require_visible(tx, actor, case, case_ref)
+        case = visible_case(tx, case_ref, actor)
         rows = tx.session.scalars(select(CaseComment).where(CaseComment.case_id == case.id)
                                   .order_by(CaseComment.id)).all()
         return [CommentView(r.id, r.author, r.body, r.created_at) for r in rows]
