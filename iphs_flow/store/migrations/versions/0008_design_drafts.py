@@ -11,7 +11,7 @@ import iphs_flow.store.tables
 
 
 revision = '0008'
-down_revision = '0005'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
