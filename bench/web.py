@@ -24,6 +24,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
+from iphs_flow.app import create_app
 from iphs_flow.bootstrap import build
 from iphs_flow.config import Settings
 from iphs_flow.engine.clock import now
@@ -31,7 +32,6 @@ from iphs_flow.services import accounts, cases, processes
 from iphs_flow.services.permissions import Actor
 from iphs_flow.store.migrate import upgrade
 from iphs_flow.store.tables import Case, CaseEvent, HumanTask
-from iphs_flow.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

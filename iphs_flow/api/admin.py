@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from iphs_flow.api import PREFIX
 from iphs_flow.services import case_admin, case_records, jobs
 from iphs_flow.services import cases as case_service
 
-from .common import ID, ctx, make_blueprint, require_login_actor
+from .common import ID, PREFIX, ctx, make_blueprint, require_login_actor
 from .schemas import CaseSchema, IncidentsSchema, JobSchema, SuspendSchema, TerminateSchema
 
 bp = make_blueprint("api_admin", "Operations (administrators)", url_prefix=f"{PREFIX}/admin")

@@ -1,30 +1,37 @@
-"""Swedish first, English second (Flask-Babel).
+"""Swedish first, English second (Flask-Babel): the language of every answer.
 
-The language is, in order: an explicit choice stored in the session (the language
-switch), the signed-in person's own setting, and otherwise Swedish — never the browser's
-Accept-Language, so a shared computer in a city office does not change language by itself.
+For people in a browser the language is, in order: an explicit choice stored in the
+session (the language switch), the signed-in person's own setting, and otherwise Swedish —
+never the browser's Accept-Language, so a shared computer in a city office does not
+change language by itself. An integration calling the API with a bearer token has no
+language switch: its Accept-Language is honoured, then the token owner's own setting.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, session
+from flask import Flask, g, request, session
 from flask_babel import Babel
+
+from iphs_flow.services.permissions import Actor
+
+from .identity import current_user_language
 
 LANGUAGES = ("sv", "en")
 DEFAULT = "sv"
-TRANSLATIONS = Path(__file__).parent / "translations"
+# The catalogues are compiled beside the page templates (iphs_flow/web/translations).
+TRANSLATIONS = Path(__file__).parent.parent / "web" / "translations"
 
 
 def select_locale() -> str:
     chosen = session.get("lang")
     if chosen in LANGUAGES:
         return chosen
-    try:
-        from iphs_flow.web.auth import current_user_language
-    except ImportError:
-        return DEFAULT
+    if isinstance(g.get("bearer_actor"), Actor):
+        asked = request.accept_languages.best_match(LANGUAGES)
+        if asked:
+            return asked
     preferred = current_user_language()
     return preferred if preferred in LANGUAGES else DEFAULT
 

@@ -31,6 +31,7 @@ from flask_babel import gettext as _
 
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.clock import now
+from iphs_flow.http.i18n import LANGUAGES
 from iphs_flow.services import assignment, attachments, case_pages, comments, drafts
 from iphs_flow.services import cases as case_service
 from iphs_flow.services import processes as process_service
@@ -38,7 +39,6 @@ from iphs_flow.services.errors import Conflict, Forbidden, InvalidInput, NotFoun
 from iphs_flow.services.permissions import IDEA_OWNER
 from iphs_flow.web.auth import login_required, require_login_actor
 from iphs_flow.web.forms import FormSpec, add_row, read_only_values, remove_row
-from iphs_flow.web.i18n import LANGUAGES
 
 bp = Blueprint("pages", __name__)
 

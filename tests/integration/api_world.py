@@ -8,10 +8,10 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
+from iphs_flow.app import create_app
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.services import accounts, cases, processes
 from iphs_flow.services.permissions import Actor
-from iphs_flow.web.app import create_app
 from tests.conftest import fixture_files, make_context
 from tests.integration.web_session import PASSWORD, login
 

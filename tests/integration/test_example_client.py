@@ -10,8 +10,8 @@ import threading
 import pytest
 from werkzeug.serving import make_server
 
+from iphs_flow.app import create_app
 from iphs_flow.services import api_tokens, cases
-from iphs_flow.web.app import create_app
 from tests.conftest import ADMIN, ROOT
 from tests.integration.api_world import actor
 from tests.integration.web_world import shipped_web_context

@@ -7,9 +7,9 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
+from iphs_flow.app import create_app
 from iphs_flow.services import accounts, processes
 from iphs_flow.services.permissions import Actor
-from iphs_flow.web.app import create_app
 from tests.conftest import ROOT, make_context
 from tests.integration.web_session import PASSWORD, login
 
