@@ -28,6 +28,7 @@ from iphs_flow.services import timers as timer_service
 from iphs_flow.services import versions as version_service
 from iphs_flow.services.errors import InvalidInput, InvalidProcess, ServiceError
 from iphs_flow.services.permissions import ROLES, Actor
+from iphs_flow.services.queries import tasks as task_queries
 from iphs_flow.store.migrate import upgrade
 
 
@@ -149,7 +150,7 @@ def _print_tasks(tasks: list[Any]) -> None:
 def tasks(case_ref: str | None, actor: str | None) -> None:
     ctx = _context()
     who = _actor(actor)
-    found = _run(lambda: case_service.list_tasks(ctx, who, case_ref, everyone=who.is_system))
+    found = _run(lambda: task_queries.list_tasks(ctx, who, case_ref, everyone=who.is_system))
     if not found:
         click.echo("No open tasks.")
     _print_tasks(found)

@@ -8,8 +8,8 @@ from flask import Flask, current_app, redirect, render_template, url_for
 
 from iphs_flow.engine.clock import now
 from iphs_flow.http.identity import current_actor
-from iphs_flow.services import cases as case_service
 from iphs_flow.services import processes as process_service
+from iphs_flow.services.queries import case_lists
 
 
 def index() -> Any:
@@ -21,7 +21,7 @@ def index() -> Any:
     return render_template(
         "index.html",
         processes=process_service.list_processes(context),
-        counts=case_service.count_cases(context),
+        counts=case_lists.count_cases(context),
         now=now(),
     )
 

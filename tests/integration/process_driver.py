@@ -11,6 +11,7 @@ from iphs_flow.engine import clock
 from iphs_flow.engine.calendar import STOCKHOLM
 from iphs_flow.services import cases, processes, timers
 from iphs_flow.services.permissions import Actor
+from iphs_flow.services.queries import tasks as task_queries
 from iphs_flow.services.views import TaskView
 from iphs_flow.store.tables import Outbox
 from tests.conftest import ADMIN, ROOT, make_context
@@ -78,7 +79,7 @@ class Walk:
         return cls(ctx, view.number, view.id)
 
     def open(self) -> list[TaskView]:
-        return cases.list_tasks(self.ctx, ADMIN, self.number, everyone=True)
+        return task_queries.list_tasks(self.ctx, ADMIN, self.number, everyone=True)
 
     def open_keys(self) -> list[str]:
         return sorted(t.task_key for t in self.open())

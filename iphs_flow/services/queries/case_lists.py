@@ -1,7 +1,8 @@
-"""What API clients read about cases: pages of cases, history, gate decisions, incidents, model files.
+"""Lists of cases: the API's case search, the web's case tables, counts per stage.
 
-Each function is one read transaction with the same visibility rules as the web pages:
-a case the actor may not see is NotFound, exactly like one that does not exist.
+Rows come from the case table's own columns, the version number and the open tasks of
+the page's cases in one more query: never the workflow state or the process files
+(store/repositories.py makes touching those in a list raise).
 """
 
 from __future__ import annotations
@@ -13,15 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from iphs_flow.bootstrap import AppContext
-from iphs_flow.store.tables import Case
+from sqlalchemy import func, select
 
-from .case_sync import case_view
-from .cases import visible_case
-from .errors import Forbidden, InvalidInput, NotFound
-from .jobs import JobView, list_job_incidents
-from .permissions import ADMINISTRATOR, PROCESS_DESIGNER, Actor, require_role
-from .views import CaseView, EventView
+from iphs_flow.bootstrap import AppContext
+from iphs_flow.store.tables import Case, HumanTask
+
+from ..case_sync import case_view
+from ..errors import Forbidden, InvalidInput
+from ..permissions import Actor
+from ..views import CaseView, TaskView
+from .tasks import task_view
 
 MAX_PAGE = 200
 CASE_STATUSES = ("running", "suspended", "incident", "completed", "terminated")
@@ -31,7 +33,9 @@ CASE_STATUSES = ("running", "suspended", "incident", "completed", "terminated")
 
 
 @dataclass(frozen=True)
-class CasePage:
+class CaseListPage:
+    """One page of a case search, and the cursor of the next page (None on the last)."""
+
     items: list[CaseView]
     next_cursor: str | None
 
@@ -57,7 +61,7 @@ def decode_cursor(cursor: str) -> int:
 def search_cases(ctx: AppContext, actor: Actor, *, status: str | None = None, stage: int | None = None,
                  process: str | None = None, owner: str | None = None, q: str | None = None,
                  updated_since: datetime | None = None, cursor: str | None = None,
-                 limit: int = 50) -> CasePage:
+                 limit: int = 50) -> CaseListPage:
     """Cases newest first, filtered in the database, one page at a time (keyset pagination).
 
     Idea owners list their own cases; innovation leads and administrators list everyone's
@@ -83,126 +87,65 @@ def search_cases(ctx: AppContext, actor: Actor, *, status: str | None = None, st
         for task in tx.tasks.open_for_cases(list(open_tasks)):
             open_tasks[task.case_id].append(task)
         items = [case_view(r, open_tasks[r.id]) for r in rows]
-    return CasePage(items, encode_cursor(items[-1].id) if more and items else None)
+    return CaseListPage(items, encode_cursor(items[-1].id) if more and items else None)
 
 
-# ---------------------------------------------------------------- history and gate decisions
-
-
-def _visible_case(tx: Any, actor: Actor, case_ref: str | int) -> Case:
-    case = visible_case(tx, case_ref, actor)
-    return case
-
-
-def case_history(ctx: AppContext, case_ref: str | int, actor: Actor) -> list[EventView]:
-    """The case's history, oldest first, without loading its workflow state."""
-    with ctx.uow.read() as tx:
-        case = _visible_case(tx, actor, case_ref)
-        return [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name, e.data) for e in tx.events.for_case(case.id)]
+# ---------------------------------------------------------------- case tables and counts
 
 
 @dataclass(frozen=True)
-class GateDecision:
-    task_id: int | None
-    task_key: str | None
-    task_name: str | None
+class CaseRow:
+    id: int
+    number: str
+    title: str
+    status: str
     stage: int | None
-    outcome: str
-    reason: str | None
-    decided_by: str
-    decided_at: datetime
-    data: dict[str, Any]
+    owner: str
+    updated_at: datetime
+    waiting: list[TaskView]
 
 
-def _outcome(data: dict[str, Any]) -> str | None:
-    """A gate form records its outcome as `decision` (the shipped gates) or as a yes/no `approved`."""
-    decision = data.get("decision")
-    if isinstance(decision, str) and decision:
-        return decision
-    approved = data.get("approved")
-    if isinstance(approved, bool):
-        return "approved" if approved else "rejected"
-    return None
+def case_rows(ctx: AppContext, actor: Actor, *, owner: str | None = None, limit: int = 200,
+              offset: int = 0) -> tuple[list[CaseRow], int]:
+    """Cases as table rows (with what each waits for), without loading workflow state.
 
-
-def gate_decisions(ctx: AppContext, case_ref: str | int, actor: Actor) -> list[GateDecision]:
-    """Every gate decision of a case, oldest first, read from its history.
-
-    A decision is a completed task whose submitted data carries an outcome; completing the
-    task records a `task_completed` event with the task id and the submitted data, which
-    is the audit record this reads (the task row adds the stage).
+    Everyone sees their own cases; innovation leads and administrators may list all.
     """
-    from sqlalchemy import select
-
-    from iphs_flow.store.tables import HumanTask
-
+    if not actor.sees_all_cases:
+        owner = actor.username
+    query = select(Case.id, Case.number, Case.title, Case.status, Case.stage, Case.owner, Case.updated_at)
+    if owner is not None:
+        query = query.where(Case.owner == owner)
     with ctx.uow.read() as tx:
-        case = _visible_case(tx, actor, case_ref)
-        found = []
-        for event in tx.events.for_case(case.id):
-            if event.kind != "task_completed":
-                continue
-            submitted = event.data.get("data") if isinstance(event.data.get("data"), dict) else {}
-            outcome = _outcome(submitted)
-            if outcome is None:
-                continue
-            task_id = event.data.get("task_id")
-            found.append((event, submitted, outcome, task_id if isinstance(task_id, int) else None))
-        ids = [t for *_, t in found if t is not None]
-        stages = dict(tx.session.execute(select(HumanTask.id, HumanTask.stage).where(HumanTask.id.in_(ids))).all()) \
-            if ids else {}
-        decisions = []
-        for event, submitted, outcome, task_id in found:
-            reason = submitted.get("reason") or submitted.get("comment")
-            decisions.append(GateDecision(
-                task_id=task_id, task_key=event.task_key, task_name=event.task_name,
-                stage=stages.get(task_id) if task_id is not None else None, outcome=outcome,
-                reason=reason if isinstance(reason, str) and reason.strip() else None,
-                decided_by=event.actor, decided_at=event.at, data=dict(submitted)))
-        return decisions
+        total = tx.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+        rows = tx.session.execute(query.order_by(Case.id.desc()).limit(max(1, min(limit, 1000)))
+                                  .offset(max(0, offset))).all()
+        waiting: dict[int, list[TaskView]] = {r.id: [] for r in rows}
+        if rows:
+            tasks = tx.session.scalars(select(HumanTask).where(HumanTask.state == "open",
+                                                               HumanTask.case_id.in_(list(waiting)))
+                                       .order_by(HumanTask.id)).all()
+            by_id = {r.id: r for r in rows}
+            for t in tasks:
+                r = by_id[t.case_id]
+                waiting[t.case_id].append(task_view(t, r.number, r.title))
+        out = [CaseRow(r.id, r.number, r.title, r.status, r.stage, r.owner, r.updated_at, waiting[r.id])
+               for r in rows]
+    return out, total
 
 
-# ---------------------------------------------------------------- incidents
-
-
-@dataclass(frozen=True)
-class Incidents:
-    cases: list[CaseView]
-    jobs: list[JobView]
-
-
-def incidents(ctx: AppContext, actor: Actor, limit: int = MAX_PAGE) -> Incidents:
-    """What waits for an administrator: cases stopped by a failed step, and jobs that gave up."""
-    require_role(actor, ADMINISTRATOR, "see incidents")
+def count_cases(ctx: AppContext) -> list[tuple[str, int | None, int]]:
+    """(status, stage, count) for an overview that shows no case data."""
     with ctx.uow.read() as tx:
-        rows = list(tx.cases.page(status="incident", limit=limit))
-        open_tasks: dict[int, list[Any]] = {r.id: [] for r in rows}
-        for task in tx.tasks.open_for_cases(list(open_tasks)):
-            open_tasks[task.case_id].append(task)
-        cases = [case_view(r, open_tasks[r.id]) for r in rows]
-    return Incidents(cases, list_job_incidents(ctx, actor, limit))
+        return tx.cases.counts()
 
 
-# ---------------------------------------------------------------- model files
-
-
-@dataclass(frozen=True)
-class ModelFile:
-    name: str
-    content: str
-
-
-def version_model(ctx: AppContext, key: str, version: int, actor: Actor) -> ModelFile:
-    """The BPMN file of one deployed version (process designers and administrators)."""
-    if not (actor.has(PROCESS_DESIGNER) or actor.has(ADMINISTRATOR)):
-        require_role(actor, PROCESS_DESIGNER, "export process models")
-    with ctx.uow.read() as tx:
-        row = next((v for v in tx.processes.versions(key) if v.version == version), None)
-        if row is None:
-            raise NotFound(f"process '{key}' has no version {version}")
-        files = dict(row.files)
-    bpmn = sorted(name for name in files if name.endswith(".bpmn"))
-    defining = [name for name in bpmn if f'id="{key}"' in files[name]] or bpmn
-    if not defining:
-        raise NotFound(f"version {version} of '{key}' has no BPMN file")
-    return ModelFile(defining[0], files[defining[0]])
+def stage_counts(ctx: AppContext, actor: Actor) -> dict[int | None, int]:
+    """Running cases per stage, counted in the database."""
+    if not actor.sees_all_cases:
+        raise Forbidden("only innovation leads and administrators see all cases")
+    counts: dict[int | None, int] = {}
+    for status, stage, n in [row for row in count_cases(ctx)]:
+        if status == "running":
+            counts[stage] = counts.get(stage, 0) + n
+    return counts
