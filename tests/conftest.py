@@ -190,12 +190,7 @@ def fixture_files(*names: str) -> dict[str, bytes]:
     return {name: (FIXTURES / "bpmn" / name).read_bytes() for name in names}
 
 
-# People for service-level tests (the permission rules themselves are tested separately).
-from iphs_flow.services.permissions import Actor  # noqa: E402
+# The test people live in tests/people.py; the service tests import them from here too.
+from tests.people import ADMIN, ANNA, BERTIL, DESIGNER, LEAD, MANAGER  # noqa: E402
 
-ANNA = Actor("anna", frozenset({"idea_owner"}))
-BERTIL = Actor("bertil", frozenset({"idea_owner"}))
-LEAD = Actor("lena", frozenset({"idea_owner", "innovation_lead"}), frozenset({"innovation-leads"}))
-MANAGER = Actor("bo", frozenset({"idea_owner", "approver"}), frozenset({"unit-managers", "gate-deciders"}))
-DESIGNER = Actor("dora", frozenset({"idea_owner", "process_designer"}))
-ADMIN = Actor("adam", frozenset({"idea_owner", "administrator"}), frozenset({"administrators"}))
+__all__ = ["ADMIN", "ANNA", "BERTIL", "DESIGNER", "LEAD", "MANAGER", "make_context", "fixture_files"]

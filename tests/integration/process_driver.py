@@ -14,14 +14,10 @@ from iphs_flow.services.permissions import Actor
 from iphs_flow.services.queries import tasks as task_queries
 from iphs_flow.services.views import TaskView
 from iphs_flow.store.tables import Outbox
-from tests.conftest import ADMIN, ROOT, make_context
+from tests.conftest import ROOT, make_context
+from tests.people import ADMIN, ANNA, CITY, DEPARTMENT, DESIGNER, LEAD, MANAGER
 
-OWNER = Actor("anna", frozenset({"idea_owner"}))
-LEAD = Actor("lena", frozenset({"idea_owner", "innovation_lead"}), frozenset({"innovation-leads"}))
-UNIT_MANAGER = Actor("bo", frozenset({"idea_owner", "approver"}), frozenset({"unit-managers", "gate-deciders"}))
-DEPARTMENT = Actor("dagny", frozenset({"idea_owner", "approver"}), frozenset({"department-management"}))
-CITY = Actor("kim", frozenset({"idea_owner", "approver"}), frozenset({"city-executive-office"}))
-DESIGNER = Actor("dora", frozenset({"process_designer"}))
+OWNER, UNIT_MANAGER = ANNA, MANAGER
 ACTORS = {a.username: a for a in (OWNER, LEAD, UNIT_MANAGER, DEPARTMENT, CITY)}
 GROUP_ACTORS = {"innovation-leads": LEAD, "unit-managers": UNIT_MANAGER,
                 "department-management": DEPARTMENT, "city-executive-office": CITY, "gate-deciders": UNIT_MANAGER}
