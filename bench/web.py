@@ -24,14 +24,15 @@ from pathlib import Path
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
+from iphs_flow.app import create_app
 from iphs_flow.bootstrap import build
 from iphs_flow.config import Settings
 from iphs_flow.engine.clock import now
 from iphs_flow.services import accounts, cases, processes
 from iphs_flow.services.permissions import Actor
+from iphs_flow.services.queries import tasks as task_queries
 from iphs_flow.store.migrate import upgrade
 from iphs_flow.store.tables import Case, CaseEvent, HumanTask
-from iphs_flow.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -54,7 +55,7 @@ def seed(ctx, n_cases: int, tasks_per_case: int) -> int:
     view = cases.start_case(ctx, "innovation", {}, owner)
     need = [t for t in view.open_tasks if t.task_key == "need"][0]
     cases.complete_task(ctx, need.id, NEED, owner)
-    assign = [t for t in cases.list_tasks(ctx, lead, view.number) if t.task_key == "assign_lead"][0]
+    assign = [t for t in task_queries.list_tasks(ctx, lead, view.number) if t.task_key == "assign_lead"][0]
     cases.complete_task(ctx, assign.id, {"innovation_lead": "lena"}, lead)
     with ctx.uow.read() as tx:
         template = tx.cases.get(view.id)
@@ -144,7 +145,7 @@ def run(url: str, n_cases: int, tasks_per_case: int, n_requests: int, n_submits:
         view = cases.start_case(ctx, "innovation", {}, owner)
         need = [t for t in view.open_tasks if t.task_key == "need"][0]
         cases.complete_task(ctx, need.id, NEED, owner)
-        todo.append([t for t in cases.list_tasks(ctx, lead, view.number) if t.task_key == "assign_lead"][0].id)
+        todo.append([t for t in task_queries.list_tasks(ctx, lead, view.number) if t.task_key == "assign_lead"][0].id)
     token = _TOKEN.search(lena.get("/inbox").get_data(as_text=True)).group(1)
     tasks = iter(todo)
 

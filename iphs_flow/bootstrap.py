@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from iphs_flow.config import Settings
 from iphs_flow.engine.models import ModelCache
+from iphs_flow.services.errors import StaleCase
 from iphs_flow.store.database import make_engine
 from iphs_flow.store.unit_of_work import UnitOfWork
 
@@ -25,4 +26,4 @@ class AppContext:
 def build(settings: Settings | None = None) -> AppContext:
     settings = settings or Settings.from_env()
     engine = make_engine(settings.database_url)
-    return AppContext(settings=settings, uow=UnitOfWork(engine), models=ModelCache())
+    return AppContext(settings=settings, uow=UnitOfWork(engine, stale_error=StaleCase), models=ModelCache())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -11,16 +12,24 @@ from pathlib import Path
 from typing import Any
 
 import click
+from flask import current_app
 
+from iphs_flow.app import create_app
 from iphs_flow.bootstrap import AppContext, build
 from iphs_flow.config import Settings
 from iphs_flow.engine.calendar import format_swedish
-from iphs_flow.services import accounts
+from iphs_flow.scheduler import Scheduler, run_forever, start_in_background
+from iphs_flow.services import accounts, api_tokens, case_admin
 from iphs_flow.services import cases as case_service
+from iphs_flow.services import jobs as job_service
+from iphs_flow.services import notifications as notification_service
 from iphs_flow.services import processes as process_service
 from iphs_flow.services import timers as timer_service
+from iphs_flow.services import versions as version_service
 from iphs_flow.services.errors import InvalidInput, InvalidProcess, ServiceError
 from iphs_flow.services.permissions import ROLES, Actor
+from iphs_flow.services.queries import tasks as task_queries
+from iphs_flow.store.migrate import upgrade
 
 
 def _context() -> AppContext:
@@ -28,12 +37,10 @@ def _context() -> AppContext:
     root = click_ctx.find_root()
     if isinstance(root.obj, AppContext):
         return root.obj
-    try:
-        from flask import current_app
-
+    try:  # run as `flask --app iphs_flow ...`: the app's own context
         if current_app:
             return current_app.extensions["iphs"]
-    except (ImportError, RuntimeError, KeyError):
+    except (RuntimeError, KeyError):
         pass
     root.obj = build(Settings.from_env())
     return root.obj
@@ -95,8 +102,6 @@ def db() -> None:
 
 @db.command("upgrade", help="Create or migrate the database to the newest schema.")
 def db_upgrade() -> None:
-    from iphs_flow.store.migrate import upgrade
-
     ctx = _context()
     upgrade(ctx.uow.engine)
     click.echo(f"Database is up to date ({ctx.uow.engine.url.render_as_string(hide_password=True)}).")
@@ -145,7 +150,7 @@ def _print_tasks(tasks: list[Any]) -> None:
 def tasks(case_ref: str | None, actor: str | None) -> None:
     ctx = _context()
     who = _actor(actor)
-    found = _run(lambda: case_service.list_tasks(ctx, who, case_ref, everyone=who.is_system))
+    found = _run(lambda: task_queries.list_tasks(ctx, who, case_ref, everyone=who.is_system))
     if not found:
         click.echo("No open tasks.")
     _print_tasks(found)
@@ -211,8 +216,6 @@ def tick() -> None:
 @click.argument("key")
 @click.option("--as", "actor", default=None)
 def versions(key: str, actor: str | None) -> None:
-    from iphs_flow.services import versions as version_service
-
     for info in _run(lambda: version_service.list_versions(_context(), key, _actor(actor))):
         click.echo(f"{info.key}\tversion {info.version}\t{info.name}\tdeployed {_when(info.deployed_at)} "
                    f"by {info.deployed_by}\t{info.running_cases} open case(s)")
@@ -224,8 +227,6 @@ def versions(key: str, actor: str | None) -> None:
 @click.argument("new", type=int)
 @click.option("--as", "actor", default=None)
 def diff(key: str, old: int, new: int, actor: str | None) -> None:
-    from iphs_flow.services import versions as version_service
-
     changes = _run(lambda: version_service.diff_versions(_context(), key, old, new, _actor(actor)))
     if not changes:
         click.echo("No differences.")
@@ -239,8 +240,6 @@ def diff(key: str, old: int, new: int, actor: str | None) -> None:
 @click.option("--preview", is_flag=True, help="Only show what would change.")
 @click.option("--as", "actor", default=None)
 def migrate(case_ref: str, version: int | None, preview: bool, actor: str | None) -> None:
-    from iphs_flow.services import versions as version_service
-
     ctx, who = _context(), _actor(actor)
     plan = _run(lambda: version_service.preview_migration(ctx, case_ref, who, version))
     for title, items in (("Cannot move", plan.blocking), ("Changed", plan.changed),
@@ -258,8 +257,6 @@ def migrate(case_ref: str, version: int | None, preview: bool, actor: str | None
 @click.option("--reason", default="")
 @click.option("--as", "actor", default=None)
 def suspend(case_ref: str, reason: str, actor: str | None) -> None:
-    from iphs_flow.services import case_admin
-
     view = _run(lambda: case_admin.suspend_case(_context(), case_ref, _actor(actor), reason))
     click.echo(f"{view.number}: {view.status}")
 
@@ -268,8 +265,6 @@ def suspend(case_ref: str, reason: str, actor: str | None) -> None:
 @click.argument("case_ref")
 @click.option("--as", "actor", default=None)
 def resume(case_ref: str, actor: str | None) -> None:
-    from iphs_flow.services import case_admin
-
     view = _run(lambda: case_admin.resume_case(_context(), case_ref, _actor(actor)))
     click.echo(f"{view.number}: {view.status}")
 
@@ -279,8 +274,6 @@ def resume(case_ref: str, actor: str | None) -> None:
 @click.option("--reason", required=True)
 @click.option("--as", "actor", default=None)
 def terminate(case_ref: str, reason: str, actor: str | None) -> None:
-    from iphs_flow.services import case_admin
-
     view = _run(lambda: case_admin.terminate_case(_context(), case_ref, _actor(actor), reason))
     click.echo(f"{view.number}: {view.status}")
 
@@ -377,13 +370,9 @@ def users_log(username: str | None, event: str | None, limit: int, actor: str | 
 @click.option("--port", type=int, default=None)
 @click.option("--scheduler/--no-scheduler", default=True, help="Fire timers inside this process.")
 def serve(host: str | None, port: int | None, scheduler: bool) -> None:
-    from iphs_flow.web.app import create_app
-
     ctx = _context()
     app = create_app(context=ctx)
     if scheduler:
-        from iphs_flow.scheduler import start_in_background
-
         start_in_background(ctx)
     app.run(host=host or ctx.settings.host, port=port or ctx.settings.port, threaded=True,
             use_reloader=False)
@@ -393,10 +382,6 @@ def serve(host: str | None, port: int | None, scheduler: bool) -> None:
 @click.option("--worker", default=None, help="A name for this scheduler in leases and logs.")
 @click.option("--once", is_flag=True, help="Do what is due now and exit (e.g. from cron).")
 def scheduler(worker: str | None, once: bool) -> None:
-    import logging
-
-    from iphs_flow.scheduler import Scheduler, run_forever
-
     ctx = _context()
     if once:
         tick = Scheduler(ctx, worker).run_once()
@@ -425,8 +410,6 @@ def _print_jobs(jobs: list[Any], with_body: bool = False) -> None:
 @click.option("--limit", type=int, default=50)
 @click.option("--as", "actor", default=None)
 def outbox(status: str | None, with_body: bool, limit: int, actor: str | None) -> None:
-    from iphs_flow.services import jobs as job_service
-
     _print_jobs(_run(lambda: job_service.list_outbox(_context(), _actor(actor), status=status, limit=limit)),
                 with_body)
 
@@ -436,8 +419,6 @@ def outbox(status: str | None, with_body: bool, limit: int, actor: str | None) -
 @click.pass_context
 def incidents(click_ctx: click.Context, actor: str | None) -> None:
     if click_ctx.invoked_subcommand is None:
-        from iphs_flow.services import jobs as job_service
-
         found = _run(lambda: job_service.list_job_incidents(_context(), _actor(actor)))
         _print_jobs(found)
         if not found:
@@ -448,8 +429,6 @@ def incidents(click_ctx: click.Context, actor: str | None) -> None:
 @click.argument("job_id", type=int)
 @click.option("--as", "actor", default=None)
 def incidents_retry(job_id: int, actor: str | None) -> None:
-    from iphs_flow.services import jobs as job_service
-
     job = _run(lambda: job_service.retry_job(_context(), job_id, _actor(actor)))
     click.echo(f"Job {job.id} is {job.status} again.")
 
@@ -458,8 +437,6 @@ def incidents_retry(job_id: int, actor: str | None) -> None:
 @click.argument("job_id", type=int)
 @click.option("--as", "actor", default=None)
 def incidents_dismiss(job_id: int, actor: str | None) -> None:
-    from iphs_flow.services import jobs as job_service
-
     job = _run(lambda: job_service.dismiss_job(_context(), job_id, _actor(actor)))
     click.echo(f"Job {job.id} is {job.status}.")
 
@@ -473,8 +450,6 @@ def notifications() -> None:
 @click.option("--as", "actor", required=True, help="Whose notifications.")
 @click.option("--unread", is_flag=True)
 def notifications_list(actor: str, unread: bool) -> None:
-    from iphs_flow.services import notifications as notification_service
-
     for note in _run(lambda: notification_service.list_notifications(_context(), _actor(actor),
                                                                       unread_only=unread)):
         mark = " " if note.read_at else "*"
@@ -486,8 +461,6 @@ def notifications_list(actor: str, unread: bool) -> None:
 @click.argument("mode", type=click.Choice(["immediate", "daily", "weekly"]))
 @click.option("--as", "actor", default=None)
 def notifications_mode(username: str, mode: str, actor: str | None) -> None:
-    from iphs_flow.services import notifications as notification_service
-
     _run(lambda: notification_service.set_notify_mode(_context(), _actor(actor), username, mode))
     click.echo(f"{username}: {mode}")
 
@@ -504,8 +477,6 @@ def tokens() -> None:
               help="write includes read.")
 @click.option("--days", type=int, default=None, help="Expires after this many days (default: never).")
 def tokens_create(actor: str, name: str, scope: str, days: int | None) -> None:
-    from iphs_flow.services import api_tokens
-
     made = _run(lambda: api_tokens.create_token(_context(), _actor(actor), name, [scope], days))
     click.echo(f"token {made.info.id} for {made.info.username} ({' '.join(made.info.scopes)}):")
     click.echo(made.secret)
@@ -516,8 +487,6 @@ def tokens_create(actor: str, name: str, scope: str, days: int | None) -> None:
 @click.option("--as", "actor", default=None)
 @click.option("--user", "username", default=None)
 def tokens_list(actor: str | None, username: str | None) -> None:
-    from iphs_flow.services import api_tokens
-
     if not (actor or username):
         raise click.UsageError("say whose tokens: --as USER (your own) or --user USER")
     for info in _run(lambda: api_tokens.list_tokens(_context(), _actor(actor), username)):
@@ -530,8 +499,6 @@ def tokens_list(actor: str | None, username: str | None) -> None:
 @click.argument("token_id", type=int)
 @click.option("--as", "actor", default=None)
 def tokens_revoke(token_id: int, actor: str | None) -> None:
-    from iphs_flow.services import api_tokens
-
     info = _run(lambda: api_tokens.revoke_token(_context(), token_id, _actor(actor)))
     click.echo(f"token {info.id} of {info.username}: {info.state}")
 

@@ -1,8 +1,18 @@
-"""Shared fixtures: real SQLite files and throwaway PostgreSQL databases, a movable clock."""
+"""Shared fixtures: real SQLite files and throwaway PostgreSQL databases, a movable clock.
+
+The migrations run once per test session, not once per test: a SQLite template file is
+migrated the first time a test needs a database and copied for every test after that;
+on PostgreSQL one template database is migrated per session and each test gets
+`CREATE DATABASE ... TEMPLATE` of it (a file copy inside the server). Both are exactly
+what `iphs-flow db upgrade` makes (tests/integration/test_migrations.py compares them
+with the models, and migrates an empty database from scratch).
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -15,6 +25,7 @@ from sqlalchemy.engine import make_url
 from iphs_flow.bootstrap import AppContext, build
 from iphs_flow.config import Settings
 from iphs_flow.engine import clock
+from iphs_flow.store.database import make_engine
 from iphs_flow.store.migrate import upgrade
 from tests.smtp_server import MailServer
 
@@ -49,6 +60,46 @@ def frozen_clock() -> Iterator[datetime]:
     clock.reset()
 
 
+# ---------------------------------------------------------------- migrated once per session
+
+_TEMPLATE_DIR = Path(tempfile.mkdtemp(prefix="iphs-test-template-"))
+_SQLITE_TEMPLATE = _TEMPLATE_DIR / "migrated.db"
+_FROM_PG_TEMPLATE: set[str] = set()  # URLs of databases created from the migrated template, not yet used
+
+
+def _sqlite_template() -> Path:
+    """A SQLite file migrated to the newest schema, made the first time a test asks."""
+    if not _SQLITE_TEMPLATE.exists():
+        part = _TEMPLATE_DIR / "migrating.db"
+        engine = make_engine(f"sqlite:///{part}")
+        upgrade(engine)
+        engine.dispose()  # closes the last connection: WAL checkpointed, one self-contained file
+        part.rename(_SQLITE_TEMPLATE)
+    return _SQLITE_TEMPLATE
+
+
+def _migrated_copy(url: str) -> bool:
+    """Give a new database the migrated schema by copying the template; False if it must be migrated."""
+    if url in _FROM_PG_TEMPLATE:
+        _FROM_PG_TEMPLATE.discard(url)
+        return True
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return False
+    target = Path(parsed.database)
+    if target.exists():
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_sqlite_template(), target)
+    return True
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_templates_at_the_end() -> Iterator[None]:
+    yield
+    shutil.rmtree(_TEMPLATE_DIR, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def postgres_admin() -> Iterator[str]:
     """The PostgreSQL server; missing is a skip locally and a failure when it is required."""
@@ -66,27 +117,52 @@ def postgres_admin() -> Iterator[str]:
     yield PG_ADMIN_URL
 
 
-@pytest.fixture
-def postgres_url(postgres_admin: str) -> Iterator[str]:
-    """A fresh database for one test, dropped afterwards."""
-    name = f"iphs_test_{uuid.uuid4().hex[:12]}"
+@pytest.fixture(scope="session")
+def postgres_template(postgres_admin: str) -> Iterator[str]:
+    """One database per session with every migration applied: the template of each test's database."""
+    name = f"iphs_template_{uuid.uuid4().hex[:12]}"
     admin = create_engine(postgres_admin, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(make_url(postgres_admin).set(database=name).render_as_string(hide_password=False))
+    try:
+        upgrade(engine)
+        engine.dispose()  # CREATE DATABASE ... TEMPLATE needs the template without connections
+        yield name
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_admin: str, postgres_template: str) -> Iterator[str]:
+    """A fresh database for one test, already migrated (a copy of the template), dropped afterwards."""
+    name = f"iphs_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_admin, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
     url = make_url(postgres_admin).set(database=name).render_as_string(hide_password=False)
+    _FROM_PG_TEMPLATE.add(url)
     try:
         yield url
     finally:
+        _FROM_PG_TEMPLATE.discard(url)
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 
 def make_context(url: str, **settings: object) -> AppContext:
+    """A context on `url` at the newest schema: a new database is a copy of the migrated template,
+    an existing one is upgraded as `iphs-flow db upgrade` would."""
     options = {"database_url": url, "forms_dir": FIXTURES / "forms", "bpmn_dir": FIXTURES / "bpmn"}
     options.update(settings)
+    copied = _migrated_copy(url)
     ctx = build(Settings(**options))  # type: ignore[arg-type]
-    upgrade(ctx.uow.engine)
+    if not copied:
+        upgrade(ctx.uow.engine)
     return ctx
 
 
@@ -114,12 +190,7 @@ def fixture_files(*names: str) -> dict[str, bytes]:
     return {name: (FIXTURES / "bpmn" / name).read_bytes() for name in names}
 
 
-# People for service-level tests (the permission rules themselves are tested separately).
-from iphs_flow.services.permissions import Actor  # noqa: E402
+# The test people live in tests/people.py; the service tests import them from here too.
+from tests.people import ADMIN, ANNA, BERTIL, DESIGNER, LEAD, MANAGER  # noqa: E402
 
-ANNA = Actor("anna", frozenset({"idea_owner"}))
-BERTIL = Actor("bertil", frozenset({"idea_owner"}))
-LEAD = Actor("lena", frozenset({"idea_owner", "innovation_lead"}), frozenset({"innovation-leads"}))
-MANAGER = Actor("bo", frozenset({"idea_owner", "approver"}), frozenset({"unit-managers", "gate-deciders"}))
-DESIGNER = Actor("dora", frozenset({"idea_owner", "process_designer"}))
-ADMIN = Actor("adam", frozenset({"idea_owner", "administrator"}), frozenset({"administrators"}))
+__all__ = ["ADMIN", "ANNA", "BERTIL", "DESIGNER", "LEAD", "MANAGER", "make_context", "fixture_files"]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from iphs_flow.api import PREFIX
-from iphs_flow.services import case_admin, case_records, jobs
+from iphs_flow.services import case_admin, jobs
 from iphs_flow.services import cases as case_service
+from iphs_flow.services.queries import admin as admin_queries
 
-from .common import ID, ctx, make_blueprint, require_login_actor
+from .common import ID, PREFIX, ctx, make_blueprint, require_login_actor
 from .schemas import CaseSchema, IncidentsSchema, JobSchema, SuspendSchema, TerminateSchema
 
 bp = make_blueprint("api_admin", "Operations (administrators)", url_prefix=f"{PREFIX}/admin")
@@ -18,7 +18,7 @@ bp = make_blueprint("api_admin", "Operations (administrators)", url_prefix=f"{PR
 @bp.response(200, IncidentsSchema)
 def incidents() -> Any:
     """Cases stopped by a failed step and jobs (mails, notifications) that failed all their attempts."""
-    return case_records.incidents(ctx(), require_login_actor())
+    return admin_queries.incidents(ctx(), require_login_actor())
 
 
 @bp.route(f"/jobs/<{ID}:job_id>/retry", methods=["POST"])

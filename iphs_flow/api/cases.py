@@ -7,8 +7,9 @@ from urllib.parse import urlencode
 
 from flask import request, send_file
 
-from iphs_flow.services import attachments, case_records, comments
+from iphs_flow.services import attachments, comments
 from iphs_flow.services import cases as case_service
+from iphs_flow.services.queries import case_lists, case_page
 
 from .common import ETAG_HEADER, ID, ctx, idempotent, make_blueprint, require_login_actor, with_etag
 from .schemas import (
@@ -55,7 +56,7 @@ def list_cases(query: dict[str, Any]) -> Any:
 
     One page at a time: follow `next_cursor` (or the `Link: rel="next"` header) until it is null.
     """
-    page = case_records.search_cases(ctx(), require_login_actor(), status=query["status"], stage=query["stage"],
+    page = case_lists.search_cases(ctx(), require_login_actor(), status=query["status"], stage=query["stage"],
                                      process=query["process"], owner=query["owner"], q=query["q"],
                                      updated_since=query["updated_since"], cursor=query["cursor"],
                                      limit=query["limit"])
@@ -82,14 +83,14 @@ def get_case(case_ref: str) -> Any:
 @bp.response(200, EventSchema(many=True))
 def history(case_ref: str) -> Any:
     """What happened in the case, oldest first: who did what, when, with which data."""
-    return case_records.case_history(ctx(), case_ref, require_login_actor())
+    return case_page.case_history(ctx(), case_ref, require_login_actor())
 
 
 @bp.route("/cases/<path:case_ref>/decisions")
 @bp.response(200, GateDecisionSchema(many=True))
 def decisions(case_ref: str) -> Any:
     """The case's gate decisions, oldest first: outcome, reason, who decided and when."""
-    return case_records.gate_decisions(ctx(), case_ref, require_login_actor())
+    return case_page.gate_decisions(ctx(), case_ref, require_login_actor())
 
 
 @bp.route("/cases/<path:case_ref>/comments")

@@ -12,12 +12,14 @@ from flask_smorest import Blueprint
 from werkzeug.exceptions import HTTPException
 
 from iphs_flow.bootstrap import AppContext
+from iphs_flow.http.context import app_context
+from iphs_flow.http.errors import service_problem
+from iphs_flow.http.identity import current_actor, require_login_actor, unauthenticated
+from iphs_flow.http.problems import problem
 from iphs_flow.services import idempotency
 from iphs_flow.services.errors import Conflict, InvalidInput, ServiceError
-from iphs_flow.web.auth import _ctx, _unauthenticated, current_actor, require_login_actor
 
-from . import PREFIX, problem, service_problem
-
+PREFIX = "/api/v1"
 JSON = "application/json"
 MAX_ID = 2**63 - 1
 # Ids in paths: positive and within BIGINT, so a huge number is a 404 from routing, not a database overflow.
@@ -26,7 +28,7 @@ ID = f"int(min=1, max={MAX_ID})"
 
 def _signed_in_only() -> Any:
     if current_actor() is None:
-        return _unauthenticated()
+        return unauthenticated()
     return None
 
 
@@ -46,7 +48,7 @@ def make_blueprint(name: str, description: str, url_prefix: str = PREFIX) -> Blu
 
 
 def ctx() -> AppContext:
-    return _ctx()
+    return app_context()
 
 
 # ---------------------------------------------------------------- versions as ETags
@@ -126,5 +128,5 @@ def idempotent(key: str | None, status: int, schema: ma.Schema,
     return Response(text, status=code, mimetype=JSON)
 
 
-__all__ = ["ctx", "make_blueprint", "etag", "with_etag", "expected_version", "idempotent", "ETAG_HEADER",
+__all__ = ["PREFIX", "ctx", "make_blueprint", "etag", "with_etag", "expected_version", "idempotent", "ETAG_HEADER",
            "require_login_actor", "problem"]

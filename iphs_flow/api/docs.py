@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, render_template
 
-from . import PREFIX
+from .common import PREFIX
 
 bp = Blueprint("api_docs_page", __name__, url_prefix=PREFIX)
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import Response, request
 
-from iphs_flow.services import case_records, versions
 from iphs_flow.services import processes as process_service
+from iphs_flow.services import versions
 from iphs_flow.services.errors import Forbidden, InvalidInput, NotFound
 from iphs_flow.services.permissions import ADMINISTRATOR, PROCESS_DESIGNER
 
@@ -57,7 +57,7 @@ def get_version(key: str, version: int) -> Any:
 @bp.response(200, {"type": "string"}, content_type="application/xml", description="the BPMN 2.0 XML")
 def export_bpmn(key: str, version: int) -> Any:
     """The BPMN file of one version, as deployed (process designers, administrators)."""
-    model = case_records.version_model(ctx(), key, version, require_login_actor())
+    model = versions.version_model(ctx(), key, version, require_login_actor())
     response = Response(model.content, mimetype="application/xml")
     response.headers["Content-Disposition"] = f'attachment; filename="{key}-v{version}.bpmn"'
     return response

@@ -12,7 +12,7 @@ from typing import Any
 from flask_smorest import Blueprint
 from flask_wtf.csrf import generate_csrf
 
-from iphs_flow.web.auth import current_user
+from iphs_flow.http.identity import current_user
 
 from . import admin, cases, me, processes, tasks
 from .common import make_blueprint

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from iphs_flow.services import assignment, case_pages
+from iphs_flow.services import assignment
 from iphs_flow.services import cases as case_service
+from iphs_flow.services.queries import case_page
+from iphs_flow.services.queries import tasks as task_queries
 
 from .common import ETAG_HEADER, ID, ctx, expected_version, idempotent, make_blueprint, require_login_actor, with_etag
 from .schemas import (
@@ -27,7 +29,7 @@ bp = make_blueprint("api_tasks", "Tasks and their assignment")
 @bp.response(200, TaskSchema(many=True))
 def my_tasks(query: dict[str, Any]) -> Any:
     """Your inbox: tasks assigned to you and your groups' unclaimed tasks (`show=mine|group` for one kind)."""
-    return case_service.list_tasks(ctx(), require_login_actor(), query["case"], everyone=query["everyone"],
+    return task_queries.list_tasks(ctx(), require_login_actor(), query["case"], everyone=query["everyone"],
                                    show=query["show"])
 
 
@@ -39,7 +41,7 @@ def get_task(task_id: int) -> Any:
     Closed tasks are returned too, with who closed them and when; 404 for a task in a case
     you may not see.
     """
-    page = case_pages.task_page(ctx(), task_id, require_login_actor())
+    page = case_page.task_page(ctx(), task_id, require_login_actor())
     form = page.form or {}
     body = {"task": page.task, "case": page.case, "case_version": page.case.version,
             "form_schema": form.get("schema"), "ui_schema": form.get("ui"), "data": page.case_data,

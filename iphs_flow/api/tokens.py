@@ -15,11 +15,13 @@ from flask import g, request
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
+from iphs_flow.http.context import app_context, remote_addr
+from iphs_flow.http.errors import service_problem
+from iphs_flow.http.identity import current_actor, require_login_actor, unauthenticated
 from iphs_flow.services import api_tokens
 from iphs_flow.services.errors import Forbidden, ServiceError
-from iphs_flow.web.auth import _ctx, _unauthenticated, current_actor, remote_addr, require_login_actor
 
-from . import PREFIX, service_problem
+from .common import PREFIX
 
 blueprint = Blueprint("api_tokens", __name__, url_prefix=PREFIX,
                       description="Personal API tokens: `Authorization: Bearer iphs_...`")
@@ -58,7 +60,7 @@ class TokenListQuery(ma.Schema):
 @blueprint.before_request
 def _signed_in_only() -> Any:
     if current_actor() is None:
-        return _unauthenticated()
+        return unauthenticated()
     return None
 
 
@@ -76,7 +78,7 @@ def _as_dict(info: api_tokens.TokenInfo) -> dict[str, Any]:
 @blueprint.response(200, TokenSchema(many=True))
 def list_tokens(query: dict[str, Any]) -> Any:
     """Your tokens, newest first (never their secrets)."""
-    return [_as_dict(t) for t in api_tokens.list_tokens(_ctx(), require_login_actor(), query["user"])]
+    return [_as_dict(t) for t in api_tokens.list_tokens(app_context(), require_login_actor(), query["user"])]
 
 
 @blueprint.route("/tokens", methods=["POST"])
@@ -87,7 +89,7 @@ def create_token(body: dict[str, Any]) -> Any:
     actor = require_login_actor()
     if g.get("bearer_actor") is not None or request.headers.get("Authorization"):
         raise Forbidden("API tokens are created in a signed-in session (the page API-nycklar), not with a token")
-    made = api_tokens.create_token(_ctx(), actor, body["name"], body["scopes"], body["expires_in_days"],
+    made = api_tokens.create_token(app_context(), actor, body["name"], body["scopes"], body["expires_in_days"],
                                    remote_addr=remote_addr())
     return {**_as_dict(made.info), "token": made.secret}
 
@@ -96,4 +98,4 @@ def create_token(body: dict[str, Any]) -> Any:
 @blueprint.response(200, TokenSchema)
 def revoke_token(token_id: int) -> Any:
     """Revoke a token at once (your own; administrators may revoke anyone's)."""
-    return _as_dict(api_tokens.revoke_token(_ctx(), token_id, require_login_actor(), remote_addr=remote_addr()))
+    return _as_dict(api_tokens.revoke_token(app_context(), token_id, require_login_actor(), remote_addr=remote_addr()))

@@ -14,11 +14,11 @@ from typing import Any
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.store.tables import Case, HumanTask
 
-from .case_sync import task_view
-from .cases import visible_task
 from .errors import Conflict, Forbidden, InvalidInput
 from .permissions import ADMINISTRATOR, INNOVATION_LEAD, Actor
+from .queries.tasks import task_view
 from .views import TaskView
+from .visibility import visible_task
 
 
 def _open_task(tx: Any, task_id: int, actor: Actor) -> tuple[HumanTask, Case]:
@@ -53,7 +53,7 @@ def _is_lead(actor: Actor) -> bool:
 def _record(tx: Any, case: Case, row: HumanTask, actor: Actor, kind: str, **data: Any) -> TaskView:
     tx.events.add(case.id, actor.username, kind, task_key=row.task_key, task_name=row.name,
                   data={"task_id": row.id, **data})
-    view = task_view(row, case)
+    view = task_view(row, case.number, case.title)
     tx.commit()
     return view
 
@@ -63,7 +63,7 @@ def claim_task(ctx: AppContext, task_id: int, actor: Actor) -> TaskView:
     with ctx.uow.write() as tx:
         row, case = _open_task(tx, task_id, actor)
         if row.assignee == actor.username:
-            return task_view(row, case)  # claiming twice is harmless
+            return task_view(row, case.number, case.title)  # claiming twice is harmless
         if not actor.is_system and (row.candidate_group is None or row.candidate_group not in actor.groups):
             group = f"the group {row.candidate_group}" if row.candidate_group else "a named person"
             raise Forbidden(f"this task is for {group}; you cannot claim it")
@@ -106,7 +106,7 @@ def assign_task(ctx: AppContext, task_id: int, to: str, actor: Actor, *, rescope
                                {"to": [f"not a member of {group}"]})
         previous = row.assignee
         if previous == user.username:
-            return task_view(row, case)
+            return task_view(row, case.number, case.title)
         _swap(tx, row, previous, user.username)
         return _record(tx, case, row, actor, "task_assigned", previous=previous, assignee=user.username,
                        rescoped=not member)

@@ -18,15 +18,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import select
-
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.clock import now
 from iphs_flow.store.tables import CaseAttachment
 
-from .cases import _require_visible, visible_case
 from .errors import InvalidInput, NotFound
 from .permissions import Actor
+from .visibility import require_visible, visible_case
 
 TYPES = {
     "pdf": "application/pdf",
@@ -129,7 +127,7 @@ def add_attachment(ctx: AppContext, case_ref: str | int, filename: str, stream: 
         os.replace(temporary, folder / stored)
         row = CaseAttachment(case_id=case.id, uploaded_by=actor.username, filename=name, stored_name=stored,
                              content_type=TYPES[extension], size=len(content), created_at=now())
-        tx.session.add(row)
+        tx.attachments.add(row)
         tx.events.add(case.id, actor.username, "attachment_added", data={"filename": name, "size": len(content)})
         try:
             tx.flush()
@@ -144,19 +142,18 @@ def add_attachment(ctx: AppContext, case_ref: str | int, filename: str, stream: 
 def list_attachments(ctx: AppContext, case_ref: str | int, actor: Actor) -> list[AttachmentView]:
     with ctx.uow.read() as tx:
         case = visible_case(tx, case_ref, actor)
-        rows = tx.session.scalars(select(CaseAttachment).where(CaseAttachment.case_id == case.id)
-                                  .order_by(CaseAttachment.id)).all()
+        rows = tx.attachments.for_case(case.id)
         return [_view(r) for r in rows]
 
 
 def open_attachment(ctx: AppContext, attachment_id: int, actor: Actor) -> tuple[AttachmentView, Path]:
     """The attachment and where its bytes are, for someone who may see its case (else NotFound)."""
     with ctx.uow.read() as tx:
-        row = tx.session.get(CaseAttachment, attachment_id)
+        row = tx.attachments.get(attachment_id)
         if row is None:
             raise NotFound(f"there is no attachment {attachment_id}")
         case = tx.cases.get(row.case_id)
-        _require_visible(tx, actor, case, f"for attachment {attachment_id}")
+        require_visible(tx, actor, case, f"for attachment {attachment_id}")
         path = Path(ctx.settings.attachments_dir) / row.stored_name
         if not path.is_file():
             raise NotFound(f"the file of attachment {attachment_id} is missing")

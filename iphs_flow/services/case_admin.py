@@ -2,39 +2,34 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm.exc import StaleDataError
-
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.clock import now
 
 from .case_sync import case_view
-from .cases import find_case
 from .errors import Conflict, InvalidInput
 from .permissions import ADMINISTRATOR, Actor, require_role
 from .views import CaseView
+from .visibility import find_case
 
 
 def _change(ctx: AppContext, case_ref: str | int, actor: Actor, allowed: tuple[str, ...], new_status: str,
             kind: str, data: dict) -> CaseView:
     require_role(actor, ADMINISTRATOR, f"{kind.removeprefix('case_')} cases")
-    try:
-        with ctx.uow.write() as tx:
-            case = find_case(tx, case_ref)
-            if case.status not in allowed:
-                raise Conflict(f"case {case.number} is {case.status}; it cannot be {kind.removeprefix('case_')}")
-            case.status = new_status
-            case.updated_at = now()
-            if new_status == "terminated":
-                open_ids = [t.spiff_task_id for t in tx.tasks.open_for_case(case.id)]
-                tx.tasks.close(case.id, open_ids, "cancelled", actor.username)
-                case.next_timer_at = None
-                case.closed_at = now()
-            tx.events.add(case.id, actor.username, kind, data=data)
-            tx.flush()
-            view = case_view(case, list(tx.tasks.open_for_case(case.id)))
-            tx.commit()
-    except StaleDataError:
-        raise Conflict("the case was changed at the same time; try again") from None
+    with ctx.uow.write() as tx:
+        case = find_case(tx, case_ref)
+        if case.status not in allowed:
+            raise Conflict(f"case {case.number} is {case.status}; it cannot be {kind.removeprefix('case_')}")
+        case.status = new_status
+        case.updated_at = now()
+        if new_status == "terminated":
+            open_ids = [t.spiff_task_id for t in tx.tasks.open_for_case(case.id)]
+            tx.tasks.close(case.id, open_ids, "cancelled", actor.username)
+            case.next_timer_at = None
+            case.closed_at = now()
+        tx.events.add(case.id, actor.username, kind, data=data)
+        tx.flush()
+        view = case_view(case, list(tx.tasks.open_for_case(case.id)))
+        tx.commit()
     return view
 
 

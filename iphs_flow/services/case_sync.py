@@ -14,7 +14,8 @@ from iphs_flow.engine.runtime import OpenTask, StepResult
 from iphs_flow.store.tables import Case, HumanTask
 from iphs_flow.store.unit_of_work import Transaction
 
-from .views import CaseView, TaskView
+from .queries.tasks import task_view
+from .views import CaseView
 
 ENGINE = "system"
 
@@ -91,20 +92,11 @@ def apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: dic
         tx.events.add(case.id, ENGINE, "case_closed", data={}, at=at)
 
 
-def task_view(row: HumanTask, case: Case) -> TaskView:
-    return TaskView(
-        id=row.id, case_id=case.id, case_number=case.number, case_title=case.title, name=row.name,
-        task_key=row.task_key, lane=row.lane, candidate_group=row.candidate_group, assignee=row.assignee,
-        form_key=row.form_key, stage=row.stage, due_at=row.due_at, state=row.state,
-        created_at=row.created_at,
-    )
-
-
 def case_view(case: Case, open_tasks: list[HumanTask] | None = None) -> CaseView:
     return CaseView(
         id=case.id, number=case.number, title=case.title, process_key=case.process_key,
         process_version=case.process_version.version, status=case.status, stage=case.stage,
         owner=case.owner, version=case.version, incident=case.incident,
         next_timer_at=case.next_timer_at, created_at=case.created_at, updated_at=case.updated_at,
-        open_tasks=[task_view(t, case) for t in (open_tasks or [])],
+        open_tasks=[task_view(t, case.number, case.title) for t in (open_tasks or [])],
     )

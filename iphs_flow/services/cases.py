@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
-from sqlalchemy.orm.exc import StaleDataError
 
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine import runtime
@@ -15,14 +14,15 @@ from iphs_flow.engine.clock import now
 from iphs_flow.engine.errors import ScriptError, TaskNotReady
 from iphs_flow.store.tables import Case, HumanTask
 
-from .case_sync import ENGINE, apply_step, case_view, task_view
-from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .case_sync import ENGINE, apply_step, case_view
+from .errors import Conflict, InvalidInput, NotFound
 from .idempotency import IdempotentRequest
 from .idempotency import claim as idempotency_claim
 from .idempotency import settle as idempotency_settle
-from .permissions import ADMINISTRATOR, IDEA_OWNER, Actor, require_case_visible, require_role, require_task_access
+from .permissions import ADMINISTRATOR, IDEA_OWNER, Actor, require_role, require_task_access
 from .processes import model_for
-from .views import CaseDetail, CaseView, EventView, TaskView
+from .views import CaseDetail, CaseView, EventView
+from .visibility import find_case, visible_case, visible_task
 
 MAX_DATA_BYTES = 256 * 1024
 
@@ -83,7 +83,7 @@ def start_case(ctx: AppContext, process_key: str, data: Any, actor: Actor,
         case_title = (title or str(data.get("title") or "") or model.name).strip()[:300]
         case = tx.cases.add(Case(
             number=_format_number(ctx.settings.case_number_format, year, seq), title=case_title,
-            process_version_id=version.id, process_key=process_key, status="running",
+            process_version_id=version.id, process_version=version, process_key=process_key, status="running",
             owner=actor.username, state="{}", stage=None, created_at=now(), updated_at=now(),
         ))
         tx.events.add(case.id, actor.username, "case_started",
@@ -97,32 +97,6 @@ def start_case(ctx: AppContext, process_key: str, data: Any, actor: Actor,
     return view
 
 
-def _require_visible(tx: Any, actor: Actor, case: Case, case_ref: object) -> None:
-    if actor.sees_all_cases or case.owner == actor.username:
-        return
-    participants, groups = tx.tasks.participants(case.id)
-    require_case_visible(actor, case.owner, participants, groups, case_ref)
-
-
-def visible_case(tx: Any, case_ref: str | int, actor: Actor) -> Case:
-    """A case by number or id, or NotFound alike when it does not exist and when the actor may not see it."""
-    case = find_case(tx, case_ref)
-    _require_visible(tx, actor, case, case_ref)
-    return case
-
-
-def visible_task(tx: Any, task_id: int, actor: Actor) -> tuple[HumanTask, Case]:
-    """A task and its case, or NotFound alike for a task that does not exist and one in a case
-    the actor may not see (ids cannot be probed)."""
-    row = tx.tasks.get(task_id)
-    if row is None:
-        raise NotFound(f"there is no task {task_id}")
-    case = tx.cases.get(row.case_id)
-    assert case is not None
-    _require_visible(tx, actor, case, f"for task {task_id}")
-    return row, case
-
-
 def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
                   expected_version: int | None = None, idempotency: IdempotentRequest | None = None) -> CaseView:
     """Complete an open human task with form data.
@@ -132,35 +106,32 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
     With `idempotency`, the key and the response are recorded in the same transaction.
     """
     data = _require_object(data)
-    try:
-        with ctx.uow.write() as tx:
-            key_row = idempotency_claim(tx, idempotency) if idempotency else None
-            row, case = visible_task(tx, task_id, actor)
-            if row.state == "open":
-                require_task_access(actor, row.assignee, row.candidate_group)
-            _check_open(row, case, expected_version)
-            form = case.process_version.forms.get(row.form_key) if row.form_key else None
-            validate_form(form, data)
-            model = model_for(ctx, case.process_version)
-            try:
-                left_empty = _fields_left_empty(form, data)
-                result = runtime.complete(model, json.loads(case.state), row.spiff_task_id, data,
-                                          ctx.settings.script_time_limit, clear=left_empty)
-            except TaskNotReady as err:
-                raise Conflict(f"the task can no longer be completed: {err}") from None
-            tx.events.add(case.id, actor.username, "task_completed", task_key=row.task_key,
-                          task_name=row.name, data={"task_id": row.id, "data": result.completed_data})
-            new_title = data.get("title")
-            if isinstance(new_title, str) and new_title.strip():
-                case.title = new_title.strip()[:300]  # the need form names the case
-            apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
-            tx.flush()
-            view = case_view(case, list(tx.tasks.open_for_case(case.id)))
-            if key_row is not None and idempotency is not None:
-                idempotency_settle(key_row, idempotency, view)
-            tx.commit()
-    except StaleDataError:
-        raise Conflict("the case was changed by someone else at the same time; reload and try again") from None
+    with ctx.uow.write() as tx:
+        key_row = idempotency_claim(tx, idempotency) if idempotency else None
+        row, case = visible_task(tx, task_id, actor)
+        if row.state == "open":
+            require_task_access(actor, row.assignee, row.candidate_group)
+        _check_open(row, case, expected_version)
+        form = case.process_version.forms.get(row.form_key) if row.form_key else None
+        validate_form(form, data)
+        model = model_for(ctx, case.process_version)
+        try:
+            left_empty = _fields_left_empty(form, data)
+            result = runtime.complete(model, json.loads(case.state), row.spiff_task_id, data,
+                                      ctx.settings.script_time_limit, clear=left_empty)
+        except TaskNotReady as err:
+            raise Conflict(f"the task can no longer be completed: {err}") from None
+        tx.events.add(case.id, actor.username, "task_completed", task_key=row.task_key,
+                      task_name=row.name, data={"task_id": row.id, "data": result.completed_data})
+        new_title = data.get("title")
+        if isinstance(new_title, str) and new_title.strip():
+            case.title = new_title.strip()[:300]  # the need form names the case
+        apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
+        tx.flush()
+        view = case_view(case, list(tx.tasks.open_for_case(case.id)))
+        if key_row is not None and idempotency is not None:
+            idempotency_settle(key_row, idempotency, view)
+        tx.commit()
     return view
 
 
@@ -189,40 +160,18 @@ def _check_open(row: HumanTask, case: Case, expected_version: int | None) -> Non
 def retry_incident(ctx: AppContext, case_ref: str | int, actor: Actor) -> CaseView:
     """Run a case's failed step again, after the cause has been fixed."""
     require_role(actor, ADMINISTRATOR, "retry incidents")
-    try:
-        with ctx.uow.write() as tx:
-            case = find_case(tx, case_ref)
-            if case.status != "incident":
-                raise Conflict(f"case {case.number} has no incident")
-            model = model_for(ctx, case.process_version)
-            result = runtime.retry(model, json.loads(case.state), ctx.settings.script_time_limit)
-            tx.events.add(case.id, actor.username, "incident_retried", data={"previous": case.incident})
-            apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
-            tx.flush()
-            view = case_view(case, list(tx.tasks.open_for_case(case.id)))
-            tx.commit()
-    except StaleDataError:
-        raise Conflict("the case was changed at the same time; try again") from None
+    with ctx.uow.write() as tx:
+        case = find_case(tx, case_ref)
+        if case.status != "incident":
+            raise Conflict(f"case {case.number} has no incident")
+        model = model_for(ctx, case.process_version)
+        result = runtime.retry(model, json.loads(case.state), ctx.settings.script_time_limit)
+        tx.events.add(case.id, actor.username, "incident_retried", data={"previous": case.incident})
+        apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
+        tx.flush()
+        view = case_view(case, list(tx.tasks.open_for_case(case.id)))
+        tx.commit()
     return view
-
-
-MAX_ID = 2**63 - 1
-
-
-def find_case(tx: Any, case_ref: str | int) -> Case:
-    """A case by id or number; NotFound otherwise (ids beyond BIGINT, and digits like '²', are just not found)."""
-    case = None
-    if isinstance(case_ref, str) and case_ref.isascii() and case_ref.isdigit() and len(case_ref) <= 19:
-        case_ref_id: int | None = int(case_ref)
-    else:
-        case_ref_id = case_ref if isinstance(case_ref, int) else None
-    if case_ref_id is not None and 0 < case_ref_id <= MAX_ID:
-        case = tx.cases.get(case_ref_id)
-    if case is None and isinstance(case_ref, str):
-        case = tx.cases.by_number(case_ref)
-    if case is None:
-        raise NotFound(f"there is no case {case_ref}")
-    return case
 
 
 def get_case(ctx: AppContext, case_ref: str | int, actor: Actor) -> CaseDetail:
@@ -237,55 +186,5 @@ def get_case(ctx: AppContext, case_ref: str | int, actor: Actor) -> CaseDetail:
                           history=history)
 
 
-def list_cases(ctx: AppContext, actor: Actor, owner: str | None = None, status: str | None = None,
-               limit: int = 100) -> list[CaseView]:
-    """All cases for innovation leads and administrators; one's own cases for everyone else."""
-    if not actor.sees_all_cases:
-        owner = actor.username
-    with ctx.uow.read() as tx:
-        return [case_view(c) for c in tx.cases.list(owner=owner, status=status, limit=limit)]
-
-
-def count_cases(ctx: AppContext) -> list[tuple[str, int | None, int]]:
-    """(status, stage, count) for an overview that shows no case data."""
-    with ctx.uow.read() as tx:
-        return tx.cases.counts()
-
-
-def list_tasks(ctx: AppContext, actor: Actor, case_ref: str | int | None = None, *,
-               everyone: bool = False, limit: int = 200, show: str = "all") -> list[TaskView]:
-    """Open tasks from the inbox index alone; workflow state is never loaded here.
-
-    By default the actor's inbox: tasks assigned to them and their groups' unclaimed
-    tasks; `show="mine"` only the first, `show="group"` only the second. `everyone`
-    (innovation leads, administrators) lists all open tasks.
-    """
-    assignee: str | None = actor.username
-    groups: list[str] | None = sorted(actor.groups)
-    if show == "mine":
-        groups = None
-    elif show == "group":
-        if not groups:
-            return []
-        assignee = None
-    if everyone:
-        if not actor.sees_all_cases:
-            raise Forbidden("only innovation leads and administrators see every task")
-        assignee = groups = None
-    with ctx.uow.read() as tx:
-        case_id = None
-        if case_ref is not None:
-            case = visible_case(tx, case_ref, actor)
-            case_id = case.id
-        rows = tx.tasks.list_open(case_id=case_id, assignee=assignee, groups=groups, limit=limit)
-        cases = {}
-        views = []
-        for row in rows:
-            if row.case_id not in cases:
-                cases[row.case_id] = tx.cases.get(row.case_id)
-            views.append(task_view(row, cases[row.case_id]))
-        return views
-
-
-__all__ = ["start_case", "complete_task", "retry_incident", "get_case", "list_cases", "list_tasks",
-           "validate_form", "count_cases", "ENGINE"]
+__all__ = ["start_case", "complete_task", "retry_incident", "get_case", "validate_form", "find_case",
+           "visible_case", "visible_task", "ENGINE"]

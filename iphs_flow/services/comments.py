@@ -5,15 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.clock import now
 from iphs_flow.store.tables import CaseComment
 
-from .cases import visible_case
 from .errors import InvalidInput
 from .permissions import Actor
+from .visibility import visible_case
 
 MAX_COMMENT = 4000
 
@@ -35,8 +33,7 @@ def add_comment(ctx: AppContext, case_ref: str | int, body: str, actor: Actor) -
     with ctx.uow.write() as tx:
         case = visible_case(tx, case_ref, actor)
         row = CaseComment(case_id=case.id, author=actor.username, body=text, created_at=now())
-        tx.session.add(row)
-        tx.flush()
+        tx.comments.add(row)
         view = CommentView(row.id, row.author, row.body, row.created_at)
         tx.commit()
     return view
@@ -45,6 +42,5 @@ def add_comment(ctx: AppContext, case_ref: str | int, body: str, actor: Actor) -
 def list_comments(ctx: AppContext, case_ref: str | int, actor: Actor) -> list[CommentView]:
     with ctx.uow.read() as tx:
         case = visible_case(tx, case_ref, actor)
-        rows = tx.session.scalars(select(CaseComment).where(CaseComment.case_id == case.id)
-                                  .order_by(CaseComment.id)).all()
+        rows = tx.comments.for_case(case.id)
         return [CommentView(r.id, r.author, r.body, r.created_at) for r in rows]

@@ -9,15 +9,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import delete, select
-
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.clock import now
 from iphs_flow.store.tables import TaskDraft
 
-from .cases import visible_task
 from .errors import InvalidInput
 from .permissions import Actor
+from .visibility import visible_task
 
 MAX_DRAFT_BYTES = 256 * 1024
 
@@ -30,10 +28,9 @@ def save_draft(ctx: AppContext, task_id: int, data: dict[str, Any], actor: Actor
         raise InvalidInput("the draft is too large", {"data": ["too large"]})
     with ctx.uow.write() as tx:
         visible_task(tx, task_id, actor)
-        draft = tx.session.scalars(select(TaskDraft).where(TaskDraft.task_id == task_id,
-                                                           TaskDraft.username == actor.username)).first()
+        draft = tx.drafts.get(task_id, actor.username)
         if draft is None:
-            tx.session.add(TaskDraft(task_id=task_id, username=actor.username, data=data, saved_at=now()))
+            tx.drafts.add(TaskDraft(task_id=task_id, username=actor.username, data=data, saved_at=now()))
         else:
             draft.data = data
             draft.saved_at = now()
@@ -43,13 +40,11 @@ def save_draft(ctx: AppContext, task_id: int, data: dict[str, Any], actor: Actor
 def load_draft(ctx: AppContext, task_id: int, actor: Actor) -> tuple[dict[str, Any], Any] | None:
     """(data, saved_at) of the actor's draft for the task, or None."""
     with ctx.uow.read() as tx:
-        draft = tx.session.scalars(select(TaskDraft).where(TaskDraft.task_id == task_id,
-                                                           TaskDraft.username == actor.username)).first()
+        draft = tx.drafts.get(task_id, actor.username)
         return (dict(draft.data), draft.saved_at) if draft else None
 
 
 def discard_draft(ctx: AppContext, task_id: int, actor: Actor) -> None:
     with ctx.uow.write() as tx:
-        tx.session.execute(delete(TaskDraft).where(TaskDraft.task_id == task_id,
-                                                   TaskDraft.username == actor.username))
+        tx.drafts.delete(task_id, actor.username)
         tx.commit()

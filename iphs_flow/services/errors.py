@@ -27,6 +27,14 @@ class Conflict(ServiceError):
     status = 409
 
 
+class StaleCase(Conflict):
+    """A write lost the race for a case row: someone else saved it first (the unit of work raises it)."""
+
+    def __init__(self, message: str = "the case was changed by someone else at the same time; reload and try again"
+                 ) -> None:
+        super().__init__(message)
+
+
 class InvalidInput(ServiceError):
     """Input that breaks the rules; `fields` maps a field path to its messages."""
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy.orm.exc import StaleDataError
-
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine import runtime
 from iphs_flow.engine.clock import now
 
 from .case_sync import ENGINE, apply_step
+from .errors import StaleCase
 from .processes import model_for
 from .views import TimerRun
 
@@ -40,7 +39,7 @@ def fire_due_timers(ctx: AppContext, limit: int | None = None) -> TimerRun:
                 tx.commit()
                 fired += 1
                 incidents += result.status == "incident"
-        except StaleDataError:
+        except StaleCase:  # someone else changed the case meanwhile: its new timer fires next tick
             conflicts += 1
     return TimerRun(due=len(seen), fired=fired, incidents=incidents, conflicts=conflicts)
 

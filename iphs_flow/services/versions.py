@@ -6,18 +6,16 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.orm.exc import StaleDataError
-
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.migration import MigrationPreview, MigrationRefused, migrate, preview
 from iphs_flow.engine.model_diff import ElementChange, diff_models
 
 from .case_sync import apply_step, case_view
-from .cases import find_case
 from .errors import Conflict, InvalidInput, NotFound
 from .permissions import ADMINISTRATOR, PROCESS_DESIGNER, Actor, require_role
 from .processes import model_for
 from .views import CaseView
+from .visibility import find_case
 
 
 @dataclass(frozen=True)
@@ -89,29 +87,48 @@ def preview_migration(ctx: AppContext, case_ref: str | int, actor: Actor,
 def migrate_case(ctx: AppContext, case_ref: str | int, actor: Actor, version: int | None = None) -> CaseView:
     """Move a running case to another version; recorded in the case history."""
     require_role(actor, ADMINISTRATOR, "migrate cases")
-    try:
-        with ctx.uow.write() as tx:
-            case = find_case(tx, case_ref)
-            if case.status not in ("running", "suspended", "incident"):
-                raise Conflict(f"case {case.number} is {case.status}; only open cases can be migrated")
-            target = _target(tx, case, version)
-            source_version = case.process_version.version
-            try:
-                result, plan = migrate(model_for(ctx, case.process_version), model_for(ctx, target),
-                                       json.loads(case.state), ctx.settings.script_time_limit)
-            except MigrationRefused as err:
-                raise Conflict(f"case {case.number} cannot move to version {target.version}: {err}") from None
-            status = case.status
-            case.process_version_id = target.id
-            case.process_version = target
-            tx.events.add(case.id, actor.username, "case_migrated", data={
-                "from": source_version, "to": target.version, "changed": plan.changed, "reset": plan.reset})
-            apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
-            if status == "suspended" and case.status == "running":
-                case.status = "suspended"
-            tx.flush()
-            view = case_view(case, list(tx.tasks.open_for_case(case.id)))
-            tx.commit()
-    except StaleDataError:
-        raise Conflict("the case was changed at the same time; try again") from None
+    with ctx.uow.write() as tx:
+        case = find_case(tx, case_ref)
+        if case.status not in ("running", "suspended", "incident"):
+            raise Conflict(f"case {case.number} is {case.status}; only open cases can be migrated")
+        target = _target(tx, case, version)
+        source_version = case.process_version.version
+        try:
+            result, plan = migrate(model_for(ctx, case.process_version), model_for(ctx, target),
+                                   json.loads(case.state), ctx.settings.script_time_limit)
+        except MigrationRefused as err:
+            raise Conflict(f"case {case.number} cannot move to version {target.version}: {err}") from None
+        status = case.status
+        case.process_version_id = target.id
+        case.process_version = target
+        tx.events.add(case.id, actor.username, "case_migrated", data={
+            "from": source_version, "to": target.version, "changed": plan.changed, "reset": plan.reset})
+        apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
+        if status == "suspended" and case.status == "running":
+            case.status = "suspended"
+        tx.flush()
+        view = case_view(case, list(tx.tasks.open_for_case(case.id)))
+        tx.commit()
     return view
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    name: str
+    content: str
+
+
+def version_model(ctx: AppContext, key: str, version: int, actor: Actor) -> ModelFile:
+    """The BPMN file of one deployed version (process designers and administrators)."""
+    if not (actor.has(PROCESS_DESIGNER) or actor.has(ADMINISTRATOR)):
+        require_role(actor, PROCESS_DESIGNER, "export process models")
+    with ctx.uow.read() as tx:
+        row = next((v for v in tx.processes.versions(key) if v.version == version), None)
+        if row is None:
+            raise NotFound(f"process '{key}' has no version {version}")
+        files = dict(row.files)
+    bpmn = sorted(name for name in files if name.endswith(".bpmn"))
+    defining = [name for name in bpmn if f'id="{key}"' in files[name]] or bpmn
+    if not defining:
+        raise NotFound(f"version {version} of '{key}' has no BPMN file")
+    return ModelFile(defining[0], files[defining[0]])

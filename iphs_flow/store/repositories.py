@@ -1,4 +1,9 @@
-"""Repositories: the only place that writes SQL for cases, tasks, history and versions."""
+"""Repositories: the SQL behind the use cases' writes (and the reads a write needs).
+
+Reads that serve pages, lists, search and reports are services/queries/, SQL on purpose.
+A list of cases never loads workflow state or process files: `LIST_OF_CASES` makes
+touching either on a listed row raise instead of quietly running a query per row.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer, joinedload
 
 from iphs_flow.engine.clock import now
 
@@ -16,6 +21,8 @@ from .tables import (
     AccessLog,
     ApiToken,
     Case,
+    CaseAttachment,
+    CaseComment,
     CaseCounter,
     CaseEvent,
     DesignDraft,
@@ -25,9 +32,17 @@ from .tables import (
     Notification,
     Outbox,
     ProcessVersion,
+    TaskDraft,
     UserAccount,
     UserGroup,
     UserRole,
+)
+
+# Options for every query that lists cases: the version number comes along, state and files may not.
+LIST_OF_CASES = (
+    defer(Case.state, raiseload=True),
+    joinedload(Case.process_version).load_only(ProcessVersion.id, ProcessVersion.process_key,
+                                               ProcessVersion.version, raiseload=True),
 )
 
 
@@ -118,7 +133,7 @@ class CaseRepository:
     def open_on_process(self, key: str, limit: int = 500) -> Sequence[Case]:
         """Open (running, suspended, incident) cases of a process, oldest version first: migration candidates."""
         return self.session.scalars(
-            select(Case).join(ProcessVersion, Case.process_version_id == ProcessVersion.id)
+            select(Case).options(*LIST_OF_CASES).join(ProcessVersion, Case.process_version_id == ProcessVersion.id)
             .where(Case.process_key == key, Case.status.in_(("running", "suspended", "incident")))
             .order_by(ProcessVersion.version, Case.id).limit(limit)).all()
 
@@ -135,20 +150,11 @@ class CaseRepository:
             .order_by(Case.status, Case.stage)).all()
         return [(r[0], r[1], int(r[2])) for r in rows]
 
-    def list(self, *, owner: str | None = None, status: str | None = None, limit: int = 100,
-             offset: int = 0) -> Sequence[Case]:
-        query = select(Case).order_by(Case.id.desc()).limit(limit).offset(offset)
-        if owner is not None:
-            query = query.where(Case.owner == owner)
-        if status is not None:
-            query = query.where(Case.status == status)
-        return self.session.scalars(query).all()
-
     def page(self, *, owner: str | None = None, status: str | None = None, stage: int | None = None,
              process_key: str | None = None, text: str | None = None, updated_since: datetime | None = None,
              before_id: int | None = None, limit: int = 50) -> Sequence[Case]:
         """Newest cases first, filtered, from `before_id` on (keyset pagination: stable under inserts)."""
-        query = select(Case).order_by(Case.id.desc()).limit(limit)
+        query = select(Case).options(*LIST_OF_CASES).order_by(Case.id.desc()).limit(limit)
         if owner is not None:
             query = query.where(Case.owner == owner)
         if status is not None:
@@ -245,20 +251,53 @@ class TaskRepository:
             .values(state=state, closed_at=now(), closed_by=by)
         )
 
-    def list_open(self, *, case_id: int | None = None, assignee: str | None = None,
-                  groups: list[str] | None = None, limit: int = 200) -> Sequence[HumanTask]:
-        query = (select(HumanTask).where(HumanTask.state == "open")
-                 .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id).limit(limit))
-        if case_id is not None:
-            query = query.where(HumanTask.case_id == case_id)
-        if assignee is not None or groups is not None:
-            conditions = []
-            if assignee is not None:
-                conditions.append(HumanTask.assignee == assignee)
-            if groups:
-                conditions.append(HumanTask.assignee.is_(None) & HumanTask.candidate_group.in_(groups))
-            query = query.where(or_(*conditions))
-        return self.session.scalars(query).all()
+
+class DraftRepository:
+    """A person's unsaved form data per task (one draft per task and person)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, task_id: int, username: str) -> TaskDraft | None:
+        return self.session.scalars(select(TaskDraft).where(TaskDraft.task_id == task_id,
+                                                            TaskDraft.username == username)).first()
+
+    def add(self, draft: TaskDraft) -> TaskDraft:
+        self.session.add(draft)
+        return draft
+
+    def delete(self, task_id: int, username: str) -> None:
+        self.session.execute(delete(TaskDraft).where(TaskDraft.task_id == task_id, TaskDraft.username == username))
+
+
+class CommentRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, comment: CaseComment) -> CaseComment:
+        self.session.add(comment)
+        self.session.flush()
+        return comment
+
+    def for_case(self, case_id: int) -> Sequence[CaseComment]:
+        return self.session.scalars(select(CaseComment).where(CaseComment.case_id == case_id)
+                                    .order_by(CaseComment.id)).all()
+
+
+class AttachmentRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, attachment: CaseAttachment) -> CaseAttachment:
+        self.session.add(attachment)
+        return attachment
+
+    def get(self, attachment_id: int) -> CaseAttachment | None:
+        return self.session.get(CaseAttachment, attachment_id)
+
+    def for_case(self, case_id: int) -> Sequence[CaseAttachment]:
+        return self.session.scalars(select(CaseAttachment).where(CaseAttachment.case_id == case_id)
+                                    .order_by(CaseAttachment.id)).all()
 
 
 class EventRepository:

@@ -71,7 +71,8 @@ class ProcessVersion(Base):
     version: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(300))
     content_hash: Mapped[str] = mapped_column(String(64))
-    files: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The models (innovation.bpmn alone is 227 KB) are read only when a step needs them.
+    files: Mapped[dict[str, Any]] = mapped_column(JSON, deferred=True)
     forms: Mapped[dict[str, Any]] = mapped_column(JSON)
     deployed_by: Mapped[str] = mapped_column(String(200))
     deployed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
@@ -95,7 +96,8 @@ class Case(Base):
     stage: Mapped[int | None] = mapped_column(Integer, nullable=True)
     status: Mapped[str] = mapped_column(String(20))
     owner: Mapped[str] = mapped_column(String(200))
-    state: Mapped[str] = mapped_column(Text)
+    # The serialized workflow: read only by the steps that run it (lists make touching it raise).
+    state: Mapped[str] = mapped_column(Text, deferred=True)
     incident: Mapped[str | None] = mapped_column(Text, nullable=True)
     next_timer_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
@@ -103,6 +105,7 @@ class Case(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
+    # Joined for its version number; its files stay deferred, so a case row stays small.
     process_version: Mapped[ProcessVersion] = relationship(lazy="joined")
 
     __mapper_args__ = {"version_id_col": version}
@@ -348,7 +351,8 @@ class DesignDraft(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     process_key: Mapped[str] = mapped_column(String(100))
-    files: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The models (innovation.bpmn alone is 227 KB) are read only when a step needs them.
+    files: Mapped[dict[str, Any]] = mapped_column(JSON, deferred=True)
     forms: Mapped[dict[str, Any]] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer, default=1)
     base_version: Mapped[int | None] = mapped_column(Integer, nullable=True)

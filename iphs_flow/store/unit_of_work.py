@@ -2,22 +2,28 @@
 
 Services say `with uow.write() as tx:` (or `uow.read()`), use `tx.cases`,
 `tx.tasks` ... and call `tx.commit()`. Leaving the block without commit rolls back, so
-a failure half-way changes nothing.
+a failure half-way changes nothing. A write that lost the race for a case row (its
+`version` no longer matches: someone else saved first) leaves the block as the error
+`stale_error` makes (the services' Conflict, wired in bootstrap.py), here and nowhere else.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 from .database import WRITE
 from .repositories import (
     ApiTokenRepository,
+    AttachmentRepository,
     CaseRepository,
+    CommentRepository,
     DesignDraftRepository,
+    DraftRepository,
     EventRepository,
     IdempotencyRepository,
     NotificationRepository,
@@ -43,6 +49,9 @@ class Transaction:
         self.idempotency = IdempotencyRepository(session)
         self.api_tokens = ApiTokenRepository(session)
         self.design_drafts = DesignDraftRepository(session)
+        self.drafts = DraftRepository(session)
+        self.comments = CommentRepository(session)
+        self.attachments = AttachmentRepository(session)
 
     def commit(self) -> None:
         self.session.commit()
@@ -54,8 +63,9 @@ class Transaction:
 class UnitOfWork:
     """Opens transactions on one engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, stale_error: Callable[[], Exception] | None = None) -> None:
         self.engine = engine
+        self.stale_error = stale_error
         self._read = sessionmaker(bind=engine, expire_on_commit=False)
         self._write = sessionmaker(bind=engine.execution_options(**{WRITE: True}),
                                    expire_on_commit=False)
@@ -73,6 +83,11 @@ class UnitOfWork:
         with self._write() as session:
             try:
                 yield Transaction(session)
+            except StaleDataError:
+                session.rollback()
+                if self.stale_error is None:
+                    raise
+                raise self.stale_error() from None
             except BaseException:
                 session.rollback()
                 raise

@@ -17,10 +17,11 @@ from flask_babel import gettext as _
 
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.clock import now
-from iphs_flow.services import case_admin, case_pages
+from iphs_flow.services import case_admin
 from iphs_flow.services import cases as case_service
 from iphs_flow.services.errors import Conflict, InvalidInput
 from iphs_flow.services.permissions import ADMINISTRATOR, Actor, require_role
+from iphs_flow.services.queries import case_page
 from iphs_flow.web.auth import login_required, require_login_actor
 from iphs_flow.web.pages import stage_name, vendor_available
 
@@ -41,8 +42,8 @@ def _admin() -> Actor:
 
 def _page(case_id: int, actor: Actor, *, status: int = 200, problem: str | None = None,
           field_errors: dict[str, str] | None = None, reasons: dict[str, str] | None = None) -> tuple[str, int]:
-    page = case_pages.case_page(_ctx(), case_id, actor)
-    picture = case_pages.diagram(_ctx(), case_id, actor)
+    page = case_page.case_page(_ctx(), case_id, actor)
+    picture = case_page.diagram(_ctx(), case_id, actor)
     return render_template("case_admin.html", page=page, c=page.detail.case, diagram=picture,
                            viewer=vendor_available() and bool(picture.xml), problem=problem,
                            field_errors=field_errors or {}, reasons=reasons or {}, stage_name=stage_name,

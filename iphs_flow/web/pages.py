@@ -31,14 +31,15 @@ from flask_babel import gettext as _
 
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.clock import now
-from iphs_flow.services import assignment, attachments, case_pages, comments, drafts
+from iphs_flow.http.i18n import LANGUAGES
+from iphs_flow.services import assignment, attachments, comments, drafts
 from iphs_flow.services import cases as case_service
 from iphs_flow.services import processes as process_service
 from iphs_flow.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from iphs_flow.services.permissions import IDEA_OWNER
+from iphs_flow.services.queries import case_lists, case_page, tasks
 from iphs_flow.web.auth import login_required, require_login_actor
 from iphs_flow.web.forms import FormSpec, add_row, read_only_values, remove_row
-from iphs_flow.web.i18n import LANGUAGES
 
 bp = Blueprint("pages", __name__)
 
@@ -146,7 +147,7 @@ def inbox() -> str:
     show = request.args.get("show", "all")
     q = (request.args.get("q") or "").strip()
     sort = request.args.get("sort", "due")
-    page = case_pages.inbox(_ctx(), actor, show=show, q=q, sort=sort, offset=_int_arg("offset"), limit=PAGE_SIZE)
+    page = tasks.inbox(_ctx(), actor, show=show, q=q, sort=sort, offset=_int_arg("offset"), limit=PAGE_SIZE)
     return render_template("inbox.html", page=page, tasks=page.tasks, at=now(), show=show, q=q, sort=sort,
                            actor=actor, stage_name=stage_name)
 
@@ -178,7 +179,7 @@ def _back() -> str:
 @login_required
 def my_cases() -> str:
     actor = require_login_actor()
-    mine, total = case_pages.case_rows(_ctx(), actor, owner=actor.username, limit=500)
+    mine, total = case_lists.case_rows(_ctx(), actor, owner=actor.username, limit=500)
     return render_template("my_cases.html", cases=mine, total=total, stage_name=stage_name)
 
 
@@ -188,9 +189,9 @@ def overview() -> str:
     actor = require_login_actor()
     if not actor.sees_all_cases:
         raise Forbidden("only innovation leads and administrators see all cases")
-    everything, total = case_pages.case_rows(_ctx(), actor, limit=1000)
-    overdue = case_pages.overdue_tasks(_ctx(), actor, limit=200)
-    counts = case_pages.stage_counts(_ctx(), actor)
+    everything, total = case_lists.case_rows(_ctx(), actor, limit=1000)
+    overdue = tasks.overdue_tasks(_ctx(), actor, limit=200)
+    counts = case_lists.stage_counts(_ctx(), actor)
     board = {stage: [c for c in everything if c.stage == stage and c.status == "running"] for stage in STAGES}
     return render_template("overview.html", cases=everything, total=total, board=board, overdue=overdue,
                            counts=counts, stage_name=stage_name, stages=STAGES, at=now())
@@ -203,13 +204,13 @@ def overview() -> str:
 @login_required
 def case(case_id: int) -> str:
     actor = require_login_actor()
-    page = case_pages.case_page(_ctx(), case_id, actor)
+    page = case_page.case_page(_ctx(), case_id, actor)
     steps = []
     for step in page.completed:
         form = page.forms.get(step.form_key) if step.form_key else None
         spec = spec_for(step.form_key, form) if form else None
         steps.append((step, spec.build(step.data).fields if spec else []))
-    picture = case_pages.diagram(_ctx(), case_id, actor)
+    picture = case_page.diagram(_ctx(), case_id, actor)
     return render_template("case.html", page=page, detail=page.detail, steps=steps, at=now(),
                            diagram=picture, viewer=vendor_available() and bool(picture.xml),
                            comments=comments.list_comments(_ctx(), case_id, actor), stages=STAGES,
@@ -220,7 +221,7 @@ def case(case_id: int) -> str:
 @bp.get("/cases/<int:case_id>/diagram.bpmn")
 @login_required
 def diagram_xml(case_id: int) -> Any:
-    found = case_pages.diagram(_ctx(), case_id, require_login_actor())
+    found = case_page.diagram(_ctx(), case_id, require_login_actor())
     if not found.xml:
         raise NotFound("this case's process has no diagram")
     return Response(found.xml, mimetype="application/xml")
@@ -306,7 +307,7 @@ def comment(case_id: int) -> Any:
 # ------------------------------------------------------------------ task form
 
 
-def _render_task(page: case_pages.TaskPage, spec: FormSpec | None, values: dict[str, Any],
+def _render_task(page: case_page.TaskPage, spec: FormSpec | None, values: dict[str, Any],
                  errors: dict[str, list[str]] | None = None, status: int = 200, notice: str | None = None,
                  conflict: str | None = None, saved_at: Any = None) -> tuple[str, int]:
     form = spec.build(values, errors) if spec else None
@@ -320,7 +321,7 @@ def _render_task(page: case_pages.TaskPage, spec: FormSpec | None, values: dict[
 @login_required
 def task(task_id: int) -> Any:
     actor = require_login_actor()
-    page = case_pages.task_page(_ctx(), task_id, actor)
+    page = case_page.task_page(_ctx(), task_id, actor)
     spec = spec_for(page.task.form_key, page.form) if page.form and page.task.form_key else None
     values: dict[str, Any] = {}
     saved_at = None
@@ -335,7 +336,7 @@ def task(task_id: int) -> Any:
     return _render_task(page, spec, values, conflict=conflict, saved_at=saved_at)
 
 
-def _closed_message(page: case_pages.TaskPage) -> str:
+def _closed_message(page: case_page.TaskPage) -> str:
     from iphs_flow.engine.calendar import format_swedish
 
     when = format_swedish(page.closed_at) if page.closed_at else ""
@@ -351,7 +352,7 @@ def _closed_message(page: case_pages.TaskPage) -> str:
 def task_post(task_id: int) -> Any:
     actor = require_login_actor()
     ctx = _ctx()
-    page = case_pages.task_page(ctx, task_id, actor)
+    page = case_page.task_page(ctx, task_id, actor)
     spec = spec_for(page.task.form_key, page.form) if page.form and page.task.form_key else None
     action = request.form.get("_action", "submit")
     if spec:
@@ -385,7 +386,7 @@ def task_post(task_id: int) -> Any:
         view = case_service.complete_task(ctx, task_id, values, actor)
     except Conflict:
         drafts.save_draft(ctx, task_id, values, actor)
-        fresh = case_pages.task_page(ctx, task_id, actor)
+        fresh = case_page.task_page(ctx, task_id, actor)
         if fresh.task.state != "open":
             message = _closed_message(fresh)
         elif fresh.case.status != "running":

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from iphs_flow.web.app import create_app
+from iphs_flow.app import create_app
 from tests.conftest import ROOT
 from tests.integration.web_session import PASSWORD
 from tests.integration.web_world import shipped_web_context

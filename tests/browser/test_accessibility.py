@@ -115,7 +115,7 @@ def test_every_shipped_form_empty_and_with_every_error_passes_axe(browser) -> No
 
     from flask import render_template
 
-    from iphs_flow.web.app import create_app
+    from iphs_flow.app import create_app
     from iphs_flow.web.forms import FormSpec
     from tests.conftest import ROOT, make_context
 

@@ -7,7 +7,8 @@ import re
 from datetime import datetime, timezone
 
 from iphs_flow.engine import clock
-from iphs_flow.services import cases, timers
+from iphs_flow.services import timers
+from iphs_flow.services.queries import tasks as task_queries
 from tests.browser.conftest import sign_in
 from tests.conftest import ADMIN, T0
 from tests.integration.process_driver import CONCEPT, EVALUATION, IMPLEMENTATION, NEED, PILOT, UNDERSTAND
@@ -57,7 +58,7 @@ def test_an_innovation_case_goes_from_need_to_implementation_in_the_browser(brow
         return contexts[username]
 
     def work(key: str, data: dict) -> None:
-        task = [t for t in cases.list_tasks(ctx, ADMIN, "IPHS 2026/0001", everyone=True) if t.task_key == key][0]
+        task = [t for t in task_queries.list_tasks(ctx, ADMIN, "IPHS 2026/0001", everyone=True) if t.task_key == key][0]
         page = person(task.assignee or GROUP_PEOPLE[task.candidate_group])
         page.goto(f"{server}/inbox")
         page.get_by_role("link", name=task.name).first.click()

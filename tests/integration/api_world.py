@@ -8,22 +8,13 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
+from iphs_flow.app import create_app
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.services import accounts, cases, processes
 from iphs_flow.services.permissions import Actor
-from iphs_flow.web.app import create_app
 from tests.conftest import fixture_files, make_context
-from tests.integration.web_session import PASSWORD, login
-
-PEOPLE = {
-    "anna": ("Anna Andersson", set(), set()),
-    "bertil": ("Bertil Berg", set(), set()),
-    "bo": ("Bo Beslut", {"approver"}, {"gate-deciders"}),
-    "lena": ("Lena Lind", {"innovation_lead"}, {"innovation-leads"}),
-    "lars": ("Lars Lund", {"innovation_lead"}, {"innovation-leads"}),
-    "dora": ("Dora Dahl", {"process_designer"}, set()),
-    "adam": ("Adam Ek", {"administrator"}, {"administrators"}),
-}
+from tests.integration.web_session import login
+from tests.people import PASSWORD, PEOPLE
 
 
 def build_world(url: str) -> tuple[AppContext, Flask]:

@@ -11,16 +11,13 @@ from iphs_flow.engine import clock
 from iphs_flow.engine.calendar import STOCKHOLM
 from iphs_flow.services import cases, processes, timers
 from iphs_flow.services.permissions import Actor
+from iphs_flow.services.queries import tasks as task_queries
 from iphs_flow.services.views import TaskView
 from iphs_flow.store.tables import Outbox
-from tests.conftest import ADMIN, ROOT, make_context
+from tests.conftest import ROOT, make_context
+from tests.people import ADMIN, ANNA, CITY, DEPARTMENT, DESIGNER, LEAD, MANAGER
 
-OWNER = Actor("anna", frozenset({"idea_owner"}))
-LEAD = Actor("lena", frozenset({"idea_owner", "innovation_lead"}), frozenset({"innovation-leads"}))
-UNIT_MANAGER = Actor("bo", frozenset({"idea_owner", "approver"}), frozenset({"unit-managers", "gate-deciders"}))
-DEPARTMENT = Actor("dagny", frozenset({"idea_owner", "approver"}), frozenset({"department-management"}))
-CITY = Actor("kim", frozenset({"idea_owner", "approver"}), frozenset({"city-executive-office"}))
-DESIGNER = Actor("dora", frozenset({"process_designer"}))
+OWNER, UNIT_MANAGER = ANNA, MANAGER
 ACTORS = {a.username: a for a in (OWNER, LEAD, UNIT_MANAGER, DEPARTMENT, CITY)}
 GROUP_ACTORS = {"innovation-leads": LEAD, "unit-managers": UNIT_MANAGER,
                 "department-management": DEPARTMENT, "city-executive-office": CITY, "gate-deciders": UNIT_MANAGER}
@@ -78,7 +75,7 @@ class Walk:
         return cls(ctx, view.number, view.id)
 
     def open(self) -> list[TaskView]:
-        return cases.list_tasks(self.ctx, ADMIN, self.number, everyone=True)
+        return task_queries.list_tasks(self.ctx, ADMIN, self.number, everyone=True)
 
     def open_keys(self) -> list[str]:
         return sorted(t.task_key for t in self.open())

@@ -18,9 +18,9 @@ import pytest
 import requests
 from joserfc import jwt
 
+from iphs_flow.app import create_app
 from iphs_flow.services import accounts
 from iphs_flow.store.tables import AccessLog, UserAccount
-from iphs_flow.web.app import create_app
 from tests.conftest import make_context
 from tests.oidc_provider import Provider
 

@@ -543,9 +543,9 @@ def test_nul_characters_are_refused_as_422_not_a_database_error(world) -> None:
 
 
 def test_a_file_over_the_limit_is_refused_as_problem_json_like_on_the_web(tmp_path) -> None:
+    from iphs_flow.app import create_app
     from iphs_flow.services import accounts, processes
     from iphs_flow.services.permissions import Actor
-    from iphs_flow.web.app import create_app
     from tests.conftest import fixture_files, make_context
     from tests.integration.web_session import PASSWORD
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from iphs_flow.app import create_app
 from iphs_flow.services import api_tokens
-from iphs_flow.web.app import create_app
 from tests.conftest import make_context
 from tests.integration.api_world import PEOPLE, actor
 from tests.integration.web_session import PASSWORD, login

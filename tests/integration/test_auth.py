@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import pytest
 
+from iphs_flow.app import create_app
 from iphs_flow.engine import clock
 from iphs_flow.services import accounts
 from iphs_flow.services.permissions import Actor
 from iphs_flow.store.tables import AccessLog
-from iphs_flow.web.app import create_app
 from tests.conftest import ADMIN, make_context
 from tests.integration.web_session import PASSWORD, csrf_token, login
 

@@ -54,7 +54,7 @@ def test_an_unknown_role_is_a_usage_error(env) -> None:
 
 
 def test_an_operator_makes_a_token_for_an_integrations_service_account_and_revokes_it(env) -> None:
-    from iphs_flow.web.app import create_app
+    from iphs_flow.app import create_app
 
     run("users", "add", "diariet", "--name", "Diariet (integration)", "--no-password")
     made = run("tokens", "create", "--as", "diariet", "--name", "diariet", "--scope", "write", "--days", "90")

@@ -10,7 +10,8 @@ import re
 
 import pytest
 
-from iphs_flow.services import case_pages, cases
+from iphs_flow.services import cases
+from iphs_flow.services.queries import case_page
 from tests.integration.api_world import actor, build_world, case_at_need, case_in_incident
 from tests.integration.web_world import client_for, post_form
 
@@ -128,7 +129,7 @@ def test_the_instance_view_lists_every_step_with_state_time_and_person(world) ->
     ctx, app = world
     view = case_at_need(ctx)
     view = cases.complete_task(ctx, view.open_tasks[0].id, {"text": "Barn går längs en 70-väg"}, actor(ctx, "anna"))
-    picture = case_pages.diagram(ctx, view.id, actor(ctx, "adam"))
+    picture = case_page.diagram(ctx, view.id, actor(ctx, "adam"))
     states = {s.bpmn_id: s for s in picture.steps}
     done = [s for s in picture.steps if s.state == "done"]
     current = [s for s in picture.steps if s.state == "open"]

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from iphs_flow.engine import clock
 from iphs_flow.services import cases, processes, timers
 from iphs_flow.services.errors import Conflict, InvalidInput, InvalidProcess, NotFound
+from iphs_flow.services.queries import tasks as task_queries
 from iphs_flow.store.tables import Case, CaseEvent, HumanTask, Outbox
 from tests.bpmn_builder import script_process
 from tests.conftest import ADMIN, ANNA, BERTIL, DESIGNER, LEAD, fixture_files
@@ -69,9 +70,9 @@ def test_a_case_gets_a_number_an_inbox_entry_and_history(ctx, frozen_clock) -> N
     [review] = view.open_tasks
     assert (review.name, review.assignee, review.candidate_group) == ("Granska utkast", None, "innovation-leads")
     assert view.stage == 2
-    assert [t.name for t in cases.list_tasks(ctx, LEAD)] == ["Granska utkast"]
-    assert [(t.case_id, t.name) for t in cases.list_tasks(ctx, ANNA)] == [(second.id, "Skriv utkast")]
-    assert cases.list_tasks(ctx, BERTIL) == []
+    assert [t.name for t in task_queries.list_tasks(ctx, LEAD)] == ["Granska utkast"]
+    assert [(t.case_id, t.name) for t in task_queries.list_tasks(ctx, ANNA)] == [(second.id, "Skriv utkast")]
+    assert task_queries.list_tasks(ctx, BERTIL) == []
 
     detail = cases.get_case(ctx, view.number, ANNA)
     kinds = [(e.kind, e.task_key) for e in detail.history]
@@ -195,7 +196,7 @@ def test_tick_fires_due_timers_and_records_reminders(ctx, frozen_clock) -> None:
 
     clock.freeze(view.next_timer_at + timedelta(seconds=1))
     assert timers.fire_due_timers(ctx).fired == 1
-    [decide] = cases.list_tasks(ctx, ADMIN, view.number, everyone=True)
+    [decide] = task_queries.list_tasks(ctx, ADMIN, view.number, everyone=True)
     assert decide.name == "Fatta beslut" and decide.candidate_group == "innovation-leads"
 
     clock.advance(timedelta(days=11))  # past the day-5 reminder (23 March)
@@ -203,11 +204,11 @@ def test_tick_fires_due_timers_and_records_reminders(ctx, frozen_clock) -> None:
     with ctx.uow.read() as tx:
         [mail] = tx.session.scalars(select(Outbox).where(Outbox.case_id == view.id)).all()
         assert mail.payload["template"] == "reminder" and mail.payload["about_task"] == "decide"
-    assert [t.name for t in cases.list_tasks(ctx, ADMIN, view.number, everyone=True)] == ["Fatta beslut"]
+    assert [t.name for t in task_queries.list_tasks(ctx, ADMIN, view.number, everyone=True)] == ["Fatta beslut"]
 
     clock.advance(timedelta(days=10))  # past working day 10: interrupting escalation
     assert timers.fire_due_timers(ctx).fired == 1
-    [escalated] = cases.list_tasks(ctx, ADMIN, view.number, everyone=True)
+    [escalated] = task_queries.list_tasks(ctx, ADMIN, view.number, everyone=True)
     assert (escalated.name, escalated.candidate_group) == ("Eskalerat beslut", "unit-managers")
     detail = cases.get_case(ctx, view.number, ANNA)
     kinds = [(e.kind, e.task_key) for e in detail.history]

@@ -10,8 +10,10 @@ import threading
 import pytest
 from werkzeug.serving import make_server
 
+from iphs_flow.app import create_app
 from iphs_flow.services import api_tokens, cases
-from iphs_flow.web.app import create_app
+from iphs_flow.services.queries import case_lists
+from iphs_flow.services.queries import tasks as task_queries
 from tests.conftest import ADMIN, ROOT
 from tests.integration.api_world import actor
 from tests.integration.web_world import shipped_web_context
@@ -43,10 +45,10 @@ def test_the_example_client_drives_a_new_case_to_gate_g1(served) -> None:
     lead = api_tokens.create_token(ctx, actor(ctx, "lena"), "Exempelklienten", ["write"])
     done = run(url, "--lead-token", lead.secret, IPHS_TOKEN=owner.secret)
     assert done.returncode == 0, done.stdout + done.stderr
-    [mine] = cases.list_cases(ctx, actor(ctx, "anna"))
+    [mine] = case_lists.search_cases(ctx, actor(ctx, "anna")).items
     assert f"{mine.number} waits at gate G1" in done.stdout
     assert "completed need" in done.stdout and "completed assign_lead" in done.stdout
-    open_tasks = cases.list_tasks(ctx, ADMIN, mine.number, everyone=True)
+    open_tasks = task_queries.list_tasks(ctx, ADMIN, mine.number, everyone=True)
     assert [t.task_key for t in open_tasks] == ["G1_decide"]
     data = cases.get_case(ctx, mine.number, ADMIN).data
     assert data["need_owner"].startswith("Skolchef") and data["innovation_lead"] == "lena"

@@ -45,3 +45,18 @@ def test_a_database_made_by_the_branched_history_upgrades_unchanged(ctx) -> None
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diff == []
     assert len(current(engine)) == 1
+
+
+def test_an_empty_database_is_migrated_from_scratch_to_the_schema_of_the_models(tmp_path) -> None:
+    """The fixtures copy a database migrated once per session; this migrates one here and now."""
+    from iphs_flow.store.database import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    try:
+        assert current(engine) == ()
+        upgrade(engine)
+        with engine.connect() as connection:
+            diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        assert diff == [] and len(current(engine)) == 1
+    finally:
+        engine.dispose()

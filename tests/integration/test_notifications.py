@@ -12,6 +12,7 @@ from iphs_flow.scheduler import Scheduler
 from iphs_flow.services import accounts, cases, jobs, notifications, processes
 from iphs_flow.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from iphs_flow.services.permissions import Actor
+from iphs_flow.services.queries import tasks as task_queries
 from tests.conftest import ADMIN, ANNA, DESIGNER, fixture_files, make_context
 
 BASE = "https://iphs.example.se"
@@ -67,7 +68,7 @@ def test_a_reminder_reaches_every_group_member_in_app_and_as_a_held_mail_without
 
     [sv] = notifications.list_notifications(ctx, LENA)
     [en] = notifications.list_notifications(ctx, ERIK)
-    [task] = cases.list_tasks(ctx, ADMIN, view.number, everyone=True)
+    [task] = task_queries.list_tasks(ctx, ADMIN, view.number, everyone=True)
     assert sv.subject == f"Påminnelse: Fatta beslut i {view.number}"
     assert en.subject == f"Reminder: Fatta beslut in {view.number}"
     assert sv.link == en.link == f"http://127.0.0.1:5000/tasks/{task.id}"

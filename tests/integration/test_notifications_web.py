@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 
+from iphs_flow.app import create_app
 from iphs_flow.engine import clock
 from iphs_flow.scheduler import Scheduler
 from iphs_flow.services import accounts, cases, jobs, processes
-from iphs_flow.web.app import create_app
 from tests.conftest import ADMIN, ANNA, DESIGNER, fixture_files, make_context
 from tests.integration.web_session import PASSWORD, csrf_token, login
 

@@ -14,9 +14,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from iphs_flow.app import create_app
 from iphs_flow.services import accounts
 from iphs_flow.store.tables import AccessLog, UserAccount
-from iphs_flow.web.app import create_app
 from tests.conftest import make_context
 from tests.integration.web_session import PASSWORD, login
 from tests.oidc_provider import Provider

@@ -9,6 +9,7 @@ import pytest
 from iphs_flow.engine import clock
 from iphs_flow.services import case_admin, cases, processes, timers, versions
 from iphs_flow.services.errors import Conflict, Forbidden, InvalidInput
+from iphs_flow.services.queries import tasks as task_queries
 from tests.conftest import ADMIN, ANNA, DESIGNER, LEAD, fixture_files
 
 ORIGINAL = fixture_files("review_loop.bpmn")["review_loop.bpmn"]
@@ -89,7 +90,7 @@ def test_a_suspended_case_neither_takes_completions_nor_fires_timers(ctx, frozen
     resumed = case_admin.resume_case(ctx, case.number, ADMIN)
     assert resumed.status == "running"
     assert timers.fire_due_timers(ctx).fired == 1  # the timer that fell due meanwhile
-    task = cases.list_tasks(ctx, LEAD)[0]
+    task = task_queries.list_tasks(ctx, LEAD)[0]
     case_admin.suspend_case(ctx, case.number, ADMIN)
     with pytest.raises(Conflict, match="suspended"):
         cases.complete_task(ctx, task.id, {"approved": True}, LEAD)

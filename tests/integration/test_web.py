@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from iphs_flow.app import create_app
 from iphs_flow.services import cases, processes
-from iphs_flow.web.app import create_app
 from tests.conftest import ANNA, DESIGNER, fixture_files
 
 

@@ -15,6 +15,7 @@ from flask import render_template
 
 from iphs_flow.engine import clock
 from iphs_flow.services import cases, timers
+from iphs_flow.services.queries import tasks as task_queries
 from iphs_flow.web.forms import FormSpec
 from tests.conftest import ADMIN, LEAD, ROOT
 from tests.integration.process_driver import CONCEPT, EVALUATION, IMPLEMENTATION, NEED, PILOT, UNDERSTAND
@@ -54,8 +55,8 @@ def html(response) -> str:
 
 
 def open_task(ctx, case_number: str, key: str):
-    found = [t for t in cases.list_tasks(ctx, ADMIN, case_number, everyone=True) if t.task_key == key]
-    assert len(found) == 1, [t.task_key for t in cases.list_tasks(ctx, ADMIN, case_number, everyone=True)]
+    found = [t for t in task_queries.list_tasks(ctx, ADMIN, case_number, everyone=True) if t.task_key == key]
+    assert len(found) == 1, [t.task_key for t in task_queries.list_tasks(ctx, ADMIN, case_number, everyone=True)]
     return found[0]
 
 
@@ -205,7 +206,7 @@ def test_conditions_are_repeatable_rows_added_and_removed_without_javascript(web
     done = submit(lena, gate.id, {**base, "conditions": [{"text": "Förankra med rektorerna",
                                                              "due_date": "2026-04-30"}]})
     assert done.status_code == 302
-    open_now = cases.list_tasks(ctx, ADMIN, "IPHS 2026/0001", everyone=True)
+    open_now = task_queries.list_tasks(ctx, ADMIN, "IPHS 2026/0001", everyone=True)
     assert "G1_decide" not in [t.task_key for t in open_now]
     assert "Förankra med rektorerna" in html(lena.get(done.headers["Location"]))
 

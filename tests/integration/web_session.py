@@ -7,7 +7,8 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-PASSWORD = "correct horse battery"
+from tests.people import PASSWORD
+
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 

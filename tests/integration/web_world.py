@@ -7,21 +7,13 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
+from iphs_flow.app import create_app
 from iphs_flow.services import accounts, processes
-from iphs_flow.services.permissions import Actor
-from iphs_flow.web.app import create_app
 from tests.conftest import ROOT, make_context
-from tests.integration.web_session import PASSWORD, login
+from tests.integration.web_session import login
+from tests.people import DESIGNER, PASSWORD, SHIPPED_PROCESS_PEOPLE
 
-DESIGNER = Actor("dora", frozenset({"process_designer"}))
-PEOPLE = {
-    "anna": ("Anna Idéägare", {"idea_owner"}, set()),
-    "lena": ("Lena Innovationsledare", {"idea_owner", "innovation_lead"}, {"innovation-leads"}),
-    "bo": ("Bo Chef", {"idea_owner", "approver"}, {"unit-managers", "gate-deciders"}),
-    "dagny": ("Dagny Förvaltningsledning", {"idea_owner", "approver"}, {"department-management"}),
-    "kim": ("Kim Stadsledning", {"idea_owner", "approver"}, {"city-executive-office"}),
-    "erik": ("Erik Utomstående", {"idea_owner"}, set()),
-}
+PEOPLE = SHIPPED_PROCESS_PEOPLE
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 

@@ -35,10 +35,15 @@ from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError
 from joserfc.jwk import KeySet
 
-from iphs_flow.bootstrap import AppContext
 from iphs_flow.services import accounts, api_tokens
 from iphs_flow.services.errors import ServiceError
 from iphs_flow.services.permissions import Actor
+
+from . import oidc
+from .context import app_context, is_api_request, remote_addr
+from .identity import current_actor
+from .problems import problem
+from .protection import limiter
 
 log = logging.getLogger(__name__)
 
@@ -62,20 +67,6 @@ class Refusal:
     error: str | None = "invalid_token"
 
 
-def _ctx() -> AppContext:
-    return current_app.extensions["iphs"]
-
-
-def _is_api() -> bool:
-    return request.path.startswith("/api/")
-
-
-def _problem(status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> Response:
-    from iphs_flow.api import problem
-
-    return problem(status, title, detail, headers=headers)
-
-
 # ---------------------------------------------------------------- who the token is
 
 
@@ -97,7 +88,7 @@ def authenticate_request() -> None:
     if "bearer_checked" in g:
         return
     g.bearer_checked = True
-    if not _is_api():
+    if not is_api_request():
         return
     token = _credentials()
     if token is None:
@@ -106,11 +97,9 @@ def authenticate_request() -> None:
     if not token:
         g.bearer_refusal = Refusal(401, "send the token as `Authorization: Bearer <token>`", "invalid_request")
         return
-    from iphs_flow.web.auth import remote_addr
-
     try:
         if api_tokens.looks_like_token(token):
-            grant = api_tokens.authenticate_token(_ctx(), token, remote_addr=remote_addr())
+            grant = api_tokens.authenticate_token(app_context(), token, remote_addr=remote_addr())
             actor, scopes = grant.actor, grant.scopes
         else:
             actor = _jwt_actor(token)
@@ -136,11 +125,8 @@ def _verified_jwts(app: Flask) -> dict[str, tuple[str, float]]:
 
 def _jwt_actor(token: str) -> Actor:
     """The person behind a JWT from the city's provider; InvalidToken when any check fails."""
-    from iphs_flow.web import oidc
-    from iphs_flow.web.auth import remote_addr
-
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    ctx = _ctx()
+    ctx = app_context()
     if not oidc.is_configured(app):
         raise api_tokens.InvalidToken("not an IPHS token, and no identity provider is configured")
     key = hashlib.sha256(token.encode("utf-8")).hexdigest()
@@ -180,8 +166,6 @@ _LOCK = threading.Lock()
 
 def _verify_jwt(app: Flask, token: str) -> tuple[dict[str, Any], str]:
     """Signature (against the provider's JWKS), iss, aud, exp, nbf and sub; the claims and issuer."""
-    from iphs_flow.web import oidc
-
     settings = app.extensions["iphs"].settings
     client = oidc.oauth_client(app)
     metadata = client.load_server_metadata()
@@ -218,18 +202,17 @@ def _bearer_gate() -> Response | None:
     refusal: Refusal | None = g.get("bearer_refusal")
     if refusal is not None:
         if refusal.status == 503:
-            return _problem(503, "Service Unavailable", refusal.detail, {"Retry-After": "30"})
+            return problem(503, "Service Unavailable", refusal.detail, headers={"Retry-After": "30"})
         challenge = 'Bearer realm="iphs-flow"' + (f', error="{refusal.error}"' if refusal.error else "")
-        return _problem(401, "Unauthorized", refusal.detail, {"WWW-Authenticate": challenge})
+        return problem(401, "Unauthorized", refusal.detail, headers={"WWW-Authenticate": challenge})
     if g.get("bearer_actor") is not None and request.method not in SAFE_METHODS \
             and api_tokens.WRITE not in g.get("bearer_scopes", frozenset()):
-        from iphs_flow.web.auth import remote_addr
-
-        accounts.log_access(_ctx(), "access_denied", g.bearer_actor.username, {
+        accounts.log_access(app_context(), "access_denied", g.bearer_actor.username, {
             "method": request.method, "path": request.path[:300], "reason": "the token has only the read scope"},
             remote_addr())
-        return _problem(403, "Forbidden", "this token may only read; create one with the write scope to change things",
-                        {"WWW-Authenticate": 'Bearer realm="iphs-flow", error="insufficient_scope", scope="write"'})
+        challenge = 'Bearer realm="iphs-flow", error="insufficient_scope", scope="write"'
+        return problem(403, "Forbidden", "this token may only read; create one with the write scope to change things",
+                       headers={"WWW-Authenticate": challenge})
     return None
 
 
@@ -251,16 +234,12 @@ def _api_rate() -> str:
 
 def _api_rate_key() -> str:
     """Per person when the request says who it is (token or session), else per address."""
-    from iphs_flow.web.auth import current_actor
-
     authenticate_request()
     actor = current_actor()
     return f"user:{actor.username}" if actor is not None else f"addr:{get_remote_address()}"
 
 
 def _api_limit() -> Any:
-    from iphs_flow.web.auth import limiter
-
     global _API_LIMIT
     if _API_LIMIT is None:
         # One object for every app: the limiter keeps blueprint limits in a set, so registering
@@ -282,15 +261,13 @@ def limit_api(app: Flask) -> None:
 
 def too_many(err: Any) -> Response:
     """A 429 problem with Retry-After in seconds, until the limit's window has room again."""
-    from iphs_flow.web.auth import limiter
-
     current = limiter.current_limit
     wait = max(1, math.ceil(current.reset_at - time.time())) if current is not None else 60
     actor = g.get("bearer_actor")
     log.warning("API rate limit %s reached by %s", getattr(err, "description", ""),
                 actor.username if isinstance(actor, Actor) else get_remote_address())
-    return _problem(429, "Too Many Requests", f"too many requests ({getattr(err, 'description', '')}); "
-                    f"wait {wait} seconds and try again", {"Retry-After": str(wait)})
+    return problem(429, "Too Many Requests", f"too many requests ({getattr(err, 'description', '')}); "
+                    f"wait {wait} seconds and try again", headers={"Retry-After": str(wait)})
 
 
 def _tidy_retry_after(response: Response) -> Response:
@@ -300,7 +277,7 @@ def _tidy_retry_after(response: Response) -> Response:
     down to whole seconds (0 in the window's last second); on a 200 it would tell a client
     to wait for nothing. Registered first, so it runs last, after the limiter's own hook.
     """
-    if not _is_api() or "Retry-After" not in response.headers:
+    if not is_api_request() or "Retry-After" not in response.headers:
         return response
     if response.status_code not in (429, 503):
         del response.headers["Retry-After"]

@@ -1,4 +1,8 @@
-"""What the case and task pages show, read in one transaction each."""
+"""One case, read for its pages: the case page, the task page, the diagram, history, gate decisions.
+
+Each function is one read transaction with the visibility rule of services/visibility.py:
+a case the actor may not see is NotFound, exactly like one that does not exist.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from lxml import etree
+from sqlalchemy import select
+
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine import runtime
-from iphs_flow.engine.clock import now
+from iphs_flow.store.tables import HumanTask
 
-from .case_sync import case_view, task_view
-from .cases import _require_visible, visible_task
-from .errors import Forbidden, NotFound
-from .permissions import Actor, may_work_on
-from .processes import model_for
-from .views import CaseDetail, CaseView, EventView, TaskView
+from ..case_sync import case_view
+from ..errors import NotFound
+from ..permissions import Actor, may_work_on
+from ..processes import model_for
+from ..views import CaseDetail, CaseView, EventView, TaskView
+from ..visibility import require_visible, visible_case, visible_task
+from .tasks import task_view
 
 
 @dataclass(frozen=True)
@@ -43,19 +51,10 @@ def task_page(ctx: AppContext, task_id: int, actor: Actor) -> TaskPage:
         if row.state == "open" and case.state != "{}":
             model = model_for(ctx, case.process_version)
             data = runtime.inspect(model, json.loads(case.state)).data
-        return TaskPage(task=task_view(row, case), case=case_view(case, list(tx.tasks.open_for_case(case.id))),
-                        form=form, case_data=data, may_work=row.state == "open" and may_work_on(
-                            actor, row.assignee, row.candidate_group),
-                        closed_by=row.closed_by, closed_at=row.closed_at)
-
-
-def start_forms(ctx: AppContext, process_key: str) -> dict[str, Any]:
-    """The forms of the newest version of a process (to show what starting it asks for)."""
-    with ctx.uow.read() as tx:
-        version = tx.processes.latest(process_key)
-        if version is None:
-            raise NotFound(f"no process '{process_key}' is deployed")
-        return dict(version.forms)
+        may_work = row.state == "open" and may_work_on(actor, row.assignee, row.candidate_group)
+        return TaskPage(task=task_view(row, case.number, case.title),
+                        case=case_view(case, list(tx.tasks.open_for_case(case.id))), form=form, case_data=data,
+                        may_work=may_work, closed_by=row.closed_by, closed_at=row.closed_at)
 
 
 @dataclass(frozen=True)
@@ -69,27 +68,25 @@ class CompletedStep:
 
 
 @dataclass(frozen=True)
-class CasePage:
+class CaseOverview:
+    """What the case page shows: the case and its history, each completed step's data and the forms."""
+
     detail: CaseDetail
     completed: list[CompletedStep]
     forms: dict[str, Any]
 
 
-def case_page(ctx: AppContext, case_id: int, actor: Actor) -> CasePage:
+def case_page(ctx: AppContext, case_id: int, actor: Actor) -> CaseOverview:
     """The case with history, and each completed task's data with the form that asked for it.
 
     One transaction, and the workflow state is not loaded: everything shown comes from the
     case row, the inbox index and the history.
     """
-    from sqlalchemy import select
-
-    from iphs_flow.store.tables import HumanTask
-
     with ctx.uow.read() as tx:
         case = tx.cases.get(case_id)
         if case is None:
             raise NotFound(f"there is no case {case_id}")
-        _require_visible(tx, actor, case, case_id)
+        require_visible(tx, actor, case, case_id)
         forms = dict(case.process_version.forms)
         events = list(tx.events.for_case(case.id))
         history = [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name, e.data) for e in events]
@@ -105,7 +102,7 @@ def case_page(ctx: AppContext, case_id: int, actor: Actor) -> CasePage:
                                            row.form_key if row else None, row.stage if row else None,
                                            dict(event.data.get("data") or {})))
         detail = CaseDetail(case=case_view(case, list(tx.tasks.open_for_case(case.id))), data={}, history=history)
-    return CasePage(detail, completed, forms)
+    return CaseOverview(detail, completed, forms)
 
 
 FLOW_NODES = ("userTask", "manualTask", "serviceTask", "scriptTask", "businessRuleTask", "task", "callActivity",
@@ -140,8 +137,6 @@ _STEPS: dict[tuple[int, str], tuple[str, list[tuple[str, str, str]]]] = {}
 
 def _process_steps(version_id: int, process_key: str, files: dict[str, str]) -> tuple[str, list[tuple[str, str, str]]]:
     """(BPMN XML, [(id, name, kind)]) of a process version; parsed once per version (versions never change)."""
-    from lxml import etree
-
     key = (version_id, process_key)
     if key in _STEPS:
         return _STEPS[key]
@@ -183,7 +178,7 @@ def diagram(ctx: AppContext, case_id: int, actor: Actor) -> Diagram:
         case = tx.cases.get(case_id)
         if case is None:
             raise NotFound(f"there is no case {case_id}")
-        _require_visible(tx, actor, case, case_id)
+        require_visible(tx, actor, case, case_id)
         open_rows = {row.task_key: (row.created_at, row.assignee, row.candidate_group)
                      for row in tx.tasks.open_for_case(case.id)}
         open_ids = sorted(open_rows)
@@ -221,142 +216,65 @@ def diagram(ctx: AppContext, case_id: int, actor: Actor) -> Diagram:
                    sorted(failed), incident)
 
 
-@dataclass(frozen=True)
-class InboxPage:
-    tasks: list[TaskView]
-    total: int
-    offset: int
-    limit: int
-
-
-INBOX_SORTS = ("due", "case", "stage", "created")
-
-
-def inbox(ctx: AppContext, actor: Actor, *, show: str = "all", q: str = "", sort: str = "due",
-          offset: int = 0, limit: int = 50) -> InboxPage:
-    """One page of the actor's inbox, filtered and sorted in the database.
-
-    Reads only the inbox index and two columns of each case (number, title): never the
-    workflow state or the process files, so the page stays fast with a full group queue.
-    """
-    from sqlalchemy import func, or_, select
-
-    from iphs_flow.store.tables import Case, HumanTask
-
-    mine = HumanTask.assignee == actor.username
-    groups = sorted(actor.groups)
-    unclaimed = HumanTask.assignee.is_(None) & HumanTask.candidate_group.in_(groups) if groups else None
-    if show == "mine":
-        who = mine
-    elif show == "group":
-        who = unclaimed if unclaimed is not None else HumanTask.id.is_(None)
-    else:
-        who = or_(mine, unclaimed) if unclaimed is not None else mine
-    query = (select(HumanTask, Case.number, Case.title).join(Case, Case.id == HumanTask.case_id)
-             .where(HumanTask.state == "open", who))
-    if show == "overdue":
-        query = query.where(HumanTask.due_at < now())
-    text = q.strip()[:100]
-    if text:
-        like = f"%{text.lower()}%"
-        query = query.where(or_(func.lower(Case.number).like(like), func.lower(Case.title).like(like),
-                                func.lower(HumanTask.name).like(like)))
-    order = {
-        "due": (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id),
-        "case": (Case.number, HumanTask.id),
-        "stage": (HumanTask.stage.is_(None), HumanTask.stage, HumanTask.id),
-        "created": (HumanTask.created_at, HumanTask.id),
-    }[sort if sort in INBOX_SORTS else "due"]
-    limit = max(1, min(limit, 200))
-    offset = max(0, offset)
+def case_history(ctx: AppContext, case_ref: str | int, actor: Actor) -> list[EventView]:
+    """The case's history, oldest first, without loading its workflow state."""
     with ctx.uow.read() as tx:
-        total = tx.session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
-        rows = tx.session.execute(query.order_by(*order).limit(limit).offset(offset)).all()
-        tasks = [TaskView(id=t.id, case_id=t.case_id, case_number=number, case_title=title, name=t.name,
-                          task_key=t.task_key, lane=t.lane, candidate_group=t.candidate_group, assignee=t.assignee,
-                          form_key=t.form_key, stage=t.stage, due_at=t.due_at, state=t.state,
-                          created_at=t.created_at) for t, number, title in rows]
-    return InboxPage(tasks, total, offset, limit)
+        case = visible_case(tx, case_ref, actor)
+        return [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name, e.data) for e in tx.events.for_case(case.id)]
 
 
 @dataclass(frozen=True)
-class CaseRow:
-    id: int
-    number: str
-    title: str
-    status: str
+class GateDecision:
+    task_id: int | None
+    task_key: str | None
+    task_name: str | None
     stage: int | None
-    owner: str
-    updated_at: datetime
-    waiting: list[TaskView]
+    outcome: str
+    reason: str | None
+    decided_by: str
+    decided_at: datetime
+    data: dict[str, Any]
 
 
-def case_rows(ctx: AppContext, actor: Actor, *, owner: str | None = None, limit: int = 200,
-              offset: int = 0) -> tuple[list[CaseRow], int]:
-    """Cases as table rows (with what each waits for), without loading workflow state.
+def _outcome(data: dict[str, Any]) -> str | None:
+    """A gate form records its outcome as `decision` (the shipped gates) or as a yes/no `approved`."""
+    decision = data.get("decision")
+    if isinstance(decision, str) and decision:
+        return decision
+    approved = data.get("approved")
+    if isinstance(approved, bool):
+        return "approved" if approved else "rejected"
+    return None
 
-    Everyone sees their own cases; innovation leads and administrators may list all.
+
+def gate_decisions(ctx: AppContext, case_ref: str | int, actor: Actor) -> list[GateDecision]:
+    """Every gate decision of a case, oldest first, read from its history.
+
+    A decision is a completed task whose submitted data carries an outcome; completing the
+    task records a `task_completed` event with the task id and the submitted data, which
+    is the audit record this reads (the task row adds the stage).
     """
-    from sqlalchemy import func, select
-
-    from iphs_flow.store.tables import Case, HumanTask
-
-    if not actor.sees_all_cases:
-        owner = actor.username
-    query = select(Case.id, Case.number, Case.title, Case.status, Case.stage, Case.owner, Case.updated_at)
-    if owner is not None:
-        query = query.where(Case.owner == owner)
     with ctx.uow.read() as tx:
-        total = tx.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-        rows = tx.session.execute(query.order_by(Case.id.desc()).limit(max(1, min(limit, 1000)))
-                                  .offset(max(0, offset))).all()
-        waiting: dict[int, list[TaskView]] = {r.id: [] for r in rows}
-        if rows:
-            tasks = tx.session.scalars(select(HumanTask).where(HumanTask.state == "open",
-                                                               HumanTask.case_id.in_(list(waiting)))
-                                       .order_by(HumanTask.id)).all()
-            by_id = {r.id: r for r in rows}
-            for t in tasks:
-                r = by_id[t.case_id]
-                waiting[t.case_id].append(TaskView(
-                    id=t.id, case_id=t.case_id, case_number=r.number, case_title=r.title, name=t.name,
-                    task_key=t.task_key, lane=t.lane, candidate_group=t.candidate_group, assignee=t.assignee,
-                    form_key=t.form_key, stage=t.stage, due_at=t.due_at, state=t.state, created_at=t.created_at))
-        out = [CaseRow(r.id, r.number, r.title, r.status, r.stage, r.owner, r.updated_at, waiting[r.id])
-               for r in rows]
-    return out, total
-
-
-def overdue_tasks(ctx: AppContext, actor: Actor, limit: int = 200) -> list[TaskView]:
-    """Open tasks past their due date, most overdue first (innovation leads and administrators)."""
-    from sqlalchemy import select
-
-    from iphs_flow.store.tables import Case, HumanTask
-
-    if not actor.sees_all_cases:
-        raise Forbidden("only innovation leads and administrators see every task")
-    with ctx.uow.read() as tx:
-        rows = tx.session.execute(
-            select(HumanTask, Case.number, Case.title).join(Case, Case.id == HumanTask.case_id)
-            .where(HumanTask.state == "open", HumanTask.due_at < now())
-            .order_by(HumanTask.due_at, HumanTask.id).limit(limit)).all()
-        return [TaskView(id=t.id, case_id=t.case_id, case_number=n, case_title=title, name=t.name,
-                         task_key=t.task_key, lane=t.lane, candidate_group=t.candidate_group, assignee=t.assignee,
-                         form_key=t.form_key, stage=t.stage, due_at=t.due_at, state=t.state, created_at=t.created_at)
-                for t, n, title in rows]
-
-
-def stage_counts(ctx: AppContext, actor: Actor) -> dict[int | None, int]:
-    """Running cases per stage, counted in the database."""
-    if not actor.sees_all_cases:
-        raise Forbidden("only innovation leads and administrators see all cases")
-    counts: dict[int | None, int] = {}
-    for status, stage, n in [row for row in _counts(ctx)]:
-        if status == "running":
-            counts[stage] = counts.get(stage, 0) + n
-    return counts
-
-
-def _counts(ctx: AppContext) -> list[tuple[str, int | None, int]]:
-    with ctx.uow.read() as tx:
-        return list(tx.cases.counts())
+        case = visible_case(tx, case_ref, actor)
+        found = []
+        for event in tx.events.for_case(case.id):
+            if event.kind != "task_completed":
+                continue
+            submitted = event.data.get("data") if isinstance(event.data.get("data"), dict) else {}
+            outcome = _outcome(submitted)
+            if outcome is None:
+                continue
+            task_id = event.data.get("task_id")
+            found.append((event, submitted, outcome, task_id if isinstance(task_id, int) else None))
+        ids = [t for *_, t in found if t is not None]
+        stages = dict(tx.session.execute(select(HumanTask.id, HumanTask.stage).where(HumanTask.id.in_(ids))).all()) \
+            if ids else {}
+        decisions = []
+        for event, submitted, outcome, task_id in found:
+            reason = submitted.get("reason") or submitted.get("comment")
+            decisions.append(GateDecision(
+                task_id=task_id, task_key=event.task_key, task_name=event.task_name,
+                stage=stages.get(task_id) if task_id is not None else None, outcome=outcome,
+                reason=reason if isinstance(reason, str) and reason.strip() else None,
+                decided_by=event.actor, decided_at=event.at, data=dict(submitted)))
+        return decisions
