@@ -16,6 +16,7 @@ from iphs_flow.bootstrap import AppContext, build
 from iphs_flow.config import Settings
 from iphs_flow.engine.calendar import format_swedish
 from iphs_flow.services import accounts
+from iphs_flow.services import archive_export as archive_export_service
 from iphs_flow.services import cases as case_service
 from iphs_flow.services import processes as process_service
 from iphs_flow.services import timers as timer_service
@@ -534,6 +535,44 @@ def tokens_revoke(token_id: int, actor: str | None) -> None:
 
     info = _run(lambda: api_tokens.revoke_token(_context(), token_id, _actor(actor)))
     click.echo(f"token {info.id} of {info.username}: {info.state}")
+
+
+@cli.group(help="The e-archive: deliver closed cases as E-ARK SIP packages (CITS ERMS, PREMIS).")
+def archive() -> None:
+    pass
+
+
+@archive.command("export", help="Package closed cases: CASE... by number or id, or every case closed in a period.")
+@click.argument("case_refs", nargs=-1)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write the packages to (created if missing).")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Closed on or after (YYYY-MM-DD).")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Closed on or before (YYYY-MM-DD).")
+@click.option("--pseudonymise/--no-pseudonymise", default=None,
+              help="Replace people by pseudonyms (default: as IPHS_ARCHIVE_PSEUDONYMISE says per process).")
+@click.option("--zip", "as_zip", is_flag=True, help="Write each package as a ZIP file.")
+@click.option("--as", "actor", default=None)
+def archive_export(case_refs: tuple[str, ...], out_dir: Path, start: Any, end: Any, pseudonymise: bool | None,
+                   as_zip: bool, actor: str | None) -> None:
+    if bool(case_refs) == bool(start or end):
+        raise click.UsageError("name the cases, or give a period with --from and --to (not both)")
+    if not case_refs and not (start and end):
+        raise click.UsageError("a period needs both --from and --to")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    who = _actor(actor)
+    ctx = _context()
+    refs: list[str | int] = list(case_refs) or list(
+        _run(lambda: archive_export_service.closed_cases(ctx, start.date(), end.date(), who)))
+    if not refs:
+        click.echo("no closed cases in that period")
+        return
+    with click.progressbar(refs, label="Paketerar", file=sys.stderr) as bar:
+        for ref in bar:
+            view = _run(lambda ref=ref: archive_export_service.export_case(
+                ctx, ref, out_dir, who, pseudonymise=pseudonymise, as_zip=as_zip))
+            click.echo(f"{view.case_number}\t{view.path}\t{view.files} files\t{view.bytes} bytes\t"
+                       f"METS sha256 {view.mets_sha256}")
 
 
 def main() -> None:
