@@ -19,7 +19,8 @@ from tests.conftest import ADMIN, ANNA, DESIGNER, LEAD, MANAGER, ROOT, make_cont
 from tests.earchive_check import SCHEMAS, check_package
 from tests.integration.process_driver import Walk
 
-SUGGESTION = {"title": "Digital bokning av lokaler", "suggestion": "Anna Andersson föreslår webbokning av skolans lokaler",
+SUGGESTION = {"title": "Digital bokning av lokaler",
+              "suggestion": "Anna Andersson föreslår webbokning av skolans lokaler",
               "unit": "Skärholmens stadsdelsförvaltning"}
 THURSDAY = datetime(2026, 12, 17, 9, 0, tzinfo=timezone.utc)
 
@@ -79,7 +80,7 @@ def test_a_closed_case_becomes_a_package_that_passes_the_archive_checks(ctx, tmp
     attachment = next(view.path.glob("representations/rep1/data/bilagor/*"))
     assert attachment.read_bytes() == b"%PDF-1.4\n% Anna Andersson\n%%EOF\n"
     decision = next(p for p in view.path.glob("representations/rep1/data/handlingar/*.xml")
-                    if b"not_now" in p.read_bytes() or "Inte nu".encode() in p.read_bytes())
+                    if b"not_now" in p.read_bytes() or b"Inte nu" in p.read_bytes())
     assert "Inte nu" in decision.read_text(encoding="utf-8")  # the choice as the decider saw it
 
 
