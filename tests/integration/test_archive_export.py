@@ -179,3 +179,33 @@ def test_the_command_line_exports_with_progress(ctx, tmp_path) -> None:
                                       "--out", str(tmp_path / "p"), "--zip"], obj=ctx)
     assert period.exit_code == 0, period.output
     assert len(list((tmp_path / "p").glob("*.zip"))) == 1
+
+
+def test_an_administrator_downloads_the_package_from_the_case_page(db_url, tmp_path) -> None:
+    from iphs_flow.services import case_admin
+    from tests.integration.api_world import actor, build_world, case_at_need
+    from tests.integration.web_world import client_for, post_form
+
+    context, app = build_world(db_url)
+    try:
+        running = case_at_need(context)
+        closed = case_at_need(context, title="Bättre cykelparkering")
+        case_admin.terminate_case(context, closed.id, actor(context, "adam"), "Dubblett av ett annat ärende")
+        adam = client_for(app, "adam")
+        assert "Leverera till e-arkivet" in adam.get(f"/admin/cases/{closed.id}").get_data(as_text=True)
+        assert "Leverera till e-arkivet" not in adam.get(f"/admin/cases/{running.id}").get_data(as_text=True)
+
+        response = post_form(adam, f"/admin/cases/{closed.id}/archive", {"pseudonymise": "1"})
+        assert response.status_code == 200 and response.mimetype == "application/zip"
+        with zipfile.ZipFile(io.BytesIO(response.get_data())) as archive:
+            archive.extractall(tmp_path / "download")
+        package = next((tmp_path / "download").iterdir())
+        assert check_package(package) == []
+        assert "Anna Andersson" not in package_text(package)
+
+        refused = post_form(adam, f"/admin/cases/{running.id}/archive", {})
+        assert refused.status_code == 409 and "Bara avslutade ärenden" in refused.get_data(as_text=True)
+        lena = client_for(app, "lena")
+        assert post_form(lena, f"/admin/cases/{closed.id}/archive", {}).status_code in (403, 404)
+    finally:
+        context.close()

@@ -1,0 +1,48 @@
+"""An administrator delivers a closed case to the e-archive from its page, with the keyboard alone."""
+
+from __future__ import annotations
+
+import zipfile
+
+import pytest
+
+from iphs_flow.services import accounts, case_admin, cases
+from tests.browser.conftest import axe_violations, sign_in
+from tests.earchive_check import SCHEMAS, check_package
+from tests.integration.web_session import PASSWORD
+
+
+@pytest.fixture(scope="module")
+def closed_case(served):
+    base, ctx = served
+    accounts.add_user(ctx, "arkivadmin", "Arkiv Admin", password=PASSWORD,
+                      roles={"administrator"}, groups={"administrators"})
+    anna = accounts.actor_for(ctx, "anna")
+    view = cases.start_case(ctx, "improvement", {}, anna)
+    case_admin.terminate_case(ctx, view.id, accounts.actor_for(ctx, "arkivadmin"), "Dubblett")
+    return base, view
+
+
+def test_the_delivery_form_passes_axe_and_downloads_a_valid_package_with_the_keyboard(
+        browser, closed_case, tmp_path) -> None:
+    base, view = closed_case
+    context = browser.new_context(bypass_csp=True, accept_downloads=True)
+    page = context.new_page()
+    sign_in(page, base, "arkivadmin")
+    page.goto(f"{base}/admin/cases/{view.id}")
+    assert axe_violations(page) == []
+    page.focus("#archive-pseudonymise")
+    page.keyboard.press("Space")
+    assert page.is_checked("#archive-pseudonymise")
+    page.keyboard.press("Tab")
+    with page.expect_download() as download:
+        page.keyboard.press("Enter")
+    target = tmp_path / "package.zip"
+    download.value.save_as(target)
+    context.close()
+    with zipfile.ZipFile(target) as archive:
+        archive.extractall(tmp_path / "unzipped")
+    package = next((tmp_path / "unzipped").iterdir())
+    if (SCHEMAS / "mets.xsd").is_file():
+        assert check_package(package) == []
+    assert "anna" not in (package / "metadata/descriptive/erms.xml").read_text(encoding="utf-8")
