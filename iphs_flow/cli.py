@@ -18,6 +18,7 @@ from iphs_flow.engine.calendar import format_swedish
 from iphs_flow.services import accounts
 from iphs_flow.services import archive_export as archive_export_service
 from iphs_flow.services import cases as case_service
+from iphs_flow.services import personal_data as personal_data_service
 from iphs_flow.services import processes as process_service
 from iphs_flow.services import timers as timer_service
 from iphs_flow.services.errors import InvalidInput, InvalidProcess, ServiceError
@@ -573,6 +574,60 @@ def archive_export(case_refs: tuple[str, ...], out_dir: Path, start: Any, end: A
                 ctx, ref, out_dir, who, pseudonymise=pseudonymise, as_zip=as_zip))
             click.echo(f"{view.case_number}\t{view.path}\t{view.files} files\t{view.bytes} bytes\t"
                        f"METS sha256 {view.mets_sha256}")
+
+
+@cli.group("personal-data", help="A person's register extract, corrections and erasure (GDPR).")
+def personal_data_group() -> None:
+    pass
+
+
+@personal_data_group.command("extract", help="Every place USER appears; --json for the reply to the person.")
+@click.argument("username")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--as", "actor", default=None)
+def personal_data_extract(username: str, as_json: bool, actor: str | None) -> None:
+    made = _run(lambda: personal_data_service.register_extract(_context(), username, _actor(actor)))
+    if as_json:
+        click.echo(json.dumps(made.as_json(), ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{made.display_name} ({made.username}) {made.email or ''}")
+    for name, items in made.sections:
+        click.echo(f"{name}: {len(items)}")
+        for item in items:
+            click.echo(f"  {item.case_number or '-'}\t{_when(item.at)}\t{item.what}\t{item.place}")
+
+
+@personal_data_group.command("correct", help="Correct USER's name or e-mail; the reason is logged.")
+@click.argument("username")
+@click.option("--name", "display_name", default=None)
+@click.option("--email", default=None)
+@click.option("--reason", required=True)
+@click.option("--as", "actor", default=None)
+def personal_data_correct(username: str, display_name: str | None, email: str | None, reason: str,
+                          actor: str | None) -> None:
+    _run(lambda: personal_data_service.correct_person(_context(), username, _actor(actor), display_name=display_name,
+                                                      email=email, reason=reason))
+    click.echo(f"corrected {username}")
+
+
+@personal_data_group.command("erase", help="Erase USER: pseudonymised where records are kept, deleted elsewhere.")
+@click.argument("username")
+@click.option("--preview", is_flag=True, help="Only say what would happen where.")
+@click.option("--yes", "confirmed", is_flag=True, help="Do it without asking.")
+@click.option("--as", "actor", default=None)
+def personal_data_erase(username: str, preview: bool, confirmed: bool, actor: str | None) -> None:
+    who = _actor(actor)
+    plan = _run(lambda: personal_data_service.erasure_preview(_context(), username, who))
+    for step in plan.steps:
+        click.echo(f"{step.place}\t{step.rows}\t{step.action}\t{step.why}")
+    click.echo(f"{plan.cases} cases keep their records with {username} pseudonymised")
+    if preview:
+        return
+    if not confirmed and not click.confirm(f"Erase {username} for good?", err=True):
+        click.echo("nothing was changed", err=True)
+        sys.exit(1)
+    _run(lambda: personal_data_service.erase_person(_context(), username, who, confirm=username))
+    click.echo(f"erased {username}")
 
 
 def main() -> None:

@@ -130,3 +130,54 @@ def test_erasure_leaves_no_trace_of_her_and_every_case_still_opens(ctx) -> None:
         assert page.detail.case.number == number
     assert "Borttagen person" in " ".join(c.body for c in comments.list_comments(ctx, walk.number, ADMIN))
     assert accounts.authenticate(ctx, USERNAME, "ett långt lösenord") is None
+
+
+def test_an_administrator_handles_a_persons_data_from_the_web(db_url) -> None:
+    from tests.integration.api_world import actor, build_world, case_at_need
+    from tests.integration.web_world import client_for, post_form
+
+    context, app = build_world(db_url)
+    try:
+        case = case_at_need(context, owner="bertil", title="Bertil Bergs idé om lånecyklar")
+        adam = client_for(app, "adam")
+        page = adam.get("/admin/personal-data").get_data(as_text=True)
+        assert "Bertil Berg (bertil)" in page
+        assert adam.get("/admin/personal-data?username=nobody").status_code == 404
+        found = adam.get("/admin/personal-data?username=bertil")
+        assert found.status_code == 302
+        page = adam.get("/admin/personal-data/bertil").get_data(as_text=True)
+        assert "Registerutdrag för Bertil Berg" in page and case.number in page
+        data = adam.get("/admin/personal-data/bertil?format=json")
+        assert data.json["username"] == "bertil" and data.json["sections"]["cases"][0]["case_number"] == case.number
+        refused = post_form(adam, "/admin/personal-data/bertil/correct",
+                            {"display_name": "", "email": "x", "reason": ""})
+        assert refused.status_code == 422 and 'aria-invalid="true"' in refused.get_data(as_text=True)
+        preview = adam.get("/admin/personal-data/bertil/erase").get_data(as_text=True)
+        assert "Ersätts med pseudonym" in preview and "Ingenting har ändrats" in preview
+        wrong = post_form(adam, "/admin/personal-data/bertil/erase", {"confirm": "bert"})
+        assert wrong.status_code == 422
+        done = post_form(adam, "/admin/personal-data/bertil/erase", {"confirm": "bertil"})
+        assert done.status_code == 302
+        owner = cases.get_case(context, case.id, actor(context, "adam")).case.owner
+        assert owner.startswith("borttagen-")
+        assert client_for(app, "lena").get("/admin/personal-data").status_code in (403, 404)
+    finally:
+        context.close()
+
+
+def test_the_command_line_previews_and_erases(ctx) -> None:
+    from click.testing import CliRunner
+
+    from iphs_flow.cli import cli
+
+    her_cases(ctx)
+    runner = CliRunner()
+    extract = runner.invoke(cli, ["personal-data", "extract", USERNAME, "--json"], obj=ctx)
+    assert extract.exit_code == 0 and json.loads(extract.output)["email"] == EMAIL
+    preview = runner.invoke(cli, ["personal-data", "erase", USERNAME, "--preview"], obj=ctx)
+    assert preview.exit_code == 0 and "pseudonymise" in preview.output and traces(ctx)
+    declined = runner.invoke(cli, ["personal-data", "erase", USERNAME], input="n\n", obj=ctx)
+    assert declined.exit_code == 1 and traces(ctx)
+    done = runner.invoke(cli, ["personal-data", "erase", USERNAME, "--yes"], obj=ctx)
+    assert done.exit_code == 0, done.output
+    assert traces(ctx) == []

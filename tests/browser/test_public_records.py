@@ -1,4 +1,5 @@
-"""An administrator delivers a closed case to the e-archive from its page, with the keyboard alone."""
+"""Public records in the browser: e-archive delivery and a person's register extract and erasure,
+with axe-core clean pages and the keyboard alone."""
 
 from __future__ import annotations
 
@@ -46,3 +47,29 @@ def test_the_delivery_form_passes_axe_and_downloads_a_valid_package_with_the_key
     if (SCHEMAS / "mets.xsd").is_file():
         assert check_package(package) == []
     assert "anna" not in (package / "metadata/descriptive/erms.xml").read_text(encoding="utf-8")
+
+
+def test_a_register_extract_and_an_erasure_with_the_keyboard_on_axe_clean_pages(browser, closed_case) -> None:
+    base, _view = closed_case
+    context = browser.new_context(bypass_csp=True)
+    page = context.new_page()
+    sign_in(page, base, "arkivadmin")
+    page.goto(f"{base}/admin/personal-data")
+    assert axe_violations(page) == []
+    page.focus("#username")
+    page.select_option("#username", "anna")
+    page.keyboard.press("Tab")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert "Registerutdrag för" in page.locator("h1").inner_text()
+    assert axe_violations(page) == []
+    page.fill("#reason", "")
+    page.focus("#reason")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")  # no reason: refused, and said so next to the field
+    assert page.locator("#reason[aria-invalid='true']").count() == 1
+    assert axe_violations(page) == []
+    page.goto(f"{base}/admin/personal-data/anna/erase")
+    assert page.locator("#erasure-plan tbody tr").count() >= 2
+    assert axe_violations(page) == []
+    context.close()
