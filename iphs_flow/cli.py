@@ -20,6 +20,7 @@ from iphs_flow.services import archive_export as archive_export_service
 from iphs_flow.services import cases as case_service
 from iphs_flow.services import personal_data as personal_data_service
 from iphs_flow.services import processes as process_service
+from iphs_flow.services import retention as retention_service
 from iphs_flow.services import timers as timer_service
 from iphs_flow.services.errors import InvalidInput, InvalidProcess, ServiceError
 from iphs_flow.services.permissions import ROLES, Actor
@@ -628,6 +629,46 @@ def personal_data_erase(username: str, preview: bool, confirmed: bool, actor: st
         sys.exit(1)
     _run(lambda: personal_data_service.erase_person(_context(), username, who, confirm=username))
     click.echo(f"erased {username}")
+
+
+@cli.group(help="Retention (gallring): rules, weeding lists to approve, weeding.")
+def retention() -> None:
+    pass
+
+
+@retention.command("rules", help="List the retention rules; --defaults installs the example decisions.")
+@click.option("--defaults", is_flag=True)
+@click.option("--as", "actor", default=None)
+def retention_rules(defaults: bool, actor: str | None) -> None:
+    who = _actor(actor)
+    if defaults:
+        _run(lambda: retention_service.install_default_rules(_context(), who))
+    for rule in _run(lambda: retention_service.list_rules(_context(), who)):
+        kept = "for ever" if rule.keep_days is None else f"{rule.keep_days} days"
+        click.echo(f"{rule.id}\t{rule.document_type}\t{rule.process_key or '*'}\t{','.join(rule.outcomes) or '*'}\t"
+                   f"{kept}\t{rule.decision}")
+
+
+@retention.command("propose", help="Make the list of what is due now (nothing is weeded until approved).")
+@click.option("--as", "actor", default=None)
+def retention_propose(actor: str | None) -> None:
+    made = _run(lambda: retention_service.propose_weeding(_context(), _actor(actor)))
+    for item in made.items:
+        click.echo(f"{item.document_type}\t{item.case_number or '-'}\t{item.description}")
+    click.echo(f"weeding list {made.id}: {len(made.items)} items; approve with: iphs-flow retention approve {made.id}")
+
+
+@retention.command("approve", help="Approve weeding list LIST_ID; the scheduler weeds it within the hour.")
+@click.argument("list_id", type=int)
+@click.option("--as", "actor", default=None)
+def retention_approve(list_id: int, actor: str | None) -> None:
+    _run(lambda: retention_service.approve_weeding(_context(), list_id, _actor(actor)))
+    click.echo(f"weeding list {list_id} approved")
+
+
+@retention.command("apply", help="Weed what approved lists name, now (the scheduler does this hourly).")
+def retention_apply() -> None:
+    click.echo(f"{retention_service.apply_approved_weeding(_context())} weeded")
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from iphs_flow.web.i18n import init_i18n
 from iphs_flow.web.notices import bp as notices_bp
 from iphs_flow.web.pages import init_pages
 from iphs_flow.web.personal_data import bp as personal_data_bp
+from iphs_flow.web.retention import bp as retention_bp
 
 # Scripts, styles and images from this site only: no inline scripts, no framing, forms post here.
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -49,6 +50,7 @@ def create_app(config: dict[str, Any] | None = None, context: AppContext | None 
     app.register_blueprint(case_admin_bp)
     app.register_blueprint(design_tables_bp)
     app.register_blueprint(personal_data_bp)
+    app.register_blueprint(retention_bp)
 
     from iphs_flow.cli import cli
 

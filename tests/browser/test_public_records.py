@@ -73,3 +73,39 @@ def test_a_register_extract_and_an_erasure_with_the_keyboard_on_axe_clean_pages(
     assert page.locator("#erasure-plan tbody tr").count() >= 2
     assert axe_violations(page) == []
     context.close()
+
+
+def test_retention_pages_pass_axe_and_a_list_is_proposed_and_approved_with_the_keyboard(browser, closed_case) -> None:
+    base, _view = closed_case
+    context = browser.new_context(bypass_csp=True)
+    page = context.new_page()
+    sign_in(page, base, "arkivadmin")
+    page.goto(f"{base}/admin/records")
+    assert axe_violations(page) == []
+    page.get_by_role("link", name="Gallring").focus()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert axe_violations(page) == []
+    page.focus("#rule-keep_years")
+    page.keyboard.type("två år")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.locator("#rule-keep_years[aria-invalid='true']").count() == 1
+    assert axe_violations(page) == []
+    page.select_option("#rule-document_type", "task_draft")
+    page.fill("#rule-keep_years", "2")
+    page.fill("#rule-decision", "KS 2026/77")
+    page.focus("#rule-decision")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.locator("#rules tbody tr").count() == 1
+    page.get_by_role("button", name="Ta fram lista över vad som ska gallras nu").focus()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert axe_violations(page) == []
+    page.get_by_role("button", name="Godkänn gallring").focus()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert "godkänd" in page.locator("#h-lists ~ article h3").first.inner_text()
+    assert axe_violations(page) == []
+    context.close()

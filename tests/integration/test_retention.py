@@ -133,3 +133,49 @@ def test_what_changed_after_the_list_was_made_is_skipped(ctx) -> None:
     item = next(i for i in retention.weeding_lists(ctx, ADMIN)[0].items if i.document_type == "task_draft")
     assert item.status == "skipped"
     assert drafts.load_draft(ctx, task_id, OWNER)[0] == {"title": "Nytt"}
+
+
+def test_an_administrator_decides_rules_and_approves_lists_in_the_web(db_url) -> None:
+    from tests.integration.api_world import build_world
+    from tests.integration.web_world import client_for, post_form
+
+    context, app = build_world(db_url)
+    try:
+        adam = client_for(app, "adam")
+        assert "Gallring" in adam.get("/admin/records").get_data(as_text=True)
+        refused = post_form(adam, "/admin/retention/rules", {"document_type": "task_draft", "keep_years": "två",
+                                                             "decision": ""})
+        assert refused.status_code == 422 and 'id="rule-keep_years"' in refused.get_data(as_text=True)
+        added = post_form(adam, "/admin/retention/rules", {"document_type": "notification", "keep_years": "1,5",
+                                                           "decision": "KS 2026/123"})
+        assert added.status_code == 302
+        assert [(r.keep_days, r.decision) for r in retention.list_rules(context, ADMIN)] == [(548, "KS 2026/123")]
+        assert post_form(adam, "/admin/retention/lists", {}).status_code == 302
+        assert post_form(adam, "/admin/retention/lists", {}).status_code == 409
+        made = retention.weeding_lists(context, ADMIN)[0]
+        assert post_form(adam, f"/admin/retention/lists/{made.id}/approve", {}).status_code == 302
+        assert retention.weeding_lists(context, ADMIN)[0].status == "approved"
+        assert post_form(adam, f"/admin/retention/lists/{made.id}/cancel", {}).status_code == 409
+        assert client_for(app, "lena").get("/admin/retention").status_code in (403, 404)
+    finally:
+        context.close()
+
+
+def test_the_command_line_proposes_approves_and_weeds(ctx) -> None:
+    from click.testing import CliRunner
+
+    from iphs_flow.cli import cli
+
+    walk = Walk.start(ctx, "improvement")
+    drafts.save_draft(ctx, walk.task("suggestion").id, {"title": "Gammalt"}, OWNER)
+    clock.freeze(T0 + 3 * YEARS)
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["retention", "rules"], obj=ctx)
+    assert listed.exit_code == 0 and "for ever" in listed.output
+    proposed = runner.invoke(cli, ["retention", "propose"], obj=ctx)
+    assert proposed.exit_code == 0 and "task_draft" in proposed.output
+    list_id = retention.weeding_lists(ctx, ADMIN)[0].id
+    assert runner.invoke(cli, ["retention", "approve", str(list_id)], obj=ctx).exit_code == 0
+    applied = runner.invoke(cli, ["retention", "apply"], obj=ctx)
+    assert applied.exit_code == 0 and applied.output.startswith("1 weeded")
+    assert runner.invoke(cli, ["retention", "approve", str(list_id)], obj=ctx).exit_code == 1
