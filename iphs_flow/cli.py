@@ -17,6 +17,7 @@ from iphs_flow.config import Settings
 from iphs_flow.engine.calendar import format_swedish
 from iphs_flow.services import accounts
 from iphs_flow.services import archive_export as archive_export_service
+from iphs_flow.services import audit as audit_service
 from iphs_flow.services import cases as case_service
 from iphs_flow.services import personal_data as personal_data_service
 from iphs_flow.services import processes as process_service
@@ -669,6 +670,31 @@ def retention_approve(list_id: int, actor: str | None) -> None:
 @retention.command("apply", help="Weed what approved lists name, now (the scheduler does this hourly).")
 def retention_apply() -> None:
     click.echo(f"{retention_service.apply_approved_weeding(_context())} weeded")
+
+
+@cli.command("audit", help="Who read or changed which case, newest first (--csv for all of it).")
+@click.option("--case", "case_ref", default=None)
+@click.option("--user", "username", default=None)
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option("--kind", type=click.Choice(["read", "change"]), default=None)
+@click.option("--csv", "as_csv", is_flag=True)
+@click.option("--as", "actor", default=None)
+def audit_command(case_ref: str | None, username: str | None, start: Any, end: Any, kind: str | None,
+                  as_csv: bool, actor: str | None) -> None:
+    who = _actor(actor)
+    filters = {"case_ref": case_ref, "username": username, "start": start.date() if start else None,
+               "end": end.date() if end else None, "kind": kind}
+    if as_csv:
+        _run(lambda: audit_service.audit_trail(_context(), who, limit=1, **filters))
+        for chunk in audit_service.audit_csv(_context(), who, **filters):
+            click.echo(chunk, nl=False)
+        return
+    page = _run(lambda: audit_service.audit_trail(_context(), who, limit=200, **filters))
+    for row in page.rows:
+        click.echo(f"{_when(row.at)}\t{row.username}\t{row.kind}\t{row.case_number}\t{row.what}")
+    if page.next_cursor:
+        click.echo("(older entries: use --csv for all)", err=True)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from .cases import _require_visible, visible_task
 from .errors import Forbidden, NotFound
 from .permissions import Actor, may_work_on
 from .processes import model_for
+from .read_log import record_read
 from .views import CaseDetail, CaseView, EventView, TaskView
 
 
@@ -105,6 +106,7 @@ def case_page(ctx: AppContext, case_id: int, actor: Actor) -> CasePage:
                                            row.form_key if row else None, row.stage if row else None,
                                            dict(event.data.get("data") or {})))
         detail = CaseDetail(case=case_view(case, list(tx.tasks.open_for_case(case.id))), data={}, history=history)
+    record_read(ctx, case_id, actor, "case")
     return CasePage(detail, completed, forms)
 
 

@@ -21,6 +21,7 @@ from .cases import visible_case
 from .errors import Forbidden, InvalidInput, NotFound
 from .jobs import JobView, list_job_incidents
 from .permissions import ADMINISTRATOR, PROCESS_DESIGNER, Actor, require_role
+from .read_log import record_read
 from .views import CaseView, EventView
 
 MAX_PAGE = 200
@@ -98,7 +99,11 @@ def case_history(ctx: AppContext, case_ref: str | int, actor: Actor) -> list[Eve
     """The case's history, oldest first, without loading its workflow state."""
     with ctx.uow.read() as tx:
         case = _visible_case(tx, actor, case_ref)
-        return [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name, e.data) for e in tx.events.for_case(case.id)]
+        case_id = case.id
+        history = [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name, e.data)
+                   for e in tx.events.for_case(case.id)]
+    record_read(ctx, case_id, actor, "history")
+    return history
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from .idempotency import claim as idempotency_claim
 from .idempotency import settle as idempotency_settle
 from .permissions import ADMINISTRATOR, IDEA_OWNER, Actor, require_case_visible, require_role, require_task_access
 from .processes import model_for
+from .read_log import record_read
 from .views import CaseDetail, CaseView, EventView, TaskView
 
 MAX_DATA_BYTES = 256 * 1024
@@ -233,8 +234,10 @@ def get_case(ctx: AppContext, case_ref: str | int, actor: Actor) -> CaseDetail:
         data = runtime.inspect(model, json.loads(case.state)).data if case.state != "{}" else {}
         history = [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name, e.data)
                    for e in tx.events.for_case(case.id)]
-        return CaseDetail(case=case_view(case, list(tx.tasks.open_for_case(case.id))), data=data,
-                          history=history)
+        detail = CaseDetail(case=case_view(case, list(tx.tasks.open_for_case(case.id))), data=data,
+                            history=history)
+    record_read(ctx, detail.case.id, actor, "case")
+    return detail
 
 
 def list_cases(ctx: AppContext, actor: Actor, owner: str | None = None, status: str | None = None,

@@ -429,3 +429,17 @@ class WeedingItem(Base):
     description: Mapped[str] = mapped_column(String(500))
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | weeded | skipped
     weeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CaseRead(Base):
+    """Someone opened a case or one of its files: with the history's changes, the audit trail."""
+
+    __tablename__ = "case_read"
+    __table_args__ = (Index("ix_case_read_case_id_at", "case_id", "at"),
+                      Index("ix_case_read_username_at", "username", "at"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"))
+    username: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    what: Mapped[str] = mapped_column(String(100))  # case | attachment:<id> | record

@@ -16,6 +16,7 @@ from iphs_flow.services import cases as case_service
 from iphs_flow.services import processes as process_service
 from iphs_flow.services.errors import ServiceError
 from iphs_flow.web.account_tokens import bp as account_tokens_bp
+from iphs_flow.web.audit import bp as audit_bp
 from iphs_flow.web.auth import current_actor, init_auth, note_refusal
 from iphs_flow.web.case_admin import bp as case_admin_bp
 from iphs_flow.web.design_tables import bp as design_tables_bp
@@ -51,6 +52,7 @@ def create_app(config: dict[str, Any] | None = None, context: AppContext | None 
     app.register_blueprint(design_tables_bp)
     app.register_blueprint(personal_data_bp)
     app.register_blueprint(retention_bp)
+    app.register_blueprint(audit_bp)
 
     from iphs_flow.cli import cli
 

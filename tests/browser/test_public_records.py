@@ -109,3 +109,27 @@ def test_retention_pages_pass_axe_and_a_list_is_proposed_and_approved_with_the_k
     assert "godkänd" in page.locator("#h-lists ~ article h3").first.inner_text()
     assert axe_violations(page) == []
     context.close()
+
+
+def test_the_audit_view_passes_axe_and_is_searched_with_the_keyboard(browser, closed_case) -> None:
+    base, view = closed_case
+    context = browser.new_context(bypass_csp=True)
+    page = context.new_page()
+    sign_in(page, base, "arkivadmin")
+    page.goto(f"{base}/admin/cases/{view.id}")  # a read, noted
+    page.goto(f"{base}/admin/audit")
+    assert axe_violations(page) == []
+    page.focus("#audit-case")
+    page.keyboard.type(view.number)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    rows = page.locator("#audit-trail tbody tr")
+    assert rows.filter(has_text="arkivadmin").count() >= 1
+    assert axe_violations(page) == []
+    page.fill("#audit-from", "igår")
+    page.focus("#audit-from")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.locator("#audit-from[aria-invalid='true']").count() == 1
+    assert axe_violations(page) == []
+    context.close()
