@@ -27,6 +27,7 @@ from iphs_flow.http.oidc import init_provider
 from iphs_flow.http.protection import init_protection
 from iphs_flow.web import error_pages
 from iphs_flow.web.account_tokens import bp as account_tokens_bp
+from iphs_flow.web.audit import bp as audit_bp
 from iphs_flow.web.auth import init_auth
 from iphs_flow.web.case_admin import bp as case_admin_bp
 from iphs_flow.web.design_tables import bp as design_tables_bp
@@ -34,6 +35,8 @@ from iphs_flow.web.designer import init_designer
 from iphs_flow.web.home import init_home
 from iphs_flow.web.notices import bp as notices_bp
 from iphs_flow.web.pages import init_pages
+from iphs_flow.web.personal_data import bp as personal_data_bp
+from iphs_flow.web.retention import bp as retention_bp
 
 # Templates, static files and translations are the web pages' (iphs_flow/web/...).
 WEB_ROOT = Path(__file__).parent / "web"
@@ -68,6 +71,9 @@ def create_app(config: dict[str, Any] | None = None, context: AppContext | None 
     init_designer(app)
     app.register_blueprint(case_admin_bp)
     app.register_blueprint(design_tables_bp)
+    app.register_blueprint(personal_data_bp)
+    app.register_blueprint(retention_bp)
+    app.register_blueprint(audit_bp)
 
     @app.get("/healthz")
     def health() -> tuple[dict[str, str], int]:

@@ -20,10 +20,14 @@ from iphs_flow.config import Settings
 from iphs_flow.engine.calendar import format_swedish
 from iphs_flow.scheduler import Scheduler, run_forever, start_in_background
 from iphs_flow.services import accounts, api_tokens, case_admin
+from iphs_flow.services import archive_export as archive_export_service
+from iphs_flow.services import audit as audit_service
 from iphs_flow.services import cases as case_service
 from iphs_flow.services import jobs as job_service
 from iphs_flow.services import notifications as notification_service
+from iphs_flow.services import personal_data as personal_data_service
 from iphs_flow.services import processes as process_service
+from iphs_flow.services import retention as retention_service
 from iphs_flow.services import timers as timer_service
 from iphs_flow.services import versions as version_service
 from iphs_flow.services.errors import InvalidInput, InvalidProcess, ServiceError
@@ -501,6 +505,163 @@ def tokens_list(actor: str | None, username: str | None) -> None:
 def tokens_revoke(token_id: int, actor: str | None) -> None:
     info = _run(lambda: api_tokens.revoke_token(_context(), token_id, _actor(actor)))
     click.echo(f"token {info.id} of {info.username}: {info.state}")
+
+
+@cli.group(help="The e-archive: deliver closed cases as E-ARK SIP packages (CITS ERMS, PREMIS).")
+def archive() -> None:
+    pass
+
+
+@archive.command("export", help="Package closed cases: CASE... by number or id, or every case closed in a period.")
+@click.argument("case_refs", nargs=-1)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write the packages to (created if missing).")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Closed on or after (YYYY-MM-DD).")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Closed on or before (YYYY-MM-DD).")
+@click.option("--pseudonymise/--no-pseudonymise", default=None,
+              help="Replace people by pseudonyms (default: as IPHS_ARCHIVE_PSEUDONYMISE says per process).")
+@click.option("--zip", "as_zip", is_flag=True, help="Write each package as a ZIP file.")
+@click.option("--as", "actor", default=None)
+def archive_export(case_refs: tuple[str, ...], out_dir: Path, start: Any, end: Any, pseudonymise: bool | None,
+                   as_zip: bool, actor: str | None) -> None:
+    if bool(case_refs) == bool(start or end):
+        raise click.UsageError("name the cases, or give a period with --from and --to (not both)")
+    if not case_refs and not (start and end):
+        raise click.UsageError("a period needs both --from and --to")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    who = _actor(actor)
+    ctx = _context()
+    refs: list[str | int] = list(case_refs) or list(
+        _run(lambda: archive_export_service.closed_cases(ctx, start.date(), end.date(), who)))
+    if not refs:
+        click.echo("no closed cases in that period")
+        return
+    with click.progressbar(refs, label="Paketerar", file=sys.stderr) as bar:
+        for ref in bar:
+            view = _run(lambda ref=ref: archive_export_service.export_case(
+                ctx, ref, out_dir, who, pseudonymise=pseudonymise, as_zip=as_zip))
+            click.echo(f"{view.case_number}\t{view.path}\t{view.files} files\t{view.bytes} bytes\t"
+                       f"METS sha256 {view.mets_sha256}")
+
+
+@cli.group("personal-data", help="A person's register extract, corrections and erasure (GDPR).")
+def personal_data_group() -> None:
+    pass
+
+
+@personal_data_group.command("extract", help="Every place USER appears; --json for the reply to the person.")
+@click.argument("username")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--as", "actor", default=None)
+def personal_data_extract(username: str, as_json: bool, actor: str | None) -> None:
+    made = _run(lambda: personal_data_service.register_extract(_context(), username, _actor(actor)))
+    if as_json:
+        click.echo(json.dumps(made.as_json(), ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{made.display_name} ({made.username}) {made.email or ''}")
+    for name, items in made.sections:
+        click.echo(f"{name}: {len(items)}")
+        for item in items:
+            click.echo(f"  {item.case_number or '-'}\t{_when(item.at)}\t{item.what}\t{item.place}")
+
+
+@personal_data_group.command("correct", help="Correct USER's name or e-mail; the reason is logged.")
+@click.argument("username")
+@click.option("--name", "display_name", default=None)
+@click.option("--email", default=None)
+@click.option("--reason", required=True)
+@click.option("--as", "actor", default=None)
+def personal_data_correct(username: str, display_name: str | None, email: str | None, reason: str,
+                          actor: str | None) -> None:
+    _run(lambda: personal_data_service.correct_person(_context(), username, _actor(actor), display_name=display_name,
+                                                      email=email, reason=reason))
+    click.echo(f"corrected {username}")
+
+
+@personal_data_group.command("erase", help="Erase USER: pseudonymised where records are kept, deleted elsewhere.")
+@click.argument("username")
+@click.option("--preview", is_flag=True, help="Only say what would happen where.")
+@click.option("--yes", "confirmed", is_flag=True, help="Do it without asking.")
+@click.option("--as", "actor", default=None)
+def personal_data_erase(username: str, preview: bool, confirmed: bool, actor: str | None) -> None:
+    who = _actor(actor)
+    plan = _run(lambda: personal_data_service.erasure_preview(_context(), username, who))
+    for step in plan.steps:
+        click.echo(f"{step.place}\t{step.rows}\t{step.action}\t{step.why}")
+    click.echo(f"{plan.cases} cases keep their records with {username} pseudonymised")
+    if preview:
+        return
+    if not confirmed and not click.confirm(f"Erase {username} for good?", err=True):
+        click.echo("nothing was changed", err=True)
+        sys.exit(1)
+    _run(lambda: personal_data_service.erase_person(_context(), username, who, confirm=username))
+    click.echo(f"erased {username}")
+
+
+@cli.group(help="Retention (gallring): rules, weeding lists to approve, weeding.")
+def retention() -> None:
+    pass
+
+
+@retention.command("rules", help="List the retention rules; --defaults installs the example decisions.")
+@click.option("--defaults", is_flag=True)
+@click.option("--as", "actor", default=None)
+def retention_rules(defaults: bool, actor: str | None) -> None:
+    who = _actor(actor)
+    if defaults:
+        _run(lambda: retention_service.install_default_rules(_context(), who))
+    for rule in _run(lambda: retention_service.list_rules(_context(), who)):
+        kept = "for ever" if rule.keep_days is None else f"{rule.keep_days} days"
+        click.echo(f"{rule.id}\t{rule.document_type}\t{rule.process_key or '*'}\t{','.join(rule.outcomes) or '*'}\t"
+                   f"{kept}\t{rule.decision}")
+
+
+@retention.command("propose", help="Make the list of what is due now (nothing is weeded until approved).")
+@click.option("--as", "actor", default=None)
+def retention_propose(actor: str | None) -> None:
+    made = _run(lambda: retention_service.propose_weeding(_context(), _actor(actor)))
+    for item in made.items:
+        click.echo(f"{item.document_type}\t{item.case_number or '-'}\t{item.description}")
+    click.echo(f"weeding list {made.id}: {len(made.items)} items; approve with: iphs-flow retention approve {made.id}")
+
+
+@retention.command("approve", help="Approve weeding list LIST_ID; the scheduler weeds it within the hour.")
+@click.argument("list_id", type=int)
+@click.option("--as", "actor", default=None)
+def retention_approve(list_id: int, actor: str | None) -> None:
+    _run(lambda: retention_service.approve_weeding(_context(), list_id, _actor(actor)))
+    click.echo(f"weeding list {list_id} approved")
+
+
+@retention.command("apply", help="Weed what approved lists name, now (the scheduler does this hourly).")
+def retention_apply() -> None:
+    click.echo(f"{retention_service.apply_approved_weeding(_context())} weeded")
+
+
+@cli.command("audit", help="Who read or changed which case, newest first (--csv for all of it).")
+@click.option("--case", "case_ref", default=None)
+@click.option("--user", "username", default=None)
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option("--kind", type=click.Choice(["read", "change"]), default=None)
+@click.option("--csv", "as_csv", is_flag=True)
+@click.option("--as", "actor", default=None)
+def audit_command(case_ref: str | None, username: str | None, start: Any, end: Any, kind: str | None,
+                  as_csv: bool, actor: str | None) -> None:
+    who = _actor(actor)
+    filters = {"case_ref": case_ref, "username": username, "start": start.date() if start else None,
+               "end": end.date() if end else None, "kind": kind}
+    if as_csv:
+        _run(lambda: audit_service.audit_trail(_context(), who, limit=1, **filters))
+        for chunk in audit_service.audit_csv(_context(), who, **filters):
+            click.echo(chunk, nl=False)
+        return
+    page = _run(lambda: audit_service.audit_trail(_context(), who, limit=200, **filters))
+    for row in page.rows:
+        click.echo(f"{_when(row.at)}\t{row.username}\t{row.kind}\t{row.case_number}\t{row.what}")
+    if page.next_cursor:
+        click.echo("(older entries: use --csv for all)", err=True)
 
 
 def main() -> None:

@@ -82,6 +82,11 @@ class Settings:
     scheduler_poll_seconds: float = 2.0
     attachments_dir: Path = Path("instance/attachments")
     attachment_max_bytes: int = 20 * 1024 * 1024
+    # The e-archive: who delivers (arkivbildare) and for which processes people are pseudonymised.
+    organisation: str = "Stockholms stad"
+    organisation_code: str = "212000-0142"
+    archive_submission_agreement: str = ""
+    archive_pseudonymise: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -129,5 +134,10 @@ class Settings:
             job_lease_seconds=float(_env("IPHS_JOB_LEASE_SECONDS", str(cls.job_lease_seconds))),
             job_batch=int(_env("IPHS_JOB_BATCH", str(cls.job_batch))),
             scheduler_poll_seconds=float(_env("IPHS_SCHEDULER_POLL_SECONDS", str(cls.scheduler_poll_seconds))),
+            organisation=_env("IPHS_ORGANISATION", cls.organisation),
+            organisation_code=_env("IPHS_ORGANISATION_CODE", cls.organisation_code),
+            archive_submission_agreement=_env("IPHS_ARCHIVE_SUBMISSION_AGREEMENT", ""),
+            archive_pseudonymise=frozenset(
+                k.strip() for k in _env("IPHS_ARCHIVE_PSEUDONYMISE", "").split(",") if k.strip()),
         )
         return replace(settings, **overrides) if overrides else settings

@@ -26,6 +26,7 @@ from iphs_flow.engine.clock import now
 from iphs_flow.notify.mailer import SmtpMailer
 from iphs_flow.services.idempotency import purge_expired
 from iphs_flow.services.jobs import JobRun, MailerFactory, next_job_due, process_due_jobs, worker_name
+from iphs_flow.services.retention import apply_approved_weeding
 from iphs_flow.services.timers import fire_due_timers, next_timer_at
 from iphs_flow.services.views import TimerRun
 
@@ -81,11 +82,12 @@ class Scheduler:
         return tick
 
     def housekeeping(self) -> int:
-        """Delete API idempotency keys past their 24 hours, at most once an hour per scheduler."""
+        """At most once an hour per scheduler: delete API idempotency keys past their 24 hours,
+        and weed what an administrator's approved weeding list names."""
         if time.monotonic() < self._next_purge:
             return 0
         self._next_purge = time.monotonic() + PURGE_EVERY_SECONDS
-        return purge_expired(self.ctx)
+        return purge_expired(self.ctx) + apply_approved_weeding(self.ctx)
 
     def _fire_if_due(self) -> TimerRun:
         # Look before taking a write lock: on SQLite every write transaction waits for the others.
@@ -109,7 +111,7 @@ class Scheduler:
             try:
                 self.housekeeping()
             except Exception:  # noqa: BLE001 - housekeeping must not stop timers and mails
-                log.exception("purging expired idempotency keys failed")
+                log.exception("housekeeping (idempotency keys, weeding) failed")
             while not self.stopping.is_set():
                 try:
                     tick = self.run_once()

@@ -24,6 +24,7 @@ from iphs_flow.store.tables import CaseAttachment
 
 from .errors import InvalidInput, NotFound
 from .permissions import Actor
+from .read_log import record_read
 from .visibility import require_visible, visible_case
 
 TYPES = {
@@ -157,4 +158,6 @@ def open_attachment(ctx: AppContext, attachment_id: int, actor: Actor) -> tuple[
         path = Path(ctx.settings.attachments_dir) / row.stored_name
         if not path.is_file():
             raise NotFound(f"the file of attachment {attachment_id} is missing")
-        return _view(row), path
+        view = _view(row)
+    record_read(ctx, view.case_id, actor, f"attachment:{attachment_id}")
+    return view, path

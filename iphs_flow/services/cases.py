@@ -21,6 +21,7 @@ from .idempotency import claim as idempotency_claim
 from .idempotency import settle as idempotency_settle
 from .permissions import ADMINISTRATOR, IDEA_OWNER, Actor, require_role, require_task_access
 from .processes import model_for
+from .read_log import record_read
 from .views import CaseDetail, CaseView, EventView
 from .visibility import find_case, visible_case, visible_task
 
@@ -182,8 +183,10 @@ def get_case(ctx: AppContext, case_ref: str | int, actor: Actor) -> CaseDetail:
         data = runtime.inspect(model, json.loads(case.state)).data if case.state != "{}" else {}
         history = [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name, e.data)
                    for e in tx.events.for_case(case.id)]
-        return CaseDetail(case=case_view(case, list(tx.tasks.open_for_case(case.id))), data=data,
-                          history=history)
+        detail = CaseDetail(case=case_view(case, list(tx.tasks.open_for_case(case.id))), data=data,
+                            history=history)
+    record_read(ctx, detail.case.id, actor, "case")
+    return detail
 
 
 __all__ = ["start_case", "complete_task", "retry_incident", "get_case", "validate_form", "find_case",

@@ -382,3 +382,68 @@ class IdempotencyKey(Base):
     body: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RetentionRule(Base):
+    """A retention decision (gallringsbeslut) for one kind of document, maybe of one process.
+
+    `keep_days` None means kept for ever: such a rule says so explicitly and prevents any
+    weeding of what it covers. For whole cases, `outcomes` narrows the rule to cases that
+    ended so (a gate decision's value, or the status `terminated`); empty means any closed case.
+    """
+
+    __tablename__ = "retention_rule"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    document_type: Mapped[str] = mapped_column(String(40))  # case | task_draft | notification
+    process_key: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    outcomes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    keep_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    decision: Mapped[str] = mapped_column(String(300))  # the decision it implements, e.g. its diarienummer
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class WeedingList(Base):
+    """What is due for weeding, proposed by an administrator; nothing is weeded before approval."""
+
+    __tablename__ = "weeding_list"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    status: Mapped[str] = mapped_column(String(20))  # proposed | approved | applied | cancelled
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    approved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class WeedingItem(Base):
+    """One thing on a weeding list, and afterwards the record that it was weeded (never its content)."""
+
+    __tablename__ = "weeding_item"
+    __table_args__ = (Index("ix_weeding_item_list_id", "list_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("weeding_list.id", ondelete="CASCADE"))
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("retention_rule.id", ondelete="SET NULL"), nullable=True)
+    document_type: Mapped[str] = mapped_column(String(40))
+    ref_id: Mapped[int] = mapped_column(BigInteger)
+    case_number: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    description: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | weeded | skipped
+    weeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CaseRead(Base):
+    """Someone opened a case or one of its files: with the history's changes, the audit trail."""
+
+    __tablename__ = "case_read"
+    __table_args__ = (Index("ix_case_read_case_id_at", "case_id", "at"),
+                      Index("ix_case_read_username_at", "username", "at"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"))
+    username: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    what: Mapped[str] = mapped_column(String(100))  # case | attachment:<id> | record

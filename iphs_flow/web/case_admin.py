@@ -10,14 +10,17 @@ and the status that fits it, and changes nothing.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.clock import now
-from iphs_flow.services import case_admin
+from iphs_flow.services import archive_export, case_admin
 from iphs_flow.services import cases as case_service
 from iphs_flow.services.errors import Conflict, InvalidInput
 from iphs_flow.services.permissions import ADMINISTRATOR, Actor, require_role
@@ -47,7 +50,9 @@ def _page(case_id: int, actor: Actor, *, status: int = 200, problem: str | None 
     return render_template("case_admin.html", page=page, c=page.detail.case, diagram=picture,
                            viewer=vendor_available() and bool(picture.xml), problem=problem,
                            field_errors=field_errors or {}, reasons=reasons or {}, stage_name=stage_name,
-                           at=now()), status
+                           at=now(),
+                           archive_pseudonymise=page.detail.case.process_key in _ctx().settings.archive_pseudonymise
+                           ), status
 
 
 @bp.get("/admin/cases/<int:case_id>")
@@ -123,3 +128,26 @@ def retry(case_id: int) -> Any:
         return view
 
     return _operate(case_id, "retry", run, _("Nytt försök gjort för %(number)s."))
+
+
+@bp.post("/admin/cases/<int:case_id>/archive")
+@login_required
+def archive(case_id: int) -> Any:
+    """The case's e-archive package as a ZIP download, built in a folder of its own and removed after."""
+    actor = _admin()
+    work = Path(tempfile.mkdtemp(prefix="iphs-archive-"))
+    try:
+        view = archive_export.export_case(_ctx(), case_id, work, actor,
+                                          pseudonymise=request.form.get("pseudonymise") == "1", as_zip=True)
+    except Conflict as err:
+        shutil.rmtree(work, ignore_errors=True)
+        message = (_("Bara avslutade ärenden kan levereras till e-arkivet.") if "not closed" in err.message
+                   else _("Leveranspaketet kunde inte skapas: %(why)s", why=err.message))
+        return _page(case_id, actor, status=409, problem=message)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    response = send_file(view.path, mimetype="application/zip", as_attachment=True,
+                         download_name=view.path.name, max_age=0)
+    response.call_on_close(lambda: shutil.rmtree(work, ignore_errors=True))
+    return response

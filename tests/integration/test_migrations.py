@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
+import pytest
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -31,20 +35,47 @@ def test_the_history_is_one_line_with_one_head() -> None:
     assert all(len(rev._all_down_revisions) <= 1 for rev in script.walk_revisions())
 
 
-def test_a_database_made_by_the_branched_history_upgrades_unchanged(ctx) -> None:
-    """Until stop 10 the history had four heads; such a database records all four."""
-    from sqlalchemy import text
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path):
+    """A database with no schema at all (the usual fixtures hand out migrated copies)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
 
-    engine = ctx.uow.engine
-    with engine.begin() as connection:
-        connection.execute(text("DELETE FROM alembic_version"))
-        for head in ("0003", "0006", "0007", "0008"):
-            connection.execute(text("INSERT INTO alembic_version VALUES (:v)"), {"v": head})
-    upgrade(engine)
-    with engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
-    assert diff == []
-    assert len(current(engine)) == 1
+    admin_url = request.getfixturevalue("postgres_admin")
+    name = f"iphs_empty_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_a_database_made_by_the_branched_history_upgrades_unchanged(empty_db_url) -> None:
+    """Until stop 10 the history had four heads (0003, 0006, 0007, 0008); such a database
+    records all four, with the schema of 0008, and upgrades from there to today's head."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(empty_db_url)
+    try:
+        upgrade(engine, "0008")
+        with engine.begin() as connection:
+            connection.execute(text("DELETE FROM alembic_version"))
+            for head in ("0003", "0006", "0007", "0008"):
+                connection.execute(text("INSERT INTO alembic_version VALUES (:v)"), {"v": head})
+        upgrade(engine)
+        with engine.connect() as connection:
+            diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        assert diff == []
+        assert len(current(engine)) == 1
+    finally:
+        engine.dispose()
 
 
 def test_an_empty_database_is_migrated_from_scratch_to_the_schema_of_the_models(tmp_path) -> None:

@@ -22,6 +22,7 @@ from ..case_sync import case_view
 from ..errors import NotFound
 from ..permissions import Actor, may_work_on
 from ..processes import model_for
+from ..read_log import record_read
 from ..views import CaseDetail, CaseView, EventView, TaskView
 from ..visibility import require_visible, visible_case, visible_task
 from .tasks import task_view
@@ -102,6 +103,7 @@ def case_page(ctx: AppContext, case_id: int, actor: Actor) -> CaseOverview:
                                            row.form_key if row else None, row.stage if row else None,
                                            dict(event.data.get("data") or {})))
         detail = CaseDetail(case=case_view(case, list(tx.tasks.open_for_case(case.id))), data={}, history=history)
+    record_read(ctx, case_id, actor, "case")
     return CaseOverview(detail, completed, forms)
 
 
@@ -220,7 +222,11 @@ def case_history(ctx: AppContext, case_ref: str | int, actor: Actor) -> list[Eve
     """The case's history, oldest first, without loading its workflow state."""
     with ctx.uow.read() as tx:
         case = visible_case(tx, case_ref, actor)
-        return [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name, e.data) for e in tx.events.for_case(case.id)]
+        case_id = case.id
+        history = [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name, e.data)
+                   for e in tx.events.for_case(case.id)]
+    record_read(ctx, case_id, actor, "history")
+    return history
 
 
 @dataclass(frozen=True)
