@@ -16,9 +16,9 @@ from iphs_flow.engine import clock
 from iphs_flow.services import accounts, archive_export, attachments, comments, processes
 from iphs_flow.services.errors import Conflict, Forbidden
 from tests.conftest import ROOT, make_context
-from tests.people import ADMIN, ANNA, DESIGNER, LEAD, MANAGER
 from tests.earchive_check import SCHEMAS, check_package
 from tests.integration.process_driver import Walk
+from tests.people import ADMIN, ANNA, DESIGNER, LEAD, MANAGER
 
 SUGGESTION = {"title": "Digital bokning av lokaler",
               "suggestion": "Anna Andersson föreslår webbokning av skolans lokaler",

@@ -11,8 +11,8 @@ from iphs_flow.engine import clock
 from iphs_flow.services import attachments, audit, case_pages, case_records, cases
 from iphs_flow.services.errors import Forbidden, NotFound
 from tests.conftest import T0
-from tests.people import ADMIN, ANNA, BERTIL, LEAD
 from tests.integration.api_world import actor, build_world, case_at_need
+from tests.people import ADMIN, ANNA, BERTIL, LEAD
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from iphs_flow.services import accounts, attachments, case_pages, cases, comment
 from iphs_flow.services.errors import Forbidden, InvalidInput
 from iphs_flow.store.tables import AccessLog, Base
 from tests.conftest import ROOT, T0, make_context
-from tests.people import ADMIN, DESIGNER, LEAD, MANAGER
 from tests.integration.process_driver import Walk
+from tests.people import ADMIN, DESIGNER, LEAD, MANAGER
 
 USERNAME, NAME, EMAIL = "igustafs", "Ingrid Gustafsdotter", "ingrid.gustafsdotter@stad.example"
 

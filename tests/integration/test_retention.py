@@ -14,8 +14,8 @@ from iphs_flow.services import accounts, attachments, drafts, jobs, processes, r
 from iphs_flow.services.errors import Conflict, Forbidden, InvalidInput
 from iphs_flow.store.tables import Case, CaseAttachment, CaseEvent, Notification, TaskDraft
 from tests.conftest import ROOT, T0, make_context
-from tests.people import ADMIN, DESIGNER, LEAD, MANAGER
 from tests.integration.process_driver import OWNER, Walk
+from tests.people import ADMIN, DESIGNER, LEAD, MANAGER
 
 SUGGESTION = {"title": "Fler papperskorgar", "suggestion": "Fler papperskorgar i parken", "unit": "Parkenheten"}
 YEARS = timedelta(days=365)
