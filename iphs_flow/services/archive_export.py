@@ -16,10 +16,10 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from iphs_flow import __version__
 from iphs_flow.archive.mets import Submitter
 from iphs_flow.archive.model import (
     INCOMING,
@@ -41,6 +41,10 @@ from .permissions import ADMINISTRATOR, Actor, require_role
 from .queries.archive import CLOSED, CaseRecordSet, case_records, closed_case_ids
 
 SOFTWARE = "IPHS Flow"
+try:
+    SOFTWARE_VERSION = version("iphs-flow")
+except PackageNotFoundError:  # run from a checkout that was never installed
+    SOFTWARE_VERSION = "0+unknown"
 
 # How the history reads in the package; unknown kinds are kept by their name.
 _HISTORY_WORDS = {
@@ -171,7 +175,7 @@ def _archive_case(ctx: AppContext, records: CaseRecordSet, pseudonymise: bool) -
 def _submitter(ctx: AppContext) -> Submitter:
     settings = ctx.settings
     return Submitter(organisation=settings.organisation, organisation_code=settings.organisation_code,
-                     software=SOFTWARE, software_version=__version__,
+                     software=SOFTWARE, software_version=SOFTWARE_VERSION,
                      submission_agreement=settings.archive_submission_agreement)
 
 
