@@ -8,8 +8,10 @@ from datetime import date, timedelta
 import pytest
 
 from iphs_flow.engine import clock
-from iphs_flow.services import attachments, audit, case_pages, case_records, cases
+from iphs_flow.services import attachments, audit, cases
 from iphs_flow.services.errors import Forbidden, NotFound
+from iphs_flow.services.queries import case_page as case_pages
+from iphs_flow.services.queries import case_page as case_records
 from tests.conftest import T0
 from tests.integration.api_world import actor, build_world, case_at_need
 from tests.people import ADMIN, ANNA, BERTIL, LEAD

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import JSON, Text, cast, select
 
 from iphs_flow.engine import clock
-from iphs_flow.services import accounts, attachments, case_pages, cases, comments, jobs, personal_data, processes
+from iphs_flow.services import accounts, attachments, cases, comments, jobs, personal_data, processes
 from iphs_flow.services.errors import Forbidden, InvalidInput
+from iphs_flow.services.queries import case_page as case_pages
 from iphs_flow.store.tables import AccessLog, Base
 from tests.conftest import ROOT, T0, make_context
 from tests.integration.process_driver import Walk
