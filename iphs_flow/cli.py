@@ -372,21 +372,15 @@ def users_log(username: str | None, event: str | None, limit: int, actor: str | 
                    f"{entry.remote_addr or '-'}\t{detail}")
 
 
-@cli.command(help="Serve the web app (and fire timers in the background).")
+@cli.command(help="Serve the web app with gunicorn (threaded workers) and one scheduler beside it.")
 @click.option("--host", default=None)
 @click.option("--port", type=int, default=None)
-@click.option("--scheduler/--no-scheduler", default=True, help="Fire timers inside this process.")
+@click.option("--scheduler/--no-scheduler", default=True,
+              help="Run one scheduler process beside the web workers (--no-scheduler when it runs elsewhere).")
 def serve(host: str | None, port: int | None, scheduler: bool) -> None:
-    from iphs_flow.web.app import create_app
+    from iphs_flow.serving import serve as run_server
 
-    ctx = _context()
-    app = create_app(context=ctx)
-    if scheduler:
-        from iphs_flow.scheduler import start_in_background
-
-        start_in_background(ctx)
-    app.run(host=host or ctx.settings.host, port=port or ctx.settings.port, threaded=True,
-            use_reloader=False)
+    run_server(Settings.from_env(), host, port, scheduler)
 
 
 @cli.command(help="Run the scheduler: BPMN timers, reminders, escalations, digests and mail.")

@@ -82,6 +82,21 @@ class Settings:
     scheduler_poll_seconds: float = 2.0
     attachments_dir: Path = Path("instance/attachments")
     attachment_max_bytes: int = 20 * 1024 * 1024
+    # `iphs-flow serve` (gunicorn, threaded workers; see iphs_flow/serving.py)
+    workers: int = 2
+    threads: int = 8
+    worker_timeout: float = 60.0
+    graceful_timeout: float = 30.0
+    keepalive: float = 5.0
+    header_timeout: float = 10.0
+    worker_connections: int = 1000
+    # production footing (issue 14)
+    retry_after_seconds: int = 5
+    heartbeat_stale_seconds: float = 60.0
+    max_body_bytes: int = 1024 * 1024
+    json_max_depth: int = 32
+    break_glass_networks: tuple[str, ...] = ()
+    login_delay_max_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -129,5 +144,19 @@ class Settings:
             job_lease_seconds=float(_env("IPHS_JOB_LEASE_SECONDS", str(cls.job_lease_seconds))),
             job_batch=int(_env("IPHS_JOB_BATCH", str(cls.job_batch))),
             scheduler_poll_seconds=float(_env("IPHS_SCHEDULER_POLL_SECONDS", str(cls.scheduler_poll_seconds))),
+            workers=int(_env("IPHS_WORKERS", str(cls.workers))),
+            threads=int(_env("IPHS_THREADS", str(cls.threads))),
+            worker_timeout=float(_env("IPHS_WORKER_TIMEOUT", str(cls.worker_timeout))),
+            graceful_timeout=float(_env("IPHS_GRACEFUL_TIMEOUT", str(cls.graceful_timeout))),
+            keepalive=float(_env("IPHS_KEEPALIVE", str(cls.keepalive))),
+            header_timeout=float(_env("IPHS_HEADER_TIMEOUT", str(cls.header_timeout))),
+            worker_connections=int(_env("IPHS_WORKER_CONNECTIONS", str(cls.worker_connections))),
+            retry_after_seconds=int(_env("IPHS_RETRY_AFTER_SECONDS", str(cls.retry_after_seconds))),
+            heartbeat_stale_seconds=float(_env("IPHS_HEARTBEAT_STALE_SECONDS", str(cls.heartbeat_stale_seconds))),
+            max_body_bytes=int(_env("IPHS_MAX_BODY_BYTES", str(cls.max_body_bytes))),
+            json_max_depth=int(_env("IPHS_JSON_MAX_DEPTH", str(cls.json_max_depth))),
+            break_glass_networks=tuple(n.strip() for n in _env("IPHS_BREAK_GLASS_NETWORKS", "").split(",")
+                                       if n.strip()),
+            login_delay_max_seconds=float(_env("IPHS_LOGIN_DELAY_MAX_SECONDS", str(cls.login_delay_max_seconds))),
         )
         return replace(settings, **overrides) if overrides else settings
