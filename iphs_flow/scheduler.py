@@ -26,12 +26,14 @@ from iphs_flow.engine.clock import now
 from iphs_flow.notify.mailer import SmtpMailer
 from iphs_flow.services.idempotency import purge_expired
 from iphs_flow.services.jobs import JobRun, MailerFactory, next_job_due, process_due_jobs, worker_name
+from iphs_flow.services.readiness import beat
 from iphs_flow.services.timers import fire_due_timers, next_timer_at
 from iphs_flow.services.views import TimerRun
 
 log = logging.getLogger(__name__)
 MAX_ROUNDS = 50
 PURGE_EVERY_SECONDS = 3600.0
+BEAT_EVERY_SECONDS = 5.0
 
 
 @dataclass
@@ -58,6 +60,7 @@ class Scheduler:
         self.stopping = threading.Event()
         self._busy = threading.Lock()
         self._next_purge = 0.0
+        self._next_beat = 0.0
 
     def run_once(self) -> Tick:
         """Fire due timers, then do due jobs until none is left (mails follow notifications).
@@ -65,6 +68,7 @@ class Scheduler:
         Timers that fall due while a long batch of mails goes out are fired between
         batches, so mail volume does not make timers late.
         """
+        self._beat()
         tick = Tick(timers=self._fire_if_due())
         job_due = next_job_due(self.ctx)
         if job_due is None or job_due > now():
@@ -79,6 +83,13 @@ class Scheduler:
             more = self._fire_if_due()
             tick.timers = TimerRun(*(a + b for a, b in zip(astuple(tick.timers), astuple(more), strict=True)))
         return tick
+
+    def _beat(self) -> None:
+        """Tell `/readyz` this scheduler is alive, at most every few seconds."""
+        if time.monotonic() < self._next_beat:
+            return
+        self._next_beat = time.monotonic() + min(BEAT_EVERY_SECONDS, self.ctx.settings.heartbeat_stale_seconds / 4)
+        beat(self.ctx, self.worker)
 
     def housekeeping(self) -> int:
         """Delete API idempotency keys past their 24 hours, at most once an hour per scheduler."""

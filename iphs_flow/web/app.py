@@ -23,6 +23,7 @@ from iphs_flow.web.designer import init_designer
 from iphs_flow.web.i18n import init_i18n
 from iphs_flow.web.notices import bp as notices_bp
 from iphs_flow.web.pages import init_pages
+from iphs_flow.web.unavailable import init_unavailable
 
 # Scripts, styles and images from this site only: no inline scripts, no framing, forms post here.
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -39,6 +40,7 @@ def create_app(config: dict[str, Any] | None = None, context: AppContext | None 
     app.extensions["iphs"] = context
     app.jinja_env.filters["datum"] = format_swedish
     init_i18n(app)
+    init_unavailable(app)
     init_auth(app)
     init_api(app)
     app.register_blueprint(notices_bp)

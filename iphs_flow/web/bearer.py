@@ -39,6 +39,7 @@ from iphs_flow.bootstrap import AppContext
 from iphs_flow.services import accounts, api_tokens
 from iphs_flow.services.errors import ServiceError
 from iphs_flow.services.permissions import Actor
+from iphs_flow.web.unavailable import DATABASE_DOWN, note_outage
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,11 @@ def authenticate_request() -> None:
         return
     except _Unavailable as err:
         g.bearer_refusal = Refusal(503, str(err), None)
+        return
+    except DATABASE_DOWN as err:  # a valid token must not read as "sign in first" while the database is down
+        note_outage(err)
+        g.bearer_retry_after = str(_ctx().settings.retry_after_seconds)
+        g.bearer_refusal = Refusal(503, "the database is unavailable; try again in a moment", None)
         return
     g.bearer_actor = actor
     g.bearer_scopes = scopes
@@ -218,7 +224,8 @@ def _bearer_gate() -> Response | None:
     refusal: Refusal | None = g.get("bearer_refusal")
     if refusal is not None:
         if refusal.status == 503:
-            return _problem(503, "Service Unavailable", refusal.detail, {"Retry-After": "30"})
+            return _problem(503, "Service Unavailable", refusal.detail,
+                            {"Retry-After": g.get("bearer_retry_after", "30"), "Cache-Control": "no-store"})
         challenge = 'Bearer realm="iphs-flow"' + (f', error="{refusal.error}"' if refusal.error else "")
         return _problem(401, "Unauthorized", refusal.detail, {"WWW-Authenticate": challenge})
     if g.get("bearer_actor") is not None and request.method not in SAFE_METHODS \
