@@ -93,7 +93,7 @@ class Settings:
     # production footing (issue 14)
     retry_after_seconds: int = 5
     heartbeat_stale_seconds: float = 60.0
-    max_body_bytes: int = 1024 * 1024
+    max_body_bytes: int = 4 * 1024 * 1024  # a large BPMN diagram saved from the designer fits
     json_max_depth: int = 32
     break_glass_networks: tuple[str, ...] = ()
     login_delay_max_seconds: float = 30.0

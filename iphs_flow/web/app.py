@@ -17,6 +17,7 @@ from iphs_flow.services import processes as process_service
 from iphs_flow.services.errors import ServiceError
 from iphs_flow.web.account_tokens import bp as account_tokens_bp
 from iphs_flow.web.auth import current_actor, init_auth, note_refusal
+from iphs_flow.web.body_guard import init_body_guard
 from iphs_flow.web.case_admin import bp as case_admin_bp
 from iphs_flow.web.design_tables import bp as design_tables_bp
 from iphs_flow.web.designer import init_designer
@@ -41,6 +42,7 @@ def create_app(config: dict[str, Any] | None = None, context: AppContext | None 
     app.jinja_env.filters["datum"] = format_swedish
     init_i18n(app)
     init_unavailable(app)
+    init_body_guard(app)
     init_auth(app)
     init_api(app)
     app.register_blueprint(notices_bp)
