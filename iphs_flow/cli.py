@@ -350,12 +350,32 @@ def users_roles(username: str, roles: tuple[str, ...], groups: tuple[str, ...], 
                f"groups {', '.join(sorted(info.groups)) or '-'}")
 
 
-@users.command("deactivate", help="Stop a user from signing in; open sessions end at their next request.")
+@users.command("deactivate", help="Stop a user from signing in; every open session ends at once.")
 @click.argument("username")
 @click.option("--as", "actor", default=None)
 def users_deactivate(username: str, actor: str | None) -> None:
     info = _run(lambda: accounts.set_active(_context(), username, False, _actor(actor)))
     click.echo(f"{info.username} is deactivated")
+
+
+@users.command("signout", help="Sign a user out everywhere: every open browser session ends at once.")
+@click.argument("username")
+@click.option("--as", "actor", default=None)
+def users_signout(username: str, actor: str | None) -> None:
+    from iphs_flow.services import sessions
+
+    ended = _run(lambda: sessions.sign_out_everywhere(_context(), username, _actor(actor)))
+    click.echo(f"{username}: {ended} session(s) ended")
+
+
+@users.command("password", help="Set a user's password (asked twice, or from IPHS_NEW_PASSWORD); sessions end.")
+@click.argument("username")
+@click.option("--as", "actor", default=None)
+def users_password(username: str, actor: str | None) -> None:
+    password = os.environ.get("IPHS_NEW_PASSWORD") or click.prompt("New password", hide_input=True,
+                                                                     confirmation_prompt=True)
+    _run(lambda: accounts.set_password(_context(), username, password, _actor(actor)))
+    click.echo(f"{username}: password set; every open session has ended")
 
 
 @users.command("log", help="Security events (logins, failed logins, role changes, denied access), newest first.")

@@ -37,7 +37,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.clock import now
-from iphs_flow.services import accounts
+from iphs_flow.services import accounts, login_throttle, sessions
 from iphs_flow.services.accounts import SignedIn
 from iphs_flow.services.permissions import Actor
 
@@ -97,6 +97,8 @@ def _signed_in() -> SignedIn | None:
                 or not isinstance(login_at, int | float) or at - login_at > _ctx().settings.session_max_hours * 3600):
             _end_session()
             g.session_expired = True
+        elif sessions.active_username(_ctx(), session.get("sid")) != session["user"]:
+            _end_session()  # logged out elsewhere, password changed, deactivated or signed out by an administrator
         else:
             found = accounts.signed_in(_ctx(), str(session["user"]))
             if found is None:
@@ -171,6 +173,7 @@ def start_session(username: str) -> None:
     session.clear()
     session.permanent = True
     session["user"] = username
+    session["sid"] = sessions.open_session(_ctx(), username, remote_addr())  # the server-side record
     session["login_at"] = now().timestamp()
     session["seen"] = now().timestamp()
     if lang:
@@ -190,13 +193,29 @@ def _login_page(status: int = 200, **context: Any) -> tuple[str, int]:
     return render_template("login.html", **context), status
 
 
-def _username_key() -> str:
-    return "login-user:" + (request.form.get("username") or "").strip().lower()[:200]
+def _from_break_glass_network() -> bool:
+    return login_throttle.is_break_glass(_ctx(), remote_addr())
+
+
+def _slowed(username: str, wait: int) -> Any:
+    """The account waits (a growing delay, services/login_throttle): say how long, log it."""
+    accounts.log_access(_ctx(), "login_rate_limited", username[:200] or None,
+                        {"reason": "account_delay", "wait_seconds": wait}, remote_addr())
+    g.login_wait = wait
+    return _login_page(429, error="rate", wait=wait, username=username)
+
+
+def _exact_login_wait(response: Any) -> Any:
+    """The account's own delay in Retry-After (the limiter would put its window's end there).
+    Registered first, so it runs after the limiter's hook."""
+    if g.get("login_wait"):
+        response.headers["Retry-After"] = str(g.login_wait)
+    return response
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["IPHS_LOGIN_RATE"], methods=["POST"], key_func=get_remote_address)
-@limiter.limit(lambda: current_app.config["IPHS_LOGIN_RATE"], methods=["POST"], key_func=_username_key)
+@limiter.limit(lambda: current_app.config["IPHS_LOGIN_RATE"], methods=["POST"], key_func=get_remote_address,
+               exempt_when=_from_break_glass_network)
 def login() -> Any:
     if request.method == "GET":
         return _login_page(expired=bool(request.args.get("expired")),
@@ -205,9 +224,14 @@ def login() -> Any:
     password = request.form.get("password") or ""
     if not username or not password:
         return _login_page(400, error="missing", username=username)
+    wait = login_throttle.seconds_to_wait(_ctx(), username, remote_addr())
+    if wait:
+        return _slowed(username, wait)
     actor = accounts.authenticate(_ctx(), username, password, remote_addr())
     if actor is None:
+        login_throttle.failed(_ctx(), username, remote_addr())
         return _login_page(401, error="invalid", username=username)
+    login_throttle.succeeded(_ctx(), username, remote_addr())
     start_session(actor.username)
     return redirect(_safe_next(request.form.get("next")))
 
@@ -216,6 +240,7 @@ def login() -> Any:
 def logout() -> Any:
     user = session.get("user")
     if user:
+        sessions.end_session(_ctx(), session.get("sid"))  # a copy of this cookie stops working too
         accounts.log_access(_ctx(), "logout", str(user), {}, remote_addr())
     _end_session()
     g.pop("iphs_signed_in", None)
@@ -314,6 +339,7 @@ def init_auth(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
     csrf.init_app(app)
     limiter.init_app(app)
+    app.after_request_funcs.setdefault(None, []).insert(0, _exact_login_wait)
     app.before_request(_csrf_check)
     app.register_error_handler(CSRFError, _csrf_refused)
     app.register_error_handler(429, _too_many)
