@@ -403,6 +403,39 @@ def serve(host: str | None, port: int | None, scheduler: bool) -> None:
     run_server(Settings.from_env(), host, port, scheduler)
 
 
+@cli.command(help="Back up the database and the attachments into one tar file (online: the app may keep serving).")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def backup(path: Path) -> None:
+    from iphs_flow.store.backup import BackupError
+    from iphs_flow.store.backup import backup as run_backup
+
+    settings = Settings.from_env()
+    try:
+        summary = run_backup(settings.database_url, settings.attachments_dir, path)
+    except BackupError as err:
+        click.echo(f"Backup failed: {err}", err=True)
+        sys.exit(1)
+    click.echo(f"{summary.path}: {summary.database} database and {summary.attachments} attachment(s), "
+               f"{summary.bytes} bytes")
+
+
+@cli.command(help="Restore a backup made by `iphs-flow backup` (stop the app and the schedulers first).")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace an existing database and attachments folder.")
+def restore(path: Path, force: bool) -> None:
+    from iphs_flow.store.backup import BackupError
+    from iphs_flow.store.backup import restore as run_restore
+
+    settings = Settings.from_env()
+    try:
+        summary = run_restore(settings.database_url, settings.attachments_dir, path, force=force)
+    except BackupError as err:
+        click.echo(f"Restore refused: {err}", err=True)
+        sys.exit(1)
+    click.echo(f"restored the {summary.database} database and {summary.attachments} attachment(s) from {path}; "
+               "run `iphs-flow db upgrade` if this version is newer than the backup")
+
+
 @cli.command(help="Run the scheduler: BPMN timers, reminders, escalations, digests and mail.")
 @click.option("--worker", default=None, help="A name for this scheduler in leases and logs.")
 @click.option("--once", is_flag=True, help="Do what is due now and exit (e.g. from cron).")
