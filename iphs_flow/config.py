@@ -41,6 +41,19 @@ def _json_env(name: str) -> Any:
         raise ValueError(f"{name} is not valid JSON: {err.msg} at column {err.colno}") from None
 
 
+def _networks(name: str) -> tuple[str, ...]:
+    """Comma-separated address ranges (`10.20.0.0/16, fd00:1::/64`), checked now rather than at a login."""
+    import ipaddress
+
+    found = tuple(n.strip() for n in (os.environ.get(name) or "").split(",") if n.strip())
+    for network in found:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ValueError(f"{name}: {network!r} is not an address range like 10.20.0.0/16") from None
+    return found
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///instance/iphs_flow.db"
@@ -155,8 +168,7 @@ class Settings:
             heartbeat_stale_seconds=float(_env("IPHS_HEARTBEAT_STALE_SECONDS", str(cls.heartbeat_stale_seconds))),
             max_body_bytes=int(_env("IPHS_MAX_BODY_BYTES", str(cls.max_body_bytes))),
             json_max_depth=int(_env("IPHS_JSON_MAX_DEPTH", str(cls.json_max_depth))),
-            break_glass_networks=tuple(n.strip() for n in _env("IPHS_BREAK_GLASS_NETWORKS", "").split(",")
-                                       if n.strip()),
+            break_glass_networks=_networks("IPHS_BREAK_GLASS_NETWORKS"),
             login_delay_max_seconds=float(_env("IPHS_LOGIN_DELAY_MAX_SECONDS", str(cls.login_delay_max_seconds))),
         )
         return replace(settings, **overrides) if overrides else settings

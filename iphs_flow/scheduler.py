@@ -24,6 +24,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.clock import now
 from iphs_flow.notify.mailer import SmtpMailer
+from iphs_flow.services import login_throttle, sessions
 from iphs_flow.services.idempotency import purge_expired
 from iphs_flow.services.jobs import JobRun, MailerFactory, next_job_due, process_due_jobs, worker_name
 from iphs_flow.services.readiness import beat
@@ -92,10 +93,13 @@ class Scheduler:
         beat(self.ctx, self.worker)
 
     def housekeeping(self) -> int:
-        """Delete API idempotency keys past their 24 hours, at most once an hour per scheduler."""
+        """Delete API idempotency keys past their 24 hours, at most once an hour per scheduler
+        (and old session records and login failures); returns the keys deleted."""
         if time.monotonic() < self._next_purge:
             return 0
         self._next_purge = time.monotonic() + PURGE_EVERY_SECONDS
+        sessions.purge_old(self.ctx)
+        login_throttle.purge_older_than(self.ctx)
         return purge_expired(self.ctx)
 
     def _fire_if_due(self) -> TimerRun:

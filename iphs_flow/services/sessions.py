@@ -107,3 +107,15 @@ def open_sessions(ctx: AppContext, actor: Actor, limit: int = 200) -> list[Sessi
         rows = tx.session.execute(select(UserSession).where(UserSession.ended_at.is_(None))
                                   .order_by(UserSession.seen_at.desc()).limit(limit)).scalars()
         return [SessionInfo(r.username, r.created_at, r.seen_at, r.remote_addr) for r in rows]
+
+
+def purge_old(ctx: AppContext, keep_days: float = 30.0) -> int:
+    """Forget sessions ended (or idle past any limit) more than `keep_days` ago (the scheduler's housekeeping)."""
+    from sqlalchemy import delete, or_
+
+    cutoff = now() - timedelta(days=keep_days)
+    with ctx.uow.write() as tx:
+        result = tx.session.execute(delete(UserSession).where(or_(UserSession.ended_at < cutoff,
+                                                                  UserSession.seen_at < cutoff)))
+        tx.commit()
+    return int(result.rowcount or 0)
