@@ -53,11 +53,12 @@ def _parse_data(text: str | None) -> Any:
         return {}
     if text.startswith("@"):
         text = Path(text[1:]).read_text(encoding="utf-8")
+    from iphs_flow.services import json_safety
+
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise click.UsageError(
-            f"--data is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})") from None
+        return json_safety.loads(text)
+    except json_safety.UnsafeJson as err:
+        raise click.UsageError(f"--data: {err.message}") from None
 
 
 def _run(action: Callable[[], Any]) -> Any:
