@@ -4,9 +4,11 @@ Gunicorn's `gthread` worker hands a connection to a thread as soon as its first 
 arrives; the thread then reads the request head with a blocking socket. A client that
 sends its headers one byte at a time (slowloris) holds that thread for as long as it
 likes, and `workers x threads` such clients stop the service. `HeadFirstWorker` reads the
-request head in the worker's event loop instead (non-blocking, every connection costs a
-buffer, not a thread) and gives the connection to a thread only once the head is
-complete; a head that is not complete within `IPHS_HEADER_TIMEOUT` seconds is dropped.
+request head - and a body of up to 1 MB, which covers every form and JSON request - in
+the worker's event loop instead (non-blocking, every connection costs a buffer, not a
+thread) and gives the connection to a thread only once they are complete; a head not
+complete within `IPHS_HEADER_TIMEOUT` seconds (a body: that plus a second per 64 kB) is
+dropped. Larger bodies (attachment uploads) and chunked ones are read by the thread.
 A worker holds at most `IPHS_WORKER_CONNECTIONS` connections; more wait in the backlog.
 
 The scheduler runs in exactly one place: `serve` starts it as one child process
@@ -19,6 +21,7 @@ import contextlib
 import errno
 import logging
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -38,10 +41,27 @@ HEAD_END = b"\r\n\r\n"
 # A head larger than this goes to gunicorn's parser, which answers it with its own
 # 400/431 (limit_request_line, limit_request_fields, limit_request_field_size).
 HEAD_MAX_BYTES = 64 * 1024
+# A body of up to this many bytes (every form and JSON request) is read in the event loop
+# too; larger ones (attachment uploads) and chunked ones are read by the thread.
+BODY_BUFFER_BYTES = 1024 * 1024
+BODY_BYTES_PER_SECOND = 64 * 1024  # the slowest body upload allowed on top of the head's time
+_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d{1,12})[ \t]*(?=\r\n|$)")
+
+
+def _expected_length(head: bytes) -> int | None:
+    """The body length the event loop should wait for; None when a thread must read the body."""
+    lowered = head.lower()
+    if b"\r\ntransfer-encoding" in lowered:
+        return None
+    found = _LENGTH.findall(lowered)
+    if len(found) != 1:
+        return 0 if not found else None  # no body, or a request gunicorn's parser will refuse
+    length = int(found[0])
+    return length if length <= BODY_BUFFER_BYTES else None
 
 
 class HeadFirstWorker(ThreadWorker):
-    """gthread, except that a thread is only taken for a request whose head has arrived."""
+    """gthread, except that a thread is only taken for a request whose head (and small body) has arrived."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -60,6 +80,7 @@ class HeadFirstWorker(ThreadWorker):
         self.nr_conns += 1
         conn = TConn(self.cfg, client_sock, client_addr, listener.getsockname())  # non-blocking
         conn.iphs_head = bytearray()
+        conn.iphs_body_deadline = False
         self.reading[conn] = time.monotonic() + self.head_timeout
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_head_bytes, conn))
 
@@ -68,6 +89,7 @@ class HeadFirstWorker(ThreadWorker):
         self.poller.unregister(client)
         self.keepalived_conns.remove(conn)
         conn.iphs_head = bytearray()
+        conn.iphs_body_deadline = False
         self.reading[conn] = time.monotonic() + self.head_timeout
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_head_bytes, conn))
 
@@ -82,11 +104,28 @@ class HeadFirstWorker(ThreadWorker):
             self._drop(conn)
             return
         conn.iphs_head += data
-        if HEAD_END in conn.iphs_head or len(conn.iphs_head) > HEAD_MAX_BYTES:
+        if self._complete(conn):
             self.poller.unregister(sock)
             del self.reading[conn]
             conn.data_ready = True
             self.enqueue_req(conn)
+
+    def _complete(self, conn: TConn) -> bool:
+        buffered = conn.iphs_head
+        end = buffered.find(HEAD_END)
+        if end < 0:
+            return len(buffered) > HEAD_MAX_BYTES  # too long a head: the parser answers it
+        head = bytes(buffered[:end])
+        length = _expected_length(head)
+        if length is None:
+            return True
+        if not getattr(conn, "iphs_body_deadline", False):
+            conn.iphs_body_deadline = True
+            self.reading[conn] = time.monotonic() + self.head_timeout + length / BODY_BYTES_PER_SECOND
+            if length and b"\r\nexpect: 100-continue" in head.lower() and len(buffered) < end + 4 + length:
+                with contextlib.suppress(OSError):  # the client waits for this before it sends the body
+                    conn.sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+        return len(buffered) >= end + 4 + length
 
     def _drop(self, conn: TConn) -> None:
         with contextlib.suppress(KeyError, ValueError, OSError):

@@ -28,7 +28,7 @@ class UnsafeJson(InvalidInput):
     def __init__(self, message: str, path: str = "", malformed: bool = False) -> None:
         super().__init__(message, {path or "(body)": [message]})
         self.path = path
-        self.malformed = malformed  # not JSON at all (400), rather than JSON we refuse (422)
+        self.malformed = malformed  # not JSON at all, rather than JSON we refuse
 
 
 def _constant(name: str) -> Any:

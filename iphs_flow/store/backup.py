@@ -56,9 +56,15 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _libpq_url(database_url: str) -> str:
-    """The SQLAlchemy URL as pg_dump/pg_restore understand it (no `+psycopg`)."""
-    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+def _libpq(database_url: str) -> tuple[str, dict[str, str]]:
+    """The SQLAlchemy URL as pg_dump/pg_restore understand it (no `+psycopg`), and the
+    environment for them: the password goes in PGPASSWORD, not on a command line others can see."""
+    url = make_url(database_url).set(drivername="postgresql")
+    env = dict(os.environ)
+    if url.password:
+        env["PGPASSWORD"] = str(url.password)
+        url = url.set(password=None)
+    return url.render_as_string(hide_password=False), env
 
 
 def _kind(database_url: str) -> str:
@@ -75,9 +81,9 @@ def _sqlite_path(database_url: str) -> Path:
     return Path(name)
 
 
-def _run(command: list[str], what: str) -> None:
+def _run(command: list[str], what: str, env: dict[str, str] | None = None) -> None:
     try:
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     except FileNotFoundError:
         raise BackupError(f"{command[0]} is not installed (needed to {what})") from None
     if done.returncode != 0:
@@ -94,14 +100,16 @@ def _dump_database(database_url: str, folder: Path) -> Path:
         dest = sqlite3.connect(target)
         try:
             with dest:
-                source.backup(dest, pages=1024)  # steps, so writers are not held up for the whole copy
+                # One step, in one read transaction: a consistent snapshot; in WAL mode writers go on meanwhile
+                # (a copy in several steps would restart whenever another connection writes).
+                source.backup(dest)
         finally:
             dest.close()
             source.close()
         return target
     target = folder / PG_MEMBER
-    _run(["pg_dump", "--format=custom", "--no-owner", "--file", str(target), _libpq_url(database_url)],
-         "dump the database")
+    url, env = _libpq(database_url)
+    _run(["pg_dump", "--format=custom", "--no-owner", "--file", str(target), url], "dump the database", env)
     return target
 
 
@@ -200,8 +208,9 @@ def restore(database_url: str, attachments_dir: Path, path: Path, force: bool = 
                 dest.close()
                 source.close()
         else:
+            url, env = _libpq(database_url)
             _run(["pg_restore", "--clean", "--if-exists", "--no-owner", "--exit-on-error", "--single-transaction",
-                  "--dbname", _libpq_url(database_url), str(folder / PG_MEMBER)], "restore the database")
+                  "--dbname", url, str(folder / PG_MEMBER)], "restore the database", env)
         restored = folder / "attachments"
         count = 0
         if force and attachments_dir.is_dir():

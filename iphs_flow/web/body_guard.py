@@ -3,8 +3,8 @@
 Every write's body is limited to `IPHS_MAX_BODY_BYTES` (uploads, multipart, have the
 attachment limit instead), and a JSON body must be safe JSON (services/json_safety):
 nesting at most `IPHS_JSON_MAX_DEPTH` deep, integers of at most 30 digits, no NaN or
-Infinity, no lone surrogates. Not JSON at all is a 400, JSON we refuse is a 422; both
-say why and where, as problem+json for the API and as JSON for the designer's scripts.
+Infinity, no lone surrogates. Either, like JSON that does not parse, is a 422 that says
+why and where, as problem+json for the API and as JSON for the designer's scripts.
 Nothing is stored, because no view ran.
 """
 
@@ -25,11 +25,10 @@ def _is_json(mimetype: str) -> bool:
 
 
 def _refuse(err: json_safety.UnsafeJson) -> Any:
-    status = 400 if err.malformed else 422
+    status = 422  # the API's contract: a body it cannot take, broken JSON included, is a 422
     if request.path.startswith("/api/"):
-        body: dict[str, Any] = {"type": "about:blank", "title": "Bad Request" if status == 400 else
-                                "Unprocessable Content", "status": status, "detail": err.message,
-                                "errors": err.fields}
+        body: dict[str, Any] = {"type": "about:blank", "title": "Unprocessable Content", "status": status,
+                                "detail": err.message, "errors": err.fields}
         response = jsonify(body)
         response.mimetype = "application/problem+json"
     else:

@@ -96,3 +96,35 @@ def test_readyz_reports_database_migrations_and_scheduler_heartbeat(world):
     outage.begin()
     down = client.get("/readyz")
     assert down.status_code == 503 and down.json["checks"]["database"]["ok"] is False
+
+
+def test_the_example_client_rides_out_a_short_database_outage(postgres_url, postgres_admin):
+    """The outage starts before the client's first call and ends while it waits as Retry-After says."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from iphs_flow.services import cases
+    from iphs_flow.web.app import create_app
+    from tests.integration.test_example_client import run
+    from tests.integration.web_world import shipped_web_context
+
+    ctx = shipped_web_context(postgres_url, retry_after_seconds=2)
+    httpd = make_server("127.0.0.1", 0, create_app(context=ctx), threaded=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    owner = api_tokens.create_token(ctx, actor(ctx, "anna"), "Exempelklienten", ["write"])
+    lead = api_tokens.create_token(ctx, actor(ctx, "lena"), "Exempelklienten", ["write"])
+    outage = Outage(postgres_admin, postgres_url)
+    outage.begin()
+    ends = threading.Timer(3.0, outage.end)
+    ends.start()
+    try:
+        done = run(f"http://127.0.0.1:{httpd.server_port}", "--lead-token", lead.secret, IPHS_TOKEN=owner.secret)
+    finally:
+        ends.join()
+        outage.end()
+        httpd.shutdown()
+    assert done.returncode == 0, done.stdout + done.stderr
+    [mine] = cases.list_cases(ctx, actor(ctx, "anna"))  # one case: the retries did not start a second
+    assert f"{mine.number} waits at gate G1" in done.stdout
+    ctx.close()

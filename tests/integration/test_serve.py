@@ -70,6 +70,37 @@ def test_a_normal_request_answers_while_sixty_clients_send_their_headers_byte_by
             sock.close()
 
 
+def test_a_normal_request_answers_while_sixty_clients_send_small_bodies_byte_by_byte(server):
+    body = b'{"title": "' + b"x" * 100 + b'"}'
+    head = (b"POST /api/v1/cases HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+    sockets = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(SLOW_CLIENTS)]
+    for sock in sockets:
+        sock.sendall(head)
+    stop = threading.Event()
+
+    def drip_body() -> None:
+        for position in range(len(body) - 1):
+            if stop.is_set():
+                return
+            for sock in sockets:
+                with contextlib.suppress(OSError):
+                    sock.send(body[position:position + 1])
+            stop.wait(0.1)
+
+    dripper = threading.Thread(target=drip_body, daemon=True)
+    dripper.start()
+    try:
+        time.sleep(1.5)
+        for _ in range(5):
+            assert requests.get(server.url + "/healthz", timeout=2).status_code == 200
+    finally:
+        stop.set()
+        dripper.join()
+        for sock in sockets:
+            sock.close()
+
+
 def test_a_client_that_never_finishes_its_head_is_disconnected_after_the_header_timeout(database, tmp_path):
     proc = ServerProcess(database, tmp_path / "serve.log", "--no-scheduler", IPHS_WORKERS="1",
                          IPHS_HEADER_TIMEOUT="1").start()
