@@ -14,7 +14,8 @@ pass that person's token as --lead-token (IPHS_LEAD_TOKEN) and the script does t
 step too, otherwise it stops, exit code 3, and says whom the case waits for.
 
 Every write carries an Idempotency-Key; a retry after a timeout or a 5xx/429 sends the
-same key again, so the server does the work once even when the first answer was lost.
+same key again, so the server does the work once even when the first answer was lost. A
+503 (the database is unreachable) or a 429 is retried after the server's Retry-After.
 """
 
 from __future__ import annotations

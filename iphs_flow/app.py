@@ -19,12 +19,14 @@ from iphs_flow.bootstrap import AppContext, build
 from iphs_flow.config import Settings
 from iphs_flow.engine.calendar import format_swedish
 from iphs_flow.http import bearer
+from iphs_flow.http.body_guard import init_body_guard
 from iphs_flow.http.errors import init_errors
 from iphs_flow.http.headers import init_headers
 from iphs_flow.http.i18n import init_i18n
 from iphs_flow.http.identity import init_sessions
 from iphs_flow.http.oidc import init_provider
 from iphs_flow.http.protection import init_protection
+from iphs_flow.http.unavailable import init_unavailable
 from iphs_flow.web import error_pages
 from iphs_flow.web.account_tokens import bp as account_tokens_bp
 from iphs_flow.web.audit import bp as audit_bp
@@ -37,6 +39,7 @@ from iphs_flow.web.notices import bp as notices_bp
 from iphs_flow.web.pages import init_pages
 from iphs_flow.web.personal_data import bp as personal_data_bp
 from iphs_flow.web.retention import bp as retention_bp
+from iphs_flow.web.security_admin import bp as security_admin_bp
 
 # Templates, static files and translations are the web pages' (iphs_flow/web/...).
 WEB_ROOT = Path(__file__).parent / "web"
@@ -54,6 +57,8 @@ def create_app(config: dict[str, Any] | None = None, context: AppContext | None 
 
     # The HTTP layer both entrypoints stand on.
     init_i18n(app)
+    init_unavailable(app)
+    init_body_guard(app)
     init_sessions(app)
     init_protection(app)
     init_errors(app, error_pages)
@@ -74,6 +79,7 @@ def create_app(config: dict[str, Any] | None = None, context: AppContext | None 
     app.register_blueprint(personal_data_bp)
     app.register_blueprint(retention_bp)
     app.register_blueprint(audit_bp)
+    app.register_blueprint(security_admin_bp)
 
     @app.get("/healthz")
     def health() -> tuple[dict[str, str], int]:

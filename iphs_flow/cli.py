@@ -14,11 +14,10 @@ from typing import Any
 import click
 from flask import current_app
 
-from iphs_flow.app import create_app
 from iphs_flow.bootstrap import AppContext, build
 from iphs_flow.config import Settings
 from iphs_flow.engine.calendar import format_swedish
-from iphs_flow.scheduler import Scheduler, run_forever, start_in_background
+from iphs_flow.scheduler import Scheduler, run_forever
 from iphs_flow.services import accounts, api_tokens, case_admin
 from iphs_flow.services import archive_export as archive_export_service
 from iphs_flow.services import audit as audit_service
@@ -64,11 +63,12 @@ def _parse_data(text: str | None) -> Any:
         return {}
     if text.startswith("@"):
         text = Path(text[1:]).read_text(encoding="utf-8")
+    from iphs_flow.services import json_safety
+
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise click.UsageError(
-            f"--data is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})") from None
+        return json_safety.loads(text)
+    except json_safety.UnsafeJson as err:
+        raise click.UsageError(f"--data: {err.message}") from None
 
 
 def _run(action: Callable[[], Any]) -> Any:
@@ -347,12 +347,32 @@ def users_roles(username: str, roles: tuple[str, ...], groups: tuple[str, ...], 
                f"groups {', '.join(sorted(info.groups)) or '-'}")
 
 
-@users.command("deactivate", help="Stop a user from signing in; open sessions end at their next request.")
+@users.command("deactivate", help="Stop a user from signing in; every open session ends at once.")
 @click.argument("username")
 @click.option("--as", "actor", default=None)
 def users_deactivate(username: str, actor: str | None) -> None:
     info = _run(lambda: accounts.set_active(_context(), username, False, _actor(actor)))
     click.echo(f"{info.username} is deactivated")
+
+
+@users.command("signout", help="Sign a user out everywhere: every open browser session ends at once.")
+@click.argument("username")
+@click.option("--as", "actor", default=None)
+def users_signout(username: str, actor: str | None) -> None:
+    from iphs_flow.services import sessions
+
+    ended = _run(lambda: sessions.sign_out_everywhere(_context(), username, _actor(actor)))
+    click.echo(f"{username}: {ended} session(s) ended")
+
+
+@users.command("password", help="Set a user's password (asked twice, or from IPHS_NEW_PASSWORD); sessions end.")
+@click.argument("username")
+@click.option("--as", "actor", default=None)
+def users_password(username: str, actor: str | None) -> None:
+    password = os.environ.get("IPHS_NEW_PASSWORD") or click.prompt("New password", hide_input=True,
+                                                                     confirmation_prompt=True)
+    _run(lambda: accounts.set_password(_context(), username, password, _actor(actor)))
+    click.echo(f"{username}: password set; every open session has ended")
 
 
 @users.command("log", help="Security events (logins, failed logins, role changes, denied access), newest first.")
@@ -369,17 +389,48 @@ def users_log(username: str | None, event: str | None, limit: int, actor: str | 
                    f"{entry.remote_addr or '-'}\t{detail}")
 
 
-@cli.command(help="Serve the web app (and fire timers in the background).")
+@cli.command(help="Serve the web app with gunicorn (threaded workers) and one scheduler beside it.")
 @click.option("--host", default=None)
 @click.option("--port", type=int, default=None)
-@click.option("--scheduler/--no-scheduler", default=True, help="Fire timers inside this process.")
+@click.option("--scheduler/--no-scheduler", default=True,
+              help="Run one scheduler process beside the web workers (--no-scheduler when it runs elsewhere).")
 def serve(host: str | None, port: int | None, scheduler: bool) -> None:
-    ctx = _context()
-    app = create_app(context=ctx)
-    if scheduler:
-        start_in_background(ctx)
-    app.run(host=host or ctx.settings.host, port=port or ctx.settings.port, threaded=True,
-            use_reloader=False)
+    from iphs_flow.serving import serve as run_server
+
+    run_server(Settings.from_env(), host, port, scheduler)
+
+
+@cli.command(help="Back up the database and the attachments into one tar file (online: the app may keep serving).")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def backup(path: Path) -> None:
+    from iphs_flow.store.backup import BackupError
+    from iphs_flow.store.backup import backup as run_backup
+
+    settings = Settings.from_env()
+    try:
+        summary = run_backup(settings.database_url, settings.attachments_dir, path)
+    except BackupError as err:
+        click.echo(f"Backup failed: {err}", err=True)
+        sys.exit(1)
+    click.echo(f"{summary.path}: {summary.database} database and {summary.attachments} attachment(s), "
+               f"{summary.bytes} bytes")
+
+
+@cli.command(help="Restore a backup made by `iphs-flow backup` (stop the app and the schedulers first).")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace an existing database and attachments folder.")
+def restore(path: Path, force: bool) -> None:
+    from iphs_flow.store.backup import BackupError
+    from iphs_flow.store.backup import restore as run_restore
+
+    settings = Settings.from_env()
+    try:
+        summary = run_restore(settings.database_url, settings.attachments_dir, path, force=force)
+    except BackupError as err:
+        click.echo(f"Restore refused: {err}", err=True)
+        sys.exit(1)
+    click.echo(f"restored the {summary.database} database and {summary.attachments} attachment(s) from {path}; "
+               "run `iphs-flow db upgrade` if this version is newer than the backup")
 
 
 @cli.command(help="Run the scheduler: BPMN timers, reminders, escalations, digests and mail.")

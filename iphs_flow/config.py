@@ -41,6 +41,19 @@ def _json_env(name: str) -> Any:
         raise ValueError(f"{name} is not valid JSON: {err.msg} at column {err.colno}") from None
 
 
+def _networks(name: str) -> tuple[str, ...]:
+    """Comma-separated address ranges (`10.20.0.0/16, fd00:1::/64`), checked now rather than at a login."""
+    import ipaddress
+
+    found = tuple(n.strip() for n in (os.environ.get(name) or "").split(",") if n.strip())
+    for network in found:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ValueError(f"{name}: {network!r} is not an address range like 10.20.0.0/16") from None
+    return found
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///instance/iphs_flow.db"
@@ -87,6 +100,21 @@ class Settings:
     organisation_code: str = "212000-0142"
     archive_submission_agreement: str = ""
     archive_pseudonymise: frozenset[str] = frozenset()
+    # `iphs-flow serve` (gunicorn, threaded workers; see iphs_flow/serving.py)
+    workers: int = 2
+    threads: int = 8
+    worker_timeout: float = 60.0
+    graceful_timeout: float = 30.0
+    keepalive: float = 5.0
+    header_timeout: float = 10.0
+    worker_connections: int = 1000
+    # production footing (issue 14)
+    retry_after_seconds: int = 5
+    heartbeat_stale_seconds: float = 60.0
+    max_body_bytes: int = 4 * 1024 * 1024  # a large BPMN diagram saved from the designer fits
+    json_max_depth: int = 32
+    break_glass_networks: tuple[str, ...] = ()
+    login_delay_max_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -139,5 +167,18 @@ class Settings:
             archive_submission_agreement=_env("IPHS_ARCHIVE_SUBMISSION_AGREEMENT", ""),
             archive_pseudonymise=frozenset(
                 k.strip() for k in _env("IPHS_ARCHIVE_PSEUDONYMISE", "").split(",") if k.strip()),
+            workers=int(_env("IPHS_WORKERS", str(cls.workers))),
+            threads=int(_env("IPHS_THREADS", str(cls.threads))),
+            worker_timeout=float(_env("IPHS_WORKER_TIMEOUT", str(cls.worker_timeout))),
+            graceful_timeout=float(_env("IPHS_GRACEFUL_TIMEOUT", str(cls.graceful_timeout))),
+            keepalive=float(_env("IPHS_KEEPALIVE", str(cls.keepalive))),
+            header_timeout=float(_env("IPHS_HEADER_TIMEOUT", str(cls.header_timeout))),
+            worker_connections=int(_env("IPHS_WORKER_CONNECTIONS", str(cls.worker_connections))),
+            retry_after_seconds=int(_env("IPHS_RETRY_AFTER_SECONDS", str(cls.retry_after_seconds))),
+            heartbeat_stale_seconds=float(_env("IPHS_HEARTBEAT_STALE_SECONDS", str(cls.heartbeat_stale_seconds))),
+            max_body_bytes=int(_env("IPHS_MAX_BODY_BYTES", str(cls.max_body_bytes))),
+            json_max_depth=int(_env("IPHS_JSON_MAX_DEPTH", str(cls.json_max_depth))),
+            break_glass_networks=_networks("IPHS_BREAK_GLASS_NETWORKS"),
+            login_delay_max_seconds=float(_env("IPHS_LOGIN_DELAY_MAX_SECONDS", str(cls.login_delay_max_seconds))),
         )
         return replace(settings, **overrides) if overrides else settings

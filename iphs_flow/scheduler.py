@@ -24,8 +24,10 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.clock import now
 from iphs_flow.notify.mailer import SmtpMailer
+from iphs_flow.services import login_throttle, sessions
 from iphs_flow.services.idempotency import purge_expired
 from iphs_flow.services.jobs import JobRun, MailerFactory, next_job_due, process_due_jobs, worker_name
+from iphs_flow.services.readiness import beat
 from iphs_flow.services.retention import apply_approved_weeding
 from iphs_flow.services.timers import fire_due_timers, next_timer_at
 from iphs_flow.services.views import TimerRun
@@ -33,6 +35,7 @@ from iphs_flow.services.views import TimerRun
 log = logging.getLogger(__name__)
 MAX_ROUNDS = 50
 PURGE_EVERY_SECONDS = 3600.0
+BEAT_EVERY_SECONDS = 5.0
 
 
 @dataclass
@@ -59,6 +62,7 @@ class Scheduler:
         self.stopping = threading.Event()
         self._busy = threading.Lock()
         self._next_purge = 0.0
+        self._next_beat = 0.0
 
     def run_once(self) -> Tick:
         """Fire due timers, then do due jobs until none is left (mails follow notifications).
@@ -66,6 +70,7 @@ class Scheduler:
         Timers that fall due while a long batch of mails goes out are fired between
         batches, so mail volume does not make timers late.
         """
+        self._beat()
         tick = Tick(timers=self._fire_if_due())
         job_due = next_job_due(self.ctx)
         if job_due is None or job_due > now():
@@ -81,12 +86,22 @@ class Scheduler:
             tick.timers = TimerRun(*(a + b for a, b in zip(astuple(tick.timers), astuple(more), strict=True)))
         return tick
 
+    def _beat(self) -> None:
+        """Tell `/readyz` this scheduler is alive, at most every few seconds."""
+        if time.monotonic() < self._next_beat:
+            return
+        self._next_beat = time.monotonic() + min(BEAT_EVERY_SECONDS, self.ctx.settings.heartbeat_stale_seconds / 4)
+        beat(self.ctx, self.worker)
+
     def housekeeping(self) -> int:
-        """At most once an hour per scheduler: delete API idempotency keys past their 24 hours,
-        and weed what an administrator's approved weeding list names."""
+        """At most once an hour per scheduler: delete API idempotency keys past their 24 hours
+        (and old session records and login failures), and weed what an administrator's approved
+        weeding list names; returns the keys deleted and the items weeded."""
         if time.monotonic() < self._next_purge:
             return 0
         self._next_purge = time.monotonic() + PURGE_EVERY_SECONDS
+        sessions.purge_old(self.ctx)
+        login_throttle.purge_older_than(self.ctx)
         return purge_expired(self.ctx) + apply_approved_weeding(self.ctx)
 
     def _fire_if_due(self) -> TimerRun:

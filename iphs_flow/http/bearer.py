@@ -44,6 +44,7 @@ from .context import app_context, is_api_request, remote_addr
 from .identity import current_actor
 from .problems import problem
 from .protection import limiter
+from .unavailable import DATABASE_DOWN, note_outage
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,11 @@ def authenticate_request() -> None:
         return
     except _Unavailable as err:
         g.bearer_refusal = Refusal(503, str(err), None)
+        return
+    except DATABASE_DOWN as err:  # a valid token must not read as "sign in first" while the database is down
+        note_outage(err)
+        g.bearer_retry_after = str(app_context().settings.retry_after_seconds)
+        g.bearer_refusal = Refusal(503, "the database is unavailable; try again in a moment", None)
         return
     g.bearer_actor = actor
     g.bearer_scopes = scopes
@@ -202,7 +208,8 @@ def _bearer_gate() -> Response | None:
     refusal: Refusal | None = g.get("bearer_refusal")
     if refusal is not None:
         if refusal.status == 503:
-            return problem(503, "Service Unavailable", refusal.detail, headers={"Retry-After": "30"})
+            return problem(503, "Service Unavailable", refusal.detail,
+                           headers={"Retry-After": g.get("bearer_retry_after", "30"), "Cache-Control": "no-store"})
         challenge = 'Bearer realm="iphs-flow"' + (f', error="{refusal.error}"' if refusal.error else "")
         return problem(401, "Unauthorized", refusal.detail, headers={"WWW-Authenticate": challenge})
     if g.get("bearer_actor") is not None and request.method not in SAFE_METHODS \

@@ -22,7 +22,7 @@ from flask import Flask, abort, current_app, g, redirect, request, session, url_
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from iphs_flow.engine.clock import now
-from iphs_flow.services import accounts
+from iphs_flow.services import accounts, sessions
 from iphs_flow.services.accounts import SignedIn
 from iphs_flow.services.errors import Forbidden
 from iphs_flow.services.permissions import Actor
@@ -70,6 +70,8 @@ def _signed_in() -> SignedIn | None:
                 or at - login_at > app_context().settings.session_max_hours * 3600):
             end_session()
             g.session_expired = True
+        elif sessions.active_username(app_context(), session.get("sid")) != session["user"]:
+            end_session()  # logged out elsewhere, password changed, deactivated or signed out by an administrator
         else:
             found = accounts.signed_in(app_context(), str(session["user"]))
             if found is None:
@@ -136,6 +138,7 @@ def start_session(username: str) -> None:
     session.clear()
     session.permanent = True
     session["user"] = username
+    session["sid"] = sessions.open_session(app_context(), username, remote_addr())  # the server-side record
     session["login_at"] = now().timestamp()
     session["seen"] = now().timestamp()
     if lang:

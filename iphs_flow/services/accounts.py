@@ -15,6 +15,7 @@ from iphs_flow.store.tables import UserAccount
 
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .permissions import ADMINISTRATOR, IDEA_OWNER, ROLES, Actor, require_role
+from .sessions import end_all_in
 
 _hasher = PasswordHasher()
 # Verifying against this keeps the time of a login with an unknown name the same.
@@ -76,6 +77,25 @@ def add_user(ctx: AppContext, username: str, display_name: str, *, password: str
         tx.users.set_groups(user.id, set(groups or set()))
         tx.users.log("user_created", username, {"roles": sorted(roles), "groups": sorted(groups or []),
                                                  "by": actor.username if actor else None})
+        info = _info(tx, user)
+        tx.commit()
+    return info
+
+
+def set_password(ctx: AppContext, username: str, password: str, actor: Actor,
+                 remote_addr: str | None = None) -> UserInfo:
+    """A new password (the person themself or an administrator); every open session of the account ends."""
+    if actor.username != username:
+        require_role(actor, ADMINISTRATOR, "set another person's password")
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise InvalidInput("the password cannot be set", {"password": [f"at least {MIN_PASSWORD} characters"]})
+    with ctx.uow.write() as tx:
+        user = tx.users.by_username(username)
+        if user is None:
+            raise NotFound(f"there is no user '{username}'")
+        user.password_hash = _hasher.hash(password)
+        ended = end_all_in(tx, user.username, "password_changed")
+        tx.users.log("password_changed", user.username, {"by": actor.username, "sessions_ended": ended}, remote_addr)
         info = _info(tx, user)
         tx.commit()
     return info
@@ -232,7 +252,10 @@ def set_active(ctx: AppContext, username: str, active: bool, actor: Actor) -> Us
         if user is None:
             raise NotFound(f"there is no user '{username}'")
         user.is_active = active
-        tx.users.log("user_activated" if active else "user_deactivated", user.username, {"by": actor.username})
+        detail: dict[str, Any] = {"by": actor.username}
+        if not active:
+            detail["sessions_ended"] = end_all_in(tx, user.username, "deactivated")
+        tx.users.log("user_activated" if active else "user_deactivated", user.username, detail)
         info = _info(tx, user)
         tx.commit()
     return info

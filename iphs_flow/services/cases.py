@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import FormatChecker
 
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine import runtime
@@ -14,8 +14,10 @@ from iphs_flow.engine.clock import now
 from iphs_flow.engine.errors import ScriptError, TaskNotReady
 from iphs_flow.store.tables import Case, HumanTask
 
+from . import json_safety
 from .case_sync import ENGINE, apply_step, case_view
 from .errors import Conflict, InvalidInput, NotFound
+from .form_patterns import FormValidator
 from .idempotency import IdempotentRequest
 from .idempotency import claim as idempotency_claim
 from .idempotency import settle as idempotency_settle
@@ -32,6 +34,7 @@ def _require_object(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidInput("the data must be a JSON object, like {\"field\": \"value\"}",
                            {"data": ["must be a JSON object"]})
+    json_safety.check(data, "data")
     size = len(json.dumps(data, ensure_ascii=False, default=str).encode())
     if size > MAX_DATA_BYTES:
         raise InvalidInput(f"the data is {size} bytes; at most {MAX_DATA_BYTES} are accepted",
@@ -43,7 +46,7 @@ def validate_form(form: dict[str, Any] | None, data: dict[str, Any]) -> None:
     """Check `data` against the task's JSON Schema; raise InvalidInput with messages per field."""
     if not form:
         return
-    validator = Draft202012Validator(form["schema"], format_checker=FormatChecker())
+    validator = FormValidator(form["schema"], format_checker=FormatChecker())
     fields: dict[str, list[str]] = {}
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
         path = "/".join(str(p) for p in error.absolute_path)
@@ -69,6 +72,8 @@ def start_case(ctx: AppContext, process_key: str, data: Any, actor: Actor,
     """
     require_role(actor, IDEA_OWNER, "start a case")
     data = _require_object(data)
+    if title is not None:
+        json_safety.check(title, "title")
     with ctx.uow.write() as tx:
         key_row = idempotency_claim(tx, idempotency) if idempotency else None
         version = tx.processes.latest(process_key)

@@ -13,6 +13,7 @@ from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.clock import now
 from iphs_flow.store.tables import TaskDraft
 
+from . import json_safety
 from .errors import InvalidInput
 from .permissions import Actor
 from .visibility import visible_task
@@ -24,6 +25,7 @@ def save_draft(ctx: AppContext, task_id: int, data: dict[str, Any], actor: Actor
     """Keep `data` for `actor` on task `task_id` (replacing an earlier draft)."""
     if not isinstance(data, dict):
         raise InvalidInput("a draft must be a JSON object", {"data": ["must be a JSON object"]})
+    json_safety.check(data, "data")
     if len(json.dumps(data, ensure_ascii=False, default=str).encode()) > MAX_DRAFT_BYTES:
         raise InvalidInput("the draft is too large", {"data": ["too large"]})
     with ctx.uow.write() as tx:

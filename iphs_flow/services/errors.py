@@ -57,3 +57,9 @@ class InvalidProcess(InvalidInput):
         self.element_id = element_id
         self.line = line
         self.where = where
+
+
+class Unavailable(ServiceError):
+    """A dependency (the database) cannot be reached now; the client should retry later."""
+
+    status = 503

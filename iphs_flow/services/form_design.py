@@ -19,6 +19,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from iphs_flow.engine import sandbox
+from iphs_flow.services.form_patterns import pattern_problems
 
 MAX_TEXT_CHARS = 512 * 1024
 FORM_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,99}$")
@@ -31,7 +32,8 @@ class FormTextProblem:
     """One finding. `field` is "schema" or "ui"; `code` picks the sentence the page shows.
 
     Codes: empty, too_large, json (detail, line, column), not_object, schema (detail, path),
-    type, reserved (detail: the names), property (detail: the field name).
+    type, reserved (detail: the names), property (detail: the field name), pattern (detail:
+    the pattern and why RE2 cannot run it, path).
     """
 
     field: str
@@ -97,6 +99,8 @@ def _check_schema(schema: dict[str, Any]) -> list[FormTextProblem]:
             for sub, sub_spec in (items.get("properties") or {}).items():
                 if not isinstance(sub_spec, dict):
                     problems.append(FormTextProblem("schema", "property", f"{name}[].{sub}"))
+    for path, pattern, reason in pattern_problems(schema):
+        problems.append(FormTextProblem("schema", "pattern", f"{pattern} ({reason})", path=path))
     return problems
 
 

@@ -16,6 +16,7 @@ from iphs_flow.engine.models import ProcessModel, content_hash, parse_deployment
 from iphs_flow.store.tables import ProcessVersion
 
 from .errors import Forbidden, InvalidProcess, NotFound
+from .form_patterns import pattern_problems
 from .permissions import ADMINISTRATOR, PROCESS_DESIGNER, Actor
 from .views import DeployOutcome, ProcessInfo
 
@@ -55,6 +56,12 @@ def check_form(key: str, schema: Any, ui: Any, file_name: str | None = None) -> 
                              file_name=where) from None
     if schema.get("type") != "object":
         raise InvalidProcess(f"the form '{key}' must describe an object (\"type\": \"object\")",
+                             file_name=where)
+    unsafe = pattern_problems(schema)
+    if unsafe:
+        path, pattern, reason = unsafe[0]
+        raise InvalidProcess(f"the form '{key}' has a pattern at {path} that cannot be checked in linear time "
+                             f"(RE2: {reason}): {pattern!r}; backreferences and lookaround are not supported",
                              file_name=where)
     clashes = sorted(name for name in schema.get("properties", {})
                      if name in sandbox.RESERVED_NAMES or name.startswith("_"))

@@ -447,3 +447,38 @@ class CaseRead(Base):
     username: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     what: Mapped[str] = mapped_column(String(100))  # case | attachment:<id> | record
+class SchedulerHeartbeat(Base):
+    """When each scheduler last ticked (issue 14): `/readyz` fails when none did recently."""
+
+    __tablename__ = "scheduler_heartbeat"
+
+    worker: Mapped[str] = mapped_column(String(200), primary_key=True)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class UserSession(Base):
+    """A signed-in browser session (issue 14). The cookie carries only the id; the row must
+    exist and not be ended for the cookie to count, so ending the row ends the session."""
+
+    __tablename__ = "user_session"
+    __table_args__ = (Index("ix_user_session_username", "username"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 (hex) of the cookie's session id
+    username: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    remote_addr: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ended_reason: Mapped[str | None] = mapped_column(String(50), nullable=True)
+
+
+class LoginThrottle(Base):
+    """Failed logins per account or per address (issue 14): the next attempt waits until
+    `wait_until`, a delay that doubles with each failure; a success clears the account's row."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)  # "user:<name>" or "addr:<address>"
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    wait_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

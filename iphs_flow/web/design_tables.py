@@ -158,6 +158,8 @@ def _form_messages(problems: list[FormTextProblem]) -> dict[str, list[str]]:
                           names=p.detail),
             "property": _("Fältet ”%(name)s” måste beskrivas med ett objekt, till exempel {\"type\": \"string\"}.",
                           name=p.detail),
+            "pattern": _("Mönstret vid %(path)s kan inte kontrolleras säkert (RE2, linjär tid): %(detail)s. "
+                         "Bakåtreferenser och lookahead/lookbehind stöds inte.", path=p.path, detail=p.detail),
         }[p.code]
         out.setdefault(p.field, []).append(text)
     return out

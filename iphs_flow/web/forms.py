@@ -11,13 +11,17 @@ Field names in the HTML are paths: `conditions.0.text` is the text of the first 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask_babel import gettext as _
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import FormatChecker
 from werkzeug.datastructures import MultiDict
+
+from iphs_flow.services.form_patterns import FormValidator
+from iphs_flow.services.json_safety import MAX_INT_DIGITS
 
 MAX_ROWS = 50
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -263,7 +267,7 @@ class FormSpec:
 
     def validate(self, data: dict[str, Any]) -> dict[str, list[str]]:
         """Messages per path (`conditions/0/text`), in the person's language."""
-        validator = Draft202012Validator(self.schema, format_checker=FormatChecker())
+        validator = FormValidator(self.schema, format_checker=FormatChecker())
         found: dict[str, list[str]] = {}
         for error in validator.iter_errors(data):
             for path, message in self._explain(error):
@@ -319,6 +323,8 @@ _BAD: Any = _Bad()
 
 def _convert(raw: str, kind: str | None) -> Any:
     if kind == "integer":
+        if len(raw.strip().lstrip("+-")) > MAX_INT_DIGITS:
+            return _BAD  # a number no form needs, and one Python would refuse to print past 4,300 digits
         try:
             return int(raw.strip())
         except ValueError:
@@ -328,6 +334,8 @@ def _convert(raw: str, kind: str | None) -> Any:
             number = float(raw.strip().replace(",", ".").replace(" ", "").replace("\u00a0", ""))
         except ValueError:
             return _BAD
+        if not math.isfinite(number):
+            return _BAD  # "NaN", "inf", "1e999": not numbers a form can store
         return int(number) if number.is_integer() else number
     if kind == "boolean":
         return raw == "true"

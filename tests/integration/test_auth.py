@@ -227,7 +227,7 @@ def test_behind_https_cookies_are_secure_and_hsts_is_sent(sqlite_url) -> None:
     ctx.close()
 
 
-def test_with_redis_the_login_limit_holds_across_app_processes(tmp_path) -> None:
+def test_with_redis_the_per_address_login_limit_holds_across_app_processes(tmp_path) -> None:
     redis = pytest.importorskip("redis")
     url = "redis://127.0.0.1:6379/0"
     try:
@@ -242,19 +242,21 @@ def test_with_redis_the_login_limit_holds_across_app_processes(tmp_path) -> None
     first_ctx = make_context(db, login_rate="3/minute", ratelimit_storage=url)
     accounts.add_user(first_ctx, user, "Eva", password=PASSWORD)
     first = create_app(context=first_ctx)
-    for n in range(3):  # from different addresses, so only the per-name limit counts
+    address = f"fd00:{net}::1"
+    accounts.add_user(first_ctx, f"{user}-2", "Eva två", password=PASSWORD)
+    for n in range(3):  # one address, three names: only the per-address limit counts
         client = first.test_client()
         token = csrf_token(client)
-        response = client.post("/login", data={"username": user, "password": "wrong password", "csrf_token": token},
-                               environ_base={"REMOTE_ADDR": f"fd00:{net}::{n}"})
+        response = client.post("/login", data={"username": f"{user}-x{n}", "password": "wrong password",
+                                                "csrf_token": token}, environ_base={"REMOTE_ADDR": address})
         assert response.status_code == 401
-    assert any(user in key.decode() for key in redis.Redis.from_url(url).keys("*iphs-flow*"))
+    assert any(address in key.decode() for key in redis.Redis.from_url(url).keys("*iphs-flow*"))
     # A second process with its own limiter storage object sees the same counters in Redis.
     second_ctx = make_context(db, login_rate="3/minute", ratelimit_storage=url)
     client = create_app(context=second_ctx).test_client()
     token = csrf_token(client)
-    response = client.post("/login", data={"username": user, "password": PASSWORD, "csrf_token": token},
-                           environ_base={"REMOTE_ADDR": f"fd00:{net}::99"})
+    response = client.post("/login", data={"username": f"{user}-2", "password": PASSWORD, "csrf_token": token},
+                           environ_base={"REMOTE_ADDR": address})
     assert response.status_code == 429
     first_ctx.close()
     second_ctx.close()

@@ -91,6 +91,8 @@ def test_the_preview_follows_the_schema_being_typed_and_saves_nothing(web) -> No
     ('{"type": "object", "properties": {"now": {"type": "string"}, "_secret": {"type": "string"}}}',
      "Fältnamnen _secret, now är reserverade"),
     ('{"type": "object", "properties": {"flag": true}}', "Fältet ”flag” måste beskrivas med ett objekt"),
+    ('{"type": "object", "properties": {"k": {"type": "string", "pattern": "(a)\\\\1"}}}',
+     "Mönstret vid properties/k/pattern kan inte kontrolleras säkert"),
     ("", "Skriv ett JSON Schema."),
 ])
 def test_a_schema_that_cannot_be_a_form_is_refused_with_the_reason_next_to_it(web, schema, message) -> None:
