@@ -80,6 +80,7 @@ class Query:
     words: tuple[str, ...]
     sv: tuple[str, ...]
     en: tuple[str, ...]
+    lexemes: bool = False  # `words` are PostgreSQL lexemes already (similar cases), not words as typed
 
     @property
     def empty(self) -> bool:

@@ -29,7 +29,7 @@ _LINE = ("0001", "0002", "0003", "0005", "0006", "0007", "0008")
 # SQLAlchemy's models cannot describe: the FTS5 table and its shadow tables on SQLite, the
 # generated tsvector column and its GIN index on PostgreSQL. Schema comparisons skip them.
 SEARCH_INTERNALS = ("search_fts", "search_fts_data", "search_fts_idx", "search_fts_content", "search_fts_docsize",
-                    "search_fts_config", "ix_search_document_tsv")
+                    "search_fts_config", "search_fts_vocab", "ix_search_document_tsv")
 
 
 def include_in_comparison(name: str | None, type_: str, parent_names: dict[str, str | None]) -> bool:

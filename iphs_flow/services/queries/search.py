@@ -45,6 +45,8 @@ CASE_STATUSES = ("running", "suspended", "incident", "completed", "terminated")
 # A title says most about a case, the need and lessons next; other fields count once.
 FIELD_WEIGHT = {"title": 3.0, "need": 1.5, "lessons": 1.5}
 SIMILAR_FIELDS = ("title", "need")
+SIMILAR_TERMS = 10  # a need is matched on its rarest words
+COMMON_SHARE = 0.04  # words in more documents than this say little about which need it is
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,9 @@ class Backend(Protocol):
     def snippets(self, session: Session, query: Query, doc_ids: Sequence[int], *, every_word: bool) -> dict[int, str]:
         """HTML-safe snippets of these documents with the matches marked."""
 
+    def informative(self, session: Session, query: Query) -> Query:
+        """The words of a long text worth matching on: in the index, and not in most documents."""
+
 
 def _weight(column: Any) -> Any:
     return case(*[(column == name, w) for name, w in FIELD_WEIGHT.items()], else_=1.0)
@@ -126,7 +131,7 @@ class SqliteBackend:
         expression = query.fts5_all() if every_word else query.fts5_any()
         sql = text("SELECT d.id AS doc_id, d.case_id AS case_id, d.field AS field, -bm25(search_fts) AS score "
                    "FROM search_fts JOIN search_document d ON d.id = search_fts.rowid "
-                   "WHERE search_fts MATCH :match").bindparams(match=expression)
+                   "WHERE search_fts MATCH :match LIMIT -1").bindparams(match=expression)  # LIMIT: no flattening
         return sql.columns(doc_id=Integer, case_id=Integer, field=String, score=Float).subquery("m")
 
     def snippets(self, session: Session, query: Query, doc_ids: Sequence[int], *, every_word: bool) -> dict[int, str]:
@@ -135,6 +140,26 @@ class SqliteBackend:
         rows = session.execute(select(SearchDocument.id, SearchDocument.body)
                                .where(SearchDocument.id.in_(list(doc_ids)))).all()
         return {r[0]: highlight(r[1], query) for r in rows}
+
+    def informative(self, session: Session, query: Query) -> Query:
+        stems = sorted(set(query.sv))
+        if not stems:
+            return query
+        marks = ", ".join(f":t{i}" for i in range(len(stems)))
+        df = dict(session.execute(
+            text(f"SELECT term, doc FROM search_fts_vocab WHERE col = 'sv' AND term IN ({marks})"),
+            {f"t{i}": t for i, t in enumerate(stems)}).all())
+        documents = session.execute(text("SELECT COALESCE(MAX(id), 0) FROM search_document")).scalar_one() or 1
+        return _keep(query, [(i, df[sv] / documents) for i, sv in enumerate(query.sv) if sv in df])
+
+
+def _keep(query: Query, shares: list[tuple[int, float]]) -> Query:
+    """The rarest words, at most SIMILAR_TERMS, leaving out those in more than COMMON_SHARE of documents."""
+    shares.sort(key=lambda item: item[1])
+    chosen = [i for i, share in shares if share <= COMMON_SHARE][:SIMILAR_TERMS] or [i for i, _s in shares[:3]]
+    chosen.sort()
+    return Query(tuple(query.words[i] for i in chosen), tuple(query.sv[i] for i in chosen),
+                 tuple(query.en[i] for i in chosen))
 
 
 class PostgresBackend:
@@ -150,12 +175,13 @@ class PostgresBackend:
             parts = [f"(plainto_tsquery('swedish', :w{i}) || plainto_tsquery('english', :w{i}))"
                      for i in range(len(query.words))]
             return " && ".join(parts), params
-        return " || ".join(f"plainto_tsquery('swedish', :w{i})" for i in range(len(query.words))), params
+        config = "simple" if query.lexemes else "swedish"  # lexemes are stems already
+        return " || ".join(f"plainto_tsquery('{config}', :w{i})" for i in range(len(query.words))), params
 
     def matches(self, query: Query, *, every_word: bool) -> Any:
         tsquery, params = self._tsquery(query, every_word=every_word)
         normalise = "32" if every_word else "0"  # rank/(rank+1) for search; raw frequency sums for similarity
-        rank = "ts_rank_cd(d.tsv, q.q, 32)" if every_word else f"ts_rank(d.tsv, q.q, {normalise})"
+        rank = f"ts_rank(d.tsv, q.q, {normalise})"
         sql = text(f"SELECT d.id AS doc_id, d.case_id AS case_id, d.field AS field, {rank} AS score "
                    f"FROM search_document d, (SELECT {tsquery} AS q) AS q WHERE d.tsv @@ q.q").bindparams(**params)
         return sql.columns(doc_id=Integer, case_id=Integer, field=String, score=Float).subquery("m")
@@ -169,6 +195,39 @@ class PostgresBackend:
             f"SELECT d.id, ts_headline('swedish', d.body, q.q, :options) FROM search_document d, "
             f"(SELECT {tsquery} AS q) AS q WHERE d.id IN ({ids})"), {**params, "options": self.HEADLINE}).all()
         return {r[0]: marked_to_html(r[1]) for r in rows}
+
+
+    _stats: tuple[float, dict[str, float]] = (0.0, {})
+
+    def informative(self, session: Session, query: Query) -> Query:
+        """PostgreSQL's own lexemes of the words; how common each is comes from ANALYZE's statistics
+        of the tsvector column (most_common_elems), read at most every ten minutes."""
+        rows = session.execute(text("SELECT w, plainto_tsquery('swedish', w)::text "
+                                    "FROM unnest(CAST(:words AS text[])) AS w"), {"words": list(query.words)}).all()
+        lexeme = {w: q.strip("'") for w, q in rows if q and " " not in q}
+        common = self._common(session)
+        words = [w for w in query.words if w in lexeme]
+        unique: dict[str, int] = {}
+        for w in words:
+            unique.setdefault(lexeme[w], len(unique))
+        lexemes = list(unique)
+        picked = _keep(Query(tuple(lexemes), tuple(lexemes), tuple(lexemes)),
+                       [(i, common.get(lx, 0.0)) for i, lx in enumerate(lexemes)])
+        return Query(picked.words, picked.sv, picked.en, lexemes=True)
+
+    @classmethod
+    def _common(cls, session: Session) -> dict[str, float]:
+        import time
+
+        at, found = cls._stats
+        if time.monotonic() - at < 600:
+            return found
+        row = session.execute(text(
+            "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
+            "WHERE tablename = 'search_document' AND attname = 'tsv'")).first()
+        found = dict(zip(row[0], [float(f) for f in row[1]], strict=False)) if row and row[0] else {}
+        cls._stats = (time.monotonic(), found)
+        return found
 
 
 def backend_for(session: Session) -> Backend:
@@ -205,6 +264,10 @@ def search(ctx: AppContext, text_: str, actor: Actor, *, status: str | None = No
     with ctx.uow.read() as tx:
         session = tx.session
         backend = backend_for(session)
+        if session.get_bind().dialect.name == "postgresql":
+            # The GIN index and the documents are in memory: say so, or the planner scans the
+            # whole table for a common word.
+            session.execute(text("SET LOCAL random_page_cost = 1.1"))
         m = backend.matches(query, every_word=True)
         where = [visible_cases(session, actor)]
         if status is not None:
@@ -215,39 +278,43 @@ def search(ctx: AppContext, text_: str, actor: Actor, *, status: str | None = No
             where.append(Case.process_key == process)
         if field_ is not None:
             where.append(m.c.field == field_)
-        score = m.c.score * _weight(m.c.field)
-        per_doc = (select(m.c.doc_id, m.c.case_id, m.c.field, Case.status, Case.stage,
-                          func.row_number().over(partition_by=m.c.case_id, order_by=(score.desc(), m.c.doc_id))
-                          .label("rn"),
-                          func.sum(score).over(partition_by=m.c.case_id).label("case_score"))
-                   .select_from(m.join(Case, Case.id == m.c.case_id)).where(and_(*where))).subquery("per_doc")
-        best = select(per_doc).where(per_doc.c.rn == 1).subquery("best")
-        page = session.execute(select(best.c.doc_id, best.c.case_id, best.c.field, best.c.case_score)
-                               .order_by(best.c.case_score.desc(), best.c.case_id.desc())
-                               .limit(limit).offset(offset)).all()
-        by_status_stage = session.execute(select(best.c.status, best.c.stage, func.count())
-                                          .group_by(best.c.status, best.c.stage)).all()
-        by_field = session.execute(select(per_doc.c.field, func.count(per_doc.c.case_id.distinct()))
-                                   .group_by(per_doc.c.field)).all()
+        # One pass over the matching documents the actor may see; ranking per case, the page
+        # and the facets are then counted from these rows (a few thousand at most, small tuples).
+        rows = session.execute(select(m.c.doc_id, m.c.case_id, m.c.field, m.c.score, Case.status, Case.stage)
+                               .select_from(m.join(Case, Case.id == m.c.case_id)).where(and_(*where))).all()
+        per_case: dict[int, list[Any]] = {}  # case id -> [score, best doc, best field, best doc score, status, stage]
+        by_field: dict[str, set[int]] = {}
+        for doc_id, case_id, doc_field, raw, case_status, case_stage in rows:
+            score = float(raw) * FIELD_WEIGHT.get(doc_field, 1.0)
+            by_field.setdefault(doc_field, set()).add(case_id)
+            entry = per_case.get(case_id)
+            if entry is None:
+                per_case[case_id] = [score, doc_id, doc_field, score, case_status, case_stage]
+                continue
+            entry[0] += score
+            if score > entry[3] or (score == entry[3] and doc_id < entry[1]):
+                entry[1], entry[2], entry[3] = doc_id, doc_field, score
+        ranked = sorted(per_case.items(), key=lambda kv: (-kv[1][0], -kv[0]))
+        page = ranked[offset:offset + limit]
         cases = {r.id: r for r in session.execute(
             select(Case.id, Case.number, Case.title, Case.status, Case.stage, Case.process_key)
-            .where(Case.id.in_([p.case_id for p in page])))} if page else {}
-        snippets = backend.snippets(session, query, [p.doc_id for p in page], every_word=True)
-    hits = [SearchHit(p.case_id, cases[p.case_id].number, cases[p.case_id].title, cases[p.case_id].status,
-                      cases[p.case_id].stage, cases[p.case_id].process_key, p.field, snippets.get(p.doc_id, ""),
-                      float(p.case_score)) for p in page]
+            .where(Case.id.in_([case_id for case_id, _e in page])))} if page else {}
+        snippets = backend.snippets(session, query, [e[1] for _c, e in page], every_word=True)
+    hits = [SearchHit(case_id, cases[case_id].number, cases[case_id].title, cases[case_id].status,
+                      cases[case_id].stage, cases[case_id].process_key, e[2], snippets.get(e[1], ""), e[0])
+            for case_id, e in page]
     statuses: dict[str, int] = {}
     stages: dict[int | None, int] = {}
-    for st, sg, n in by_status_stage:
-        statuses[st] = statuses.get(st, 0) + int(n)
-        stages[sg] = stages.get(sg, 0) + int(n)
+    for entry in per_case.values():
+        statuses[entry[4]] = statuses.get(entry[4], 0) + 1
+        stages[entry[5]] = stages.get(entry[5], 0) + 1
     facets = {
         "status": sorted(statuses.items(), key=lambda kv: (-kv[1], kv[0])),
         "stage": sorted(stages.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)),
-        "field": sorted(((f, int(n)) for f, n in by_field), key=lambda kv: FIELDS.index(kv[0])
-                        if kv[0] in FIELDS else len(FIELDS)),
+        "field": sorted(((f, len(ids)) for f, ids in by_field.items()),
+                        key=lambda kv: FIELDS.index(kv[0]) if kv[0] in FIELDS else len(FIELDS)),
     }
-    return SearchResults(text_, sum(statuses.values()), hits, offset, limit, facets)
+    return SearchResults(text_, len(per_case), hits, offset, limit, facets)
 
 
 # ---------------------------------------------------------------- similar cases
@@ -269,6 +336,11 @@ def similar_cases(ctx: AppContext, text_: str, actor: Actor, limit: int = 5, *,
     with ctx.uow.read() as tx:
         session = tx.session
         backend = backend_for(session)
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SET LOCAL random_page_cost = 1.1"))
+        query = backend.informative(session, query)
+        if query.empty:
+            return []
         m = backend.matches(query, every_word=False)
         where = [visible_cases(session, actor), m.c.field.in_(SIMILAR_FIELDS)]
         if exclude_case_id is not None:

@@ -35,6 +35,8 @@ def upgrade() -> None:
     else:
         # The Snowball stems of each document (services/text_analysis.py), rowid = search_document.id.
         op.execute("CREATE VIRTUAL TABLE search_fts USING fts5(sv, en, tokenize='unicode61 remove_diacritics 0')")
+        # How many documents hold each stem: similar cases match on the rare ones.
+        op.execute("CREATE VIRTUAL TABLE search_fts_vocab USING fts5vocab(search_fts, 'col')")
     # Index the cases that already exist.
     from iphs_flow.services.search_index import rebuild_on
     rebuild_on(op.get_bind())
@@ -42,6 +44,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name != 'postgresql':
+        op.execute("DROP TABLE IF EXISTS search_fts_vocab")
         op.execute("DROP TABLE IF EXISTS search_fts")
     op.drop_index('ix_search_document_case_field', table_name='search_document')
     op.drop_table('search_document')
