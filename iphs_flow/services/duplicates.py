@@ -78,11 +78,11 @@ def mark_duplicate(ctx: AppContext, case_ref: str | int, original_ref: str | int
     return links
 
 
-def duplicate_links(ctx: AppContext, case_id: int, actor: Actor) -> DuplicateLinks:
+def duplicate_links(ctx: AppContext, case_ref: str | int, actor: Actor) -> DuplicateLinks:
     """The cases this one is marked a duplicate of, and those marked duplicates of it, that the actor may see."""
     with ctx.uow.read() as tx:
-        visible_case(tx, case_id, actor)
-        return _links(tx, case_id, actor)
+        case = visible_case(tx, case_ref, actor)
+        return _links(tx, case.id, actor)
 
 
 def _links(tx: object, case_id: int, actor: Actor) -> DuplicateLinks:

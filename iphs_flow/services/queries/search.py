@@ -384,3 +384,16 @@ def _outcomes(session: Session, case_ids: Sequence[int]) -> dict[int, str]:
         if isinstance(decision, str) and decision:
             found[case_id] = decision
     return found
+
+
+def similar_to_case(ctx: AppContext, case_id: int, actor: Actor, limit: int = 5) -> list[SimilarCase]:
+    """The cases most like this one's title and need (the G1 decision brief), for those who may see it."""
+    from iphs_flow.services.cases import visible_case
+
+    with ctx.uow.read() as tx:
+        case = visible_case(tx, case_id, actor)
+        found_id, title = case.id, case.title
+        bodies = tx.session.scalars(select(SearchDocument.body).where(
+            SearchDocument.case_id == found_id, SearchDocument.field.in_(SIMILAR_FIELDS))).all()
+    described = " ".join(bodies)[:MAX_QUERY_CHARS] or title[:MAX_QUERY_CHARS]
+    return similar_cases(ctx, described, actor, limit, exclude_case_id=found_id)
