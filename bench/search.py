@@ -1,6 +1,6 @@
 """Search benchmark: search and similar cases with 20,000 cases and 10,000 lessons, SQLite and PostgreSQL.
 
-    python -m bench.search [--cases N] [--lessons N] [--queries N] [--skip-postgres]
+    python -m bench.search [--cases N] [--lessons N] [--queries N] [--skip-postgres] [--recall-only]
 
 Seeds a throwaway database per back end: the shipped processes are deployed, N cases are
 bulk-inserted with an open task each (so the permission rule has rows to check) and
@@ -9,9 +9,11 @@ written in bulk from a Zipf-distributed Swedish vocabulary; 10,000 of them get a
 document. Then the 76 needs of tests/fixtures/similar_needs.json are described through
 the real services (start a case, submit the need form) among those cases.
 
-Prints, per back end: p50/p95 of `search` as an innovation lead (sees all) and as an idea
+Prints first recall@5 on the 76 test needs alone (as the test asserts), then per back end:
+p50/p95 of `search` as an innovation lead (sees all) and as an idea
 owner (filtered by the case-page rule), p50/p95 of `similar_cases`, and recall@5 of the
-true pair of each paired need among all the cases. Target: p95 <= 100 ms, recall >= 0.8.
+true pair of each paired need among all the cases (a harder figure: the synthetic cases are
+written from a vocabulary that includes the test needs' words). Target: p95 <= 100 ms, recall >= 0.8.
 The machines are noisy: compare within one run.
 """
 
@@ -212,6 +214,19 @@ def timed(call: Any, runs: Sequence[Any]) -> list[float]:
     return out
 
 
+def clean_recall(url: str) -> tuple[float, list[str]]:
+    """recall@5 with only the test set's 76 needs in the database (what the test asserts)."""
+    needs = json.loads(NEEDS_FILE.read_text(encoding="utf-8"))["needs"]
+    ctx = build(Settings(database_url=url, forms_dir=ROOT / "forms", bpmn_dir=ROOT / "bpmn"))
+    try:
+        upgrade(ctx.uow.engine)
+        processes.deploy_process(ctx, processes.read_model_files([ROOT / "bpmn"]), DESIGNER)
+        case_ids = describe_needs(ctx, needs, Actor("anna", frozenset({"idea_owner"})))
+        return recall_at(ctx, needs, case_ids, LEAD, k=5)
+    finally:
+        ctx.close()
+
+
 def run_backend(label: str, url: str, n_cases: int, n_lessons: int, n_queries: int) -> None:
     rng = random.Random(17)
     needs = json.loads(NEEDS_FILE.read_text(encoding="utf-8"))["needs"]
@@ -245,7 +260,8 @@ def run_backend(label: str, url: str, n_cases: int, n_lessons: int, n_queries: i
                              ("similar cases, idea owner (filtered)", similar_owner)):
             print(f"  {name:38s} p50 {statistics.median(values):6.1f} ms   p95 {pct(values, 0.95):6.1f} ms"
                   f"   (n={len(values)})")
-        print(f"  recall@5 of the true pair: {recall:.3f} ({len(misses)} missed: {', '.join(misses)})")
+        print(f"  recall@5 of the true pair among all {n_cases + len(needs)} cases: {recall:.3f} "
+              f"({len(misses)} missed: {', '.join(misses)})")
     finally:
         ctx.close()
 
@@ -256,7 +272,17 @@ def main() -> None:
     parser.add_argument("--lessons", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--recall-only", action="store_true", help="only recall@5 on the test set")
     args = parser.parse_args()
+    for label, database in (("SQLite", sqlite_database), ("PostgreSQL", postgres_database)):
+        if label == "PostgreSQL" and args.skip_postgres:
+            continue
+        with database() as url:
+            recall, misses = clean_recall(url)
+        print(f"{label}: recall@5 of the true pair among the 76 test needs alone: {recall:.3f} "
+              f"({len(misses)} missed: {', '.join(misses)})")
+    if args.recall_only:
+        return
     with sqlite_database() as url:
         run_backend("SQLite (FTS5, Snowball stems)", url, args.cases, args.lessons, args.queries)
     if not args.skip_postgres:
