@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python -m bench.engine
 	$(BIN)/python -m bench.scheduler
 	$(BIN)/python -m bench.web
+	$(BIN)/python -m bench.search
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

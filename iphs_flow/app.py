@@ -39,6 +39,7 @@ from iphs_flow.web.notices import bp as notices_bp
 from iphs_flow.web.pages import init_pages
 from iphs_flow.web.personal_data import bp as personal_data_bp
 from iphs_flow.web.retention import bp as retention_bp
+from iphs_flow.web.search import init_search
 from iphs_flow.web.security_admin import bp as security_admin_bp
 
 # Templates, static files and translations are the web pages' (iphs_flow/web/...).
@@ -73,6 +74,7 @@ def create_app(config: dict[str, Any] | None = None, context: AppContext | None 
     app.register_blueprint(notices_bp)
     app.register_blueprint(account_tokens_bp)
     init_pages(app)
+    init_search(app)
     init_designer(app)
     app.register_blueprint(case_admin_bp)
     app.register_blueprint(design_tables_bp)

@@ -713,6 +713,59 @@ def audit_command(case_ref: str | None, username: str | None, start: Any, end: A
         click.echo(f"{_when(row.at)}\t{row.username}\t{row.kind}\t{row.case_number}\t{row.what}")
     if page.next_cursor:
         click.echo("(older entries: use --csv for all)", err=True)
+@cli.group("search", help="Search across cases (what /sok and /api/v1/search do), and keep the index in step.")
+def search_group() -> None:
+    pass
+
+
+@search_group.command("query", help="Cases holding every word of WORDS, best first, as --as USER may see them.")
+@click.argument("words", nargs=-1, required=True)
+@click.option("--as", "actor", default=None)
+@click.option("--status", default=None, help="Only cases with this status.")
+@click.option("--field", "field_", default=None, help="Only matches in this part: title, need, lessons ...")
+@click.option("--limit", type=int, default=20)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def search_query(words: tuple[str, ...], actor: str | None, status: str | None, field_: str | None, limit: int,
+                 as_json: bool) -> None:
+    import html
+    import re
+
+    from iphs_flow.services.queries.search import search
+
+    found = _run(lambda: search(_context(), " ".join(words), _actor(actor), status=status, field_=field_,
+                                limit=limit))
+    if as_json:
+        click.echo(json.dumps({"total": found.total, "hits": [
+            {"number": h.number, "title": h.title, "status": h.status, "stage": h.stage, "field": h.field,
+             "snippet": h.snippet, "case_id": h.case_id} for h in found.hits]}, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{found.total} matching case(s)")
+    for hit in found.hits:
+        snippet = html.unescape(re.sub(r"</?mark>", "*", hit.snippet))
+        click.echo(f"{hit.number}\t{hit.status}\t{hit.title}\n    [{hit.field}] {snippet}")
+
+
+@search_group.command("similar", help="The cases most like a need TEXT (title and need), with status and lessons.")
+@click.argument("text")
+@click.option("--as", "actor", default=None)
+@click.option("--limit", type=int, default=5)
+def search_similar(text: str, actor: str | None, limit: int) -> None:
+    from iphs_flow.services.queries.search import similar_cases
+
+    for item in _run(lambda: similar_cases(_context(), text, _actor(actor), limit)):
+        outcome = f", last decision {item.outcome}" if item.outcome else ""
+        click.echo(f"{item.number}\t{item.status}{outcome}\t{item.title}")
+        if item.lessons:
+            click.echo(f"    lessons: {item.lessons}")
+
+
+@search_group.command("reindex", help="Rebuild every case's search documents from its data and history.")
+@click.option("--as", "actor", default=None)
+def search_reindex(actor: str | None) -> None:
+    from iphs_flow.services import search_index
+
+    count = _run(lambda: search_index.rebuild(_context(), _actor(actor)))
+    click.echo(f"reindexed {count} case(s)")
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from .idempotency import settle as idempotency_settle
 from .permissions import ADMINISTRATOR, IDEA_OWNER, Actor, require_role, require_task_access
 from .processes import model_for
 from .read_log import record_read
+from .search_index import refresh as refresh_search_index
 from .views import CaseDetail, CaseView, EventView
 from .visibility import find_case, visible_case, visible_task
 
@@ -96,6 +97,7 @@ def start_case(ctx: AppContext, process_key: str, data: Any, actor: Actor,
                       data={"process": process_key, "version": version.version, "data": data})
         apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
         tx.flush()
+        refresh_search_index(tx, case.id)
         view = case_view(case, list(tx.tasks.open_for_case(case.id)))
         if key_row is not None and idempotency is not None:
             idempotency_settle(key_row, idempotency, view)
@@ -134,6 +136,7 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
             case.title = new_title.strip()[:300]  # the need form names the case
         apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
         tx.flush()
+        refresh_search_index(tx, case.id)
         view = case_view(case, list(tx.tasks.open_for_case(case.id)))
         if key_row is not None and idempotency is not None:
             idempotency_settle(key_row, idempotency, view)

@@ -39,6 +39,7 @@ from iphs_flow.store.tables import (
 from .errors import Conflict, InvalidInput, NotFound
 from .permissions import ADMINISTRATOR, Actor, require_role
 from .queries.personal_data import NAMING_COLUMNS, SKIP_TABLES, candidates, needles, person_rows, text_columns
+from .search_index import refresh as refresh_search_index
 
 ERASED_NAME = "Borttagen person"
 
@@ -356,6 +357,7 @@ def erase_person(ctx: AppContext, username: str, actor: Actor, *, confirm: str) 
             account.is_active = False
             for case_id in sorted(affected):
                 tx.events.add(case_id, actor.username, "personal_data_erased", data={"person": pseudonym})
+                refresh_search_index(tx, case_id)  # the full-text index holds words, not rows we scrubbed
             tx.users.log("person_erased", pseudonym, {"by": actor.username, "rows": plan.total,
                                                       "cases": len(affected)})
             tx.commit()

@@ -33,6 +33,7 @@ from iphs_flow.store.tables import (
 from .errors import Conflict, InvalidInput, NotFound
 from .permissions import ADMINISTRATOR, Actor, require_role
 from .queries import retention as due
+from .search_index import write_documents
 
 log = logging.getLogger(__name__)
 
@@ -305,6 +306,7 @@ def _weed(ctx: AppContext, item_id: int) -> int:
             files = list(tx.session.scalars(select(CaseAttachment.stored_name)
                                             .where(CaseAttachment.case_id == item.ref_id)))
             case = tx.session.get(Case, item.ref_id)
+            write_documents(tx.session, item.ref_id, [])  # out of the search index, full-text rows too
             if case is not None:
                 tx.session.delete(case)  # its tasks, history, comments and attachments go with it
         item.status, item.weeded_at = "weeded", now()

@@ -482,3 +482,22 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     wait_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+class SearchDocument(Base):
+    """One searchable text of a case: its title, need, concept, results, decisions, lessons ...
+
+    Built from the case's data and history by services/search_index.py and rebuilt whenever
+    the case's data changes. Each database adds its own full-text index in migration 0014:
+    on PostgreSQL a generated `tsv` column (swedish and english configurations) with a GIN
+    index, on SQLite the FTS5 table `search_fts` holding the Snowball stems (rowid = id).
+    Neither is described here (SQLAlchemy has no words for them); `migrate.SEARCH_INTERNALS`
+    names them for the schema comparison.
+    """
+
+    __tablename__ = "search_document"
+    __table_args__ = (Index("ix_search_document_case_field", "case_id", "field"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"))
+    field: Mapped[str] = mapped_column(String(40))  # title | need | understand | concept | ... | lessons
+    body: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)

@@ -40,6 +40,7 @@ from iphs_flow.services.permissions import IDEA_OWNER
 from iphs_flow.services.queries import case_lists, case_page, tasks
 from iphs_flow.web.auth import login_required, require_login_actor
 from iphs_flow.web.forms import FormSpec, add_row, read_only_values, remove_row
+from iphs_flow.web.search import similar_panel
 
 bp = Blueprint("pages", __name__)
 
@@ -314,6 +315,7 @@ def _render_task(page: case_page.TaskPage, spec: FormSpec | None, values: dict[s
     general = (errors or {}).get("", [])
     return render_template("task.html", page=page, form=form, notice=notice, conflict=conflict,
                            general_errors=general, saved_at=saved_at, stage_name=stage_name,
+                           similar=similar_panel(page, values, request.form.get("_action") == "similar"),
                            is_gate=bool(spec and "decision" in spec.schema.get("properties", {}))), status
 
 
@@ -369,6 +371,8 @@ def task_post(task_id: int) -> Any:
         if index.isdigit():
             remove_row(values, name, int(index))
         return _render_task(page, spec, {**shown, **values})
+    if action == "similar":  # "Sök liknande ärenden": the same form again, with the list, nothing saved
+        return _render_task(page, spec, shown)
     if action == "draft":
         drafts.save_draft(ctx, task_id, values, actor)
         return _render_task(page, spec, shown, notice=_("Utkastet är sparat. Du kan fortsätta senare."),
@@ -420,7 +424,8 @@ EVENTS = {"case_started": "Ärendet startades", "task_completed": "Uppgift klar"
           "attachment_added": "Fil bifogad", "case_suspended": "Ärendet pausades",
           "case_resumed": "Ärendet återupptogs", "case_terminated": "Ärendet avslutades i förtid",
           "incident": "Fel i ett steg", "case_migrated": "Ärendet flyttat till ny version",
-          "task_opened": "Uppgift öppnad", "notification": "Avisering", "case_closed": "Ärendet avslutades"}
+          "task_opened": "Uppgift öppnad", "notification": "Avisering", "case_closed": "Ärendet avslutades",
+          "marked_duplicate": "Markerat som dubblett", "duplicate_linked": "Dubblett kopplad till ärendet"}
 
 
 def _named(table: dict[str, str]) -> Any:

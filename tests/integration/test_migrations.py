@@ -8,13 +8,13 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from iphs_flow.store.migrate import current, upgrade
+from iphs_flow.store.migrate import COMPARE_OPTS, current, upgrade
 from iphs_flow.store.tables import Base
 
 
 def test_migrations_match_the_models(ctx) -> None:
     with ctx.uow.engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(connection, opts=COMPARE_OPTS), Base.metadata)
     assert diff == []
 
 
@@ -70,7 +70,7 @@ def test_a_database_made_by_the_branched_history_upgrades_unchanged(empty_db_url
                 connection.execute(text("INSERT INTO alembic_version VALUES (:v)"), {"v": head})
         upgrade(engine)
         with engine.connect() as connection:
-            diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+            diff = compare_metadata(MigrationContext.configure(connection, opts=COMPARE_OPTS), Base.metadata)
         assert diff == []
         assert len(current(engine)) == 1
     finally:
@@ -86,7 +86,7 @@ def test_an_empty_database_is_migrated_from_scratch_to_the_schema_of_the_models(
         assert current(engine) == ()
         upgrade(engine)
         with engine.connect() as connection:
-            diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+            diff = compare_metadata(MigrationContext.configure(connection, opts=COMPARE_OPTS), Base.metadata)
         assert diff == [] and len(current(engine)) == 1
     finally:
         engine.dispose()

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import pool
 
 from iphs_flow.store.database import make_engine
+from iphs_flow.store.migrate import include_in_comparison
 from iphs_flow.store.tables import Base
 
 config = context.config
@@ -14,6 +15,7 @@ target_metadata = Base.metadata
 
 def run_migrations_offline() -> None:
     context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
+                      include_name=include_in_comparison,
                       literal_binds=True, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()
@@ -22,13 +24,15 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+        context.configure(connection=connection, target_metadata=target_metadata,
+                      include_name=include_in_comparison, render_as_batch=True)
         with context.begin_transaction():
             context.run_migrations()
         return
     engine = make_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
     with engine.connect() as conn:
-        context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
+        context.configure(connection=conn, target_metadata=target_metadata,
+                      include_name=include_in_comparison, render_as_batch=True)
         with context.begin_transaction():
             context.run_migrations()
 

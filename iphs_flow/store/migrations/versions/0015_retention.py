@@ -1,7 +1,7 @@
 """retention: rules (gallringsbeslut), weeding lists and what was weeded
 
 Revision ID: 0015
-Revises: 0011
+Revises: 0014
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import iphs_flow.store.tables
 
 
 revision = '0015'
-down_revision = '0011'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,173 @@
+"""Keep the search index in step with the cases: one document per case and field.
+
+`documents_for(title, events)` is a pure function of a case's title and history (the
+data every form submitted), so it reads the same whatever the process version, and can
+later read the per-stage records as well. `refresh(tx, case_id)` rewrites one case's
+documents inside the caller's transaction (the use case that changed the case calls it,
+so the case and its index never disagree); `rebuild` redoes every case
+(`iphs-flow search reindex`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, text
+from sqlalchemy.orm import Session
+
+from iphs_flow.engine.clock import now
+from iphs_flow.store.tables import Case, CaseEvent, SearchDocument
+
+from .permissions import ADMINISTRATOR, Actor, require_role
+from .text_analysis import analysed, clean
+
+# Which document a form field's text belongs to. Fields of the shipped forms (forms/);
+# text fields a designer adds later land in "other", so they are searchable too.
+FIELD_OF: dict[str, str] = {
+    # need (stage 0) and improvement suggestions
+    "need": "need", "target_group": "need", "need_owner": "need", "current_situation": "need",
+    "city_goals": "need", "suggestion": "need", "problem": "need", "expected_effect": "need", "unit": "need",
+    # understand (1)
+    "challenge_statement": "understand", "users_involved": "understand", "methods": "understand",
+    "insights": "understand", "how_might_we": "understand", "actor_map": "understand", "early_risks": "understand",
+    # idea and concept (2)
+    "chosen_concept": "concept", "expected_benefits": "concept", "pilot_scope": "concept",
+    "cost_description": "concept", "funding_source": "concept", "partners": "concept",
+    "procurement_description": "concept", "pilot_plan": "concept",
+    # test and pilot (3)
+    "hypotheses": "pilot", "test_site": "pilot", "participants": "pilot", "indicators": "pilot",
+    # evaluation (4), implementation (5), follow-up
+    "results": "results", "user_feedback": "results", "cost_benefit": "results", "effect_on_goals": "results",
+    "recommendation": "results", "implementation_scope": "results", "implementation_plan": "results",
+    "receiving_units": "results", "spread_plan": "results", "operational_owner": "results",
+    "followup_indicators": "results", "followup_summary": "results", "followup_results": "results",
+    # decisions and what they asked for
+    "reason": "decisions", "conditions": "decisions", "info_request": "decisions", "refer_to": "decisions",
+    "screening_note": "decisions", "fulfilment_report": "decisions", "supplement_reply": "decisions",
+    "responsible": "decisions", "condition": "decisions",
+    # lessons learned (evaluation, closure; both are kept)
+    "lessons_learned": "lessons", "lessons": "lessons",
+}
+# Codes, dates, flags and names of people: not text anyone searches for.
+NOT_TEXT = frozenset({"title", "decision", "resume_date", "reply_deadline", "recycle_to_stage", "retention_class",
+                      "quality_focus_area", "agenda2030_goals", "sustainability_dimensions", "start_date",
+                      "end_date", "planned_date", "innovation_lead", "supplement_links", "personal_data",
+                      "secrecy", "procurement_needed"})
+FIELDS = ("title", "need", "understand", "concept", "pilot", "results", "decisions", "lessons", "other")
+MAX_BODY = 100_000
+
+
+@dataclass(frozen=True)
+class Document:
+    field: str
+    body: str
+
+
+def _strings(value: Any) -> Iterable[str]:
+    """The text inside a form value: strings, and the strings in lists and objects (table rows)."""
+    if isinstance(value, str):
+        if value.strip():
+            yield value.strip()
+    elif isinstance(value, Mapping):
+        for inner in value.values():
+            yield from _strings(inner)
+    elif isinstance(value, list | tuple):
+        for inner in value:
+            yield from _strings(inner)
+
+
+def documents_for(title: str, events: Sequence[tuple[str, str | None, Mapping[str, Any]]]) -> list[Document]:
+    """The search documents of a case from its title and history.
+
+    `events` are (kind, task_key, data) in the order they happened. A task submitted again
+    (a revised need) replaces what it said before; different tasks add up, so every gate's
+    reasons and both the evaluation's and the closure's lessons are kept.
+    """
+    latest: dict[tuple[str | None, str], Any] = {}
+    for kind, task_key, data in events:
+        if kind == "case_started":
+            submitted = data.get("data") or {}
+            task_key = "(start)"
+        elif kind == "task_completed":
+            submitted = data.get("data") or {}
+        else:
+            continue
+        if not isinstance(submitted, Mapping):
+            continue
+        for key, value in submitted.items():
+            if key in NOT_TEXT or isinstance(value, bool | int | float) or value is None:
+                continue
+            latest.pop((task_key, key), None)  # a resubmission moves to the end
+            latest[(task_key, key)] = value
+    parts: dict[str, list[str]] = {"title": [title]} if title.strip() else {}
+    for (_task, key), value in latest.items():
+        field = FIELD_OF.get(key, "other")
+        for piece in _strings(value):
+            if field == "other" and len(piece) < 3:
+                continue
+            bucket = parts.setdefault(field, [])
+            if piece not in bucket:
+                bucket.append(piece)
+    return [Document(field, clean("\n".join(parts[field]))[:MAX_BODY]) for field in FIELDS if field in parts]
+
+
+def _case_documents(session: Session | Connection, case_id: int) -> list[Document]:
+    title = session.execute(select(Case.title).where(Case.id == case_id)).scalar_one_or_none()
+    if title is None:
+        return []
+    rows = session.execute(
+        select(CaseEvent.kind, CaseEvent.task_key, CaseEvent.data)
+        .where(CaseEvent.case_id == case_id, CaseEvent.kind.in_(("case_started", "task_completed")))
+        .order_by(CaseEvent.id)).all()
+    return documents_for(title, [(r[0], r[1], r[2] or {}) for r in rows])
+
+
+def write_documents(session: Session | Connection, case_id: int, documents: Sequence[Document]) -> None:
+    """Replace a case's documents (and, on SQLite, their FTS5 rows) with `documents`."""
+    sqlite = session.get_bind().dialect.name == "sqlite" if isinstance(session, Session) \
+        else session.dialect.name == "sqlite"
+    if sqlite:
+        session.execute(text("DELETE FROM search_fts WHERE rowid IN "
+                             "(SELECT id FROM search_document WHERE case_id = :c)"), {"c": case_id})
+    session.execute(delete(SearchDocument).where(SearchDocument.case_id == case_id))
+    at = now()
+    for doc in documents:
+        doc_id = session.execute(insert(SearchDocument).values(case_id=case_id, field=doc.field, body=doc.body,
+                                                               updated_at=at)
+                                 .returning(SearchDocument.id)).scalar_one()
+        if sqlite:
+            sv, en = analysed(doc.body)
+            session.execute(text("INSERT INTO search_fts (rowid, sv, en) VALUES (:id, :sv, :en)"),
+                            {"id": doc_id, "sv": sv, "en": en})
+
+
+def refresh(tx: Any, case_id: int) -> None:
+    """Bring one case's search documents in step with its data, in the caller's transaction."""
+    tx.session.flush()
+    write_documents(tx.session, case_id, _case_documents(tx.session, case_id))
+
+
+def rebuild_on(connection: Session | Connection, batch: int = 500) -> int:
+    """Index every case again; returns how many cases were indexed."""
+    done = 0
+    last = 0
+    while True:
+        ids = list(connection.execute(select(Case.id).where(Case.id > last).order_by(Case.id).limit(batch))
+                   .scalars())
+        if not ids:
+            return done
+        for case_id in ids:
+            write_documents(connection, case_id, _case_documents(connection, case_id))
+        done += len(ids)
+        last = ids[-1]
+
+
+def rebuild(ctx: Any, actor: Actor) -> int:
+    """`iphs-flow search reindex`: every case's documents rebuilt in one transaction (administrators)."""
+    require_role(actor, ADMINISTRATOR, "rebuild the search index")
+    with ctx.uow.write() as tx:
+        count = rebuild_on(tx.session)
+        tx.commit()
+    return count

@@ -1,0 +1,196 @@
+"""Search across cases, the same on a SQLite file (FTS5 + Snowball) and on PostgreSQL (swedish full text)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, text
+
+from iphs_flow.services import cases, search_index
+from iphs_flow.services.errors import Forbidden, InvalidInput
+from iphs_flow.services.permissions import Actor
+from iphs_flow.services.queries.search import search
+from iphs_flow.store.tables import SearchDocument
+from tests.integration.process_driver import (
+    ASSIGN,
+    G1_APPROVE,
+    LEAD,
+    NEED,
+    OWNER,
+    Walk,
+    shipped_context,
+)
+
+BERTIL = Actor("bertil", frozenset({"idea_owner"}))
+ADMIN = Actor("adam", frozenset({"idea_owner", "administrator"}))
+
+
+@pytest.fixture
+def ctx(db_url):
+    context = shipped_context(db_url)
+    yield context
+    context.close()
+
+
+def described(ctx, title: str, need: str, owner: Actor = OWNER, **more) -> Walk:
+    walk = Walk.start(ctx, owner=owner)
+    walk.complete("need", {**NEED, "title": title, "need": need, **more}, owner)
+    return walk
+
+
+def numbers(results) -> list[str]:
+    return [hit.number for hit in results.hits]
+
+
+def test_a_swedish_word_finds_its_other_forms_with_the_match_marked(ctx) -> None:
+    walk = described(ctx, "Fler platser för undervisning", "Skollokalerna i Rinkeby räcker inte till alla elever.")
+    described(ctx, "Cykelparkering", "Det saknas cykelställ vid biblioteket.")
+    found = search(ctx, "skollokal", LEAD)
+    assert numbers(found) == [walk.number]
+    assert found.total == 1
+    assert "<mark>Skollokalerna</mark>" in found.hits[0].snippet
+    assert found.hits[0].field == "need"
+    assert numbers(search(ctx, "undervisningen", LEAD)) == [walk.number]  # the title says "undervisning"
+
+
+def test_english_words_are_stemmed_too(ctx) -> None:
+    walk = described(ctx, "Shared school premises", "The schools in the district share their sports halls.")
+    assert numbers(search(ctx, "school", LEAD)) == [walk.number]
+    assert numbers(search(ctx, "sharing hall", LEAD)) == [walk.number]
+
+
+def test_every_word_must_match_and_a_title_match_ranks_first(ctx) -> None:
+    in_body = described(ctx, "Trygga skolvägar", "Belysningen i parken är trasig och föräldrar oroar sig.")
+    in_title = described(ctx, "Belysning i parken", "Kvällstid är det mörkt på gångvägarna.")
+    described(ctx, "Belysning på torget", "Torget är mörkt.")
+    found = search(ctx, "belysning parken", LEAD)
+    assert numbers(found) == [in_title.number, in_body.number]
+
+
+def test_case_text_cannot_inject_html_into_a_snippet(ctx) -> None:
+    described(ctx, "Otrygg <b>park</b>", 'Parken <script>alert("x")</script> är mörk & <img src=x onerror=y>.')
+    hit = search(ctx, "parken", LEAD).hits[0]
+    assert "<mark>" in hit.snippet
+    for dangerous in ("<script", "<img", "<b>", 'onerror=y>'):
+        assert dangerous not in hit.snippet
+    assert "\ue000" not in hit.snippet
+
+
+def test_a_case_you_may_not_see_never_appears_not_even_as_a_count(ctx) -> None:
+    annas = described(ctx, "Ensamhet bland äldre", "Äldre i Tensta är ensamma på helgerna.")
+    bertils = described(ctx, "Äldre och digital ensamhet", "Många äldre saknar stöd med surfplattor.",
+                        owner=BERTIL)
+    mine = search(ctx, "äldre", OWNER)
+    assert numbers(mine) == [annas.number]
+    assert mine.total == 1
+    assert sum(n for _v, n in mine.facets["status"]) == 1
+    assert sum(n for _v, n in mine.facets["field"]) <= 2
+    assert numbers(search(ctx, "surfplattor", OWNER)) == []
+    assert search(ctx, "surfplattor", OWNER).total == 0
+    assert numbers(search(ctx, "surfplattor", BERTIL)) == [bertils.number]
+    assert sorted(numbers(search(ctx, "äldre", LEAD))) == sorted([annas.number, bertils.number])
+    assert search(ctx, "äldre", ADMIN).total == 2
+
+
+def test_the_people_of_a_case_find_it_like_they_may_open_it(ctx) -> None:
+    walk = described(ctx, "Matsvinn i skolkök", "Skolköken slänger mycket mat.")
+    walk.complete("assign_lead", ASSIGN, LEAD)
+    # G1 waits for the innovation leads' group: a member (without the lead role) may open the case, so finds it.
+    member = Actor("greta", frozenset({"idea_owner"}), frozenset({"innovation-leads"}))
+    assert numbers(search(ctx, "matsvinn", member)) == [walk.number]
+    cases.get_case(ctx, walk.number, member)
+    outsider = Actor("olle", frozenset({"idea_owner"}), frozenset({"some-other-group"}))
+    assert numbers(search(ctx, "matsvinn", outsider)) == []
+
+
+def test_decisions_and_both_lessons_are_searchable(ctx) -> None:
+    walk = described(ctx, "Digital bokning av lokaler", "Föreningar bokar lokaler med papper.")
+    walk.complete("assign_lead", ASSIGN, LEAD)
+    walk.complete("G1_decide", {**G1_APPROVE, "reason": "Stämmer med stadens digitaliseringsstrategi"})
+    found = search(ctx, "digitaliseringsstrategi", LEAD)
+    assert numbers(found) == [walk.number] and found.hits[0].field == "decisions"
+    docs = search_index.documents_for("T", [
+        ("task_completed", "evaluation", {"data": {"lessons_learned": "Testa med riktiga användare tidigt"}}),
+        ("task_completed", "closure", {"data": {"lessons_learned": "Budgetera för drift från början"}}),
+    ])
+    lessons = [d.body for d in docs if d.field == "lessons"]
+    assert lessons == ["Testa med riktiga användare tidigt\nBudgetera för drift från början"]
+
+
+def test_a_revised_need_replaces_what_it_said_before(ctx) -> None:
+    docs = search_index.documents_for("T", [
+        ("task_completed", "need", {"data": {"need": "Gamla texten om snöröjning"}}),
+        ("task_completed", "need", {"data": {"need": "Nya texten om halkbekämpning"}}),
+    ])
+    assert [(d.field, d.body) for d in docs] == [("title", "T"), ("need", "Nya texten om halkbekämpning")]
+
+
+def test_facets_count_cases_by_status_stage_and_field_and_filter_the_results(ctx) -> None:
+    one = described(ctx, "Grönytor", "Fler träd på skolgården ger skugga.")
+    two = described(ctx, "Träd på gatan", "Gatan saknar grönska.")
+    found = search(ctx, "träd", LEAD)
+    assert found.total == 2
+    assert dict(found.facets["status"]) == {"running": 2}
+    assert dict(found.facets["field"]) == {"title": 1, "need": 1}
+    only_titles = search(ctx, "träd", LEAD, field_="title")
+    assert numbers(only_titles) == [two.number]
+    assert numbers(search(ctx, "träd", LEAD, field_="need")) == [one.number]
+    assert search(ctx, "träd", LEAD, status="completed").total == 0
+
+
+def test_pages_of_results_do_not_overlap(ctx) -> None:
+    made = [described(ctx, f"Laddstolpar {i}", "Laddstolpar för elbilar saknas.").number for i in range(5)]
+    first = search(ctx, "laddstolpar", LEAD, limit=2)
+    second = search(ctx, "laddstolpar", LEAD, limit=2, offset=2)
+    third = search(ctx, "laddstolpar", LEAD, limit=2, offset=4)
+    seen = numbers(first) + numbers(second) + numbers(third)
+    assert sorted(seen) == sorted(made) and first.total == 5
+
+
+@pytest.mark.parametrize("query, options, field", [
+    ("", {}, "q"), ("  !!! ", {}, "q"), ("x" * 501, {}, "q"), ("park", {"limit": 0}, "limit"),
+    ("park", {"limit": 101}, "limit"), ("park", {"offset": -1}, "offset"), ("park", {"status": "nope"}, "status"),
+    ("park", {"field_": "secret"}, "field"),
+])
+def test_bad_searches_are_refused_with_the_field_named(ctx, query, options, field) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        search(ctx, query, LEAD, **options)
+    assert field in refused.value.fields
+
+
+def test_query_syntax_in_the_search_text_is_just_words(ctx) -> None:
+    walk = described(ctx, "Parkbänkar", "Parkbänkarna är trasiga.")
+    for tricky in ('"parkbänkarna', "parkbänkarna*", "(parkbänkarna)", "parkbänkarna & !", "-parkbänkarna",
+                   "parkbänkarna'); --", "^parkbänkarna:*"):
+        assert numbers(search(ctx, tricky, LEAD)) == [walk.number], tricky
+    # OR, NEAR and column names are words here, and every word must match.
+    assert search(ctx, "parkbänkarna OR simhall", LEAD).total == 0
+    assert search(ctx, "NEAR(parkbänkarna) sv:x", LEAD).total == 0
+    search(ctx, "'); DROP TABLE search_document; --", LEAD)
+    assert numbers(search(ctx, "parkbänkarna", LEAD)) == [walk.number]
+
+
+def test_reindex_rebuilds_the_index_from_the_history(ctx) -> None:
+    walk = described(ctx, "Simhall", "Simhallen har för korta öppettider.")
+    with ctx.uow.write() as tx:
+        search_index.write_documents(tx.session, walk.case_id, [])
+        tx.commit()
+    assert search(ctx, "simhall", LEAD).total == 0
+    with pytest.raises(Forbidden):
+        search_index.rebuild(ctx, LEAD)
+    assert search_index.rebuild(ctx, ADMIN) == 1
+    assert numbers(search(ctx, "öppettid", LEAD)) == [walk.number]
+    with ctx.uow.read() as tx:
+        fields = sorted(tx.session.scalars(select(SearchDocument.field)
+                                           .where(SearchDocument.case_id == walk.case_id)))
+    assert fields == ["need", "title"]
+
+
+def test_each_database_keeps_its_own_full_text_index(ctx) -> None:
+    with ctx.uow.read() as tx:
+        if tx.session.get_bind().dialect.name == "postgresql":
+            kind = tx.session.execute(text(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_search_document_tsv'")).scalar_one()
+            assert "gin" in kind
+        else:
+            sql = tx.session.execute(text("SELECT sql FROM sqlite_master WHERE name = 'search_fts'")).scalar_one()
+            assert "fts5" in sql
