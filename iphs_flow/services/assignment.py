@@ -18,6 +18,7 @@ from .case_sync import task_view
 from .cases import visible_task
 from .errors import Conflict, Forbidden, InvalidInput
 from .permissions import ADMINISTRATOR, INNOVATION_LEAD, Actor
+from .task_notices import announce_handed_on
 from .views import TaskView
 
 
@@ -51,8 +52,11 @@ def _is_lead(actor: Actor) -> bool:
 
 
 def _record(tx: Any, case: Case, row: HumanTask, actor: Actor, kind: str, **data: Any) -> TaskView:
-    tx.events.add(case.id, actor.username, kind, task_key=row.task_key, task_name=row.name,
-                  data={"task_id": row.id, **data})
+    event = tx.events.add(case.id, actor.username, kind, task_key=row.task_key, task_name=row.name,
+                          data={"task_id": row.id, **data})
+    if kind in ("task_assigned", "task_delegated"):
+        tx.flush()
+        announce_handed_on(tx, case, row, actor.username, event.id)
     view = task_view(row, case)
     tx.commit()
     return view

@@ -11,6 +11,7 @@ from iphs_flow.engine import clock
 from iphs_flow.engine.calendar import STOCKHOLM
 from iphs_flow.services import cases, processes, timers
 from iphs_flow.services.permissions import Actor
+from iphs_flow.services.task_notices import HANDED_ON, OPENED
 from iphs_flow.services.views import TaskView
 from iphs_flow.store.tables import Outbox
 from tests.conftest import ADMIN, ROOT, make_context
@@ -21,6 +22,7 @@ UNIT_MANAGER = Actor("bo", frozenset({"idea_owner", "approver"}), frozenset({"un
 DEPARTMENT = Actor("dagny", frozenset({"idea_owner", "approver"}), frozenset({"department-management"}))
 CITY = Actor("kim", frozenset({"idea_owner", "approver"}), frozenset({"city-executive-office"}))
 DESIGNER = Actor("dora", frozenset({"process_designer"}))
+TASK_NOTICES = (OPENED, HANDED_ON)
 ACTORS = {a.username: a for a in (OWNER, LEAD, UNIT_MANAGER, DEPARTMENT, CITY)}
 GROUP_ACTORS = {"innovation-leads": LEAD, "unit-managers": UNIT_MANAGER,
                 "department-management": DEPARTMENT, "city-executive-office": CITY, "gate-deciders": UNIT_MANAGER}
@@ -113,9 +115,17 @@ class Walk:
         self.tick_at(due + plus)
         return due
 
-    def mails(self) -> list[dict]:
+    def all_notices(self) -> list[dict]:
         with self.ctx.uow.read() as tx:
             rows = tx.session.scalars(select(Outbox).where(Outbox.case_id == self.case_id,
                                                            Outbox.kind == "notification")
                                       .order_by(Outbox.id)).all()
             return [dict(r.payload, queued_at=local(r.due_at)) for r in rows]
+
+    def mails(self) -> list[dict]:
+        """What the model's notify tasks sent (receipts, reminders, decisions ...)."""
+        return [m for m in self.all_notices() if m["template"] not in TASK_NOTICES]
+
+    def task_notices(self) -> list[dict]:
+        """The announcements of new and handed-on tasks (services/task_notices.py)."""
+        return [m for m in self.all_notices() if m["template"] in TASK_NOTICES]
