@@ -1,8 +1,10 @@
 """Swedish first, English second (Flask-Babel).
 
-The language is, in order: an explicit choice stored in the session (the language
-switch), the signed-in person's own setting, and otherwise Swedish — never the browser's
-Accept-Language, so a shared computer in a city office does not change language by itself.
+The language is, in order: the signed-in person's own setting (the language switch saves
+it with the person), the choice made with the switch before signing in (kept in the
+session), and otherwise Swedish — never the browser's Accept-Language, so a shared
+computer in a city office does not change language by itself, nor pass one person's
+choice on to the next.
 """
 
 from __future__ import annotations
@@ -18,15 +20,15 @@ TRANSLATIONS = Path(__file__).parent / "translations"
 
 
 def select_locale() -> str:
-    chosen = session.get("lang")
-    if chosen in LANGUAGES:
-        return chosen
     try:
         from iphs_flow.web.auth import current_user_language
+        preferred = current_user_language()
     except ImportError:
-        return DEFAULT
-    preferred = current_user_language()
-    return preferred if preferred in LANGUAGES else DEFAULT
+        preferred = None
+    if preferred in LANGUAGES:
+        return preferred
+    chosen = session.get("lang")
+    return chosen if chosen in LANGUAGES else DEFAULT
 
 
 def init_i18n(app: Flask) -> Babel:

@@ -31,12 +31,12 @@ from flask_babel import gettext as _
 
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.clock import now
-from iphs_flow.services import assignment, attachments, case_pages, comments, drafts
+from iphs_flow.services import accounts, assignment, attachments, case_pages, comments, drafts
 from iphs_flow.services import cases as case_service
 from iphs_flow.services import processes as process_service
 from iphs_flow.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from iphs_flow.services.permissions import IDEA_OWNER
-from iphs_flow.web.auth import login_required, require_login_actor
+from iphs_flow.web.auth import current_actor, login_required, require_login_actor
 from iphs_flow.web.forms import FormSpec, add_row, read_only_values, remove_row
 from iphs_flow.web.i18n import LANGUAGES
 
@@ -94,6 +94,9 @@ def choose_language() -> Any:
     lang = request.form.get("lang", "")
     if lang in LANGUAGES:
         session["lang"] = lang
+        actor = current_actor()
+        if actor is not None:  # kept with the person, for every page and mail from now on
+            accounts.set_language(_ctx(), actor, actor.username, lang)
     target = request.form.get("next") or ""
     if not target.startswith("/") or target.startswith("//") or "\\" in target:
         target = url_for("index")
