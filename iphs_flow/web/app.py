@@ -23,6 +23,7 @@ from iphs_flow.web.designer import init_designer
 from iphs_flow.web.i18n import init_i18n
 from iphs_flow.web.notices import bp as notices_bp
 from iphs_flow.web.pages import init_pages
+from iphs_flow.web.task_assignment import init_task_assignment
 
 # Scripts, styles and images from this site only: no inline scripts, no framing, forms post here.
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -44,6 +45,7 @@ def create_app(config: dict[str, Any] | None = None, context: AppContext | None 
     app.register_blueprint(notices_bp)
     app.register_blueprint(account_tokens_bp)
     init_pages(app)
+    init_task_assignment(app)
     init_designer(app)
     app.register_blueprint(case_admin_bp)
     app.register_blueprint(design_tables_bp)
