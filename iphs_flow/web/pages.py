@@ -36,6 +36,7 @@ from iphs_flow.services import cases as case_service
 from iphs_flow.services import processes as process_service
 from iphs_flow.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from iphs_flow.services.permissions import IDEA_OWNER
+from iphs_flow.web import person_picker
 from iphs_flow.web.auth import current_actor, login_required, require_login_actor
 from iphs_flow.web.forms import FormSpec, add_row, read_only_values, remove_row
 from iphs_flow.web.i18n import LANGUAGES
@@ -83,7 +84,7 @@ def form_translations(lang: str) -> dict[str, Any]:
 
 def spec_for(key: str, form: dict[str, Any]) -> FormSpec:
     lang = _lang()
-    return FormSpec(key, form, lang, form_translations(lang))
+    return FormSpec(key, form, lang, form_translations(lang), people=person_picker.choices)
 
 
 # ------------------------------------------------------------------ language and statement
@@ -379,7 +380,7 @@ def task_post(task_id: int) -> Any:
     if page.task.state != "open":
         drafts.save_draft(ctx, task_id, values, actor)
         return _render_task(page, spec, shown, status=409, conflict=_closed_message(page))
-    errors = spec.validate(values) if spec else {}
+    errors = {**person_picker.errors(spec, values), **(spec.validate(values) if spec else {})}
     for path, messages in problems.items():
         errors[path] = messages  # "could not read a number" says more than "wrong type"
     if errors:
@@ -422,7 +423,9 @@ EVENTS = {"case_started": "Ärendet startades", "task_completed": "Uppgift klar"
           "attachment_added": "Fil bifogad", "case_suspended": "Ärendet pausades",
           "case_resumed": "Ärendet återupptogs", "case_terminated": "Ärendet avslutades i förtid",
           "incident": "Fel i ett steg", "case_migrated": "Ärendet flyttat till ny version",
-          "task_opened": "Uppgift öppnad", "notification": "Avisering", "case_closed": "Ärendet avslutades"}
+          "task_opened": "Uppgift öppnad", "notification": "Avisering", "case_closed": "Ärendet avslutades",
+          "task_rerouted": "Uppgift till innovationsledarna (gruppen saknar aktiva medlemmar)",
+          "task_unstaffed": "Uppgift utan mottagare (ingen aktiv i gruppen eller bland innovationsledarna)"}
 
 
 def _named(table: dict[str, str]) -> Any:

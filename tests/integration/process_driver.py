@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from iphs_flow.engine import clock
 from iphs_flow.engine.calendar import STOCKHOLM
-from iphs_flow.services import cases, processes, timers
+from iphs_flow.services import accounts, cases, processes, timers
 from iphs_flow.services.permissions import Actor
 from iphs_flow.services.task_notices import HANDED_ON, OPENED
 from iphs_flow.services.views import TaskView
@@ -63,6 +63,9 @@ def shipped_context(url: str):
     ctx = make_context(url, forms_dir=ROOT / "forms", bpmn_dir=ROOT / "bpmn")
     files = processes.read_model_files([ROOT / "bpmn"])
     processes.deploy_process(ctx, files, DESIGNER)
+    for person in ACTORS.values():  # real accounts: person fields and group notices look people up
+        accounts.add_user(ctx, person.username, person.username.title(), roles=set(person.roles),
+                          groups=set(person.groups))
     return ctx
 
 
