@@ -23,6 +23,7 @@ from iphs_flow.web.designer import init_designer
 from iphs_flow.web.i18n import init_i18n
 from iphs_flow.web.notices import bp as notices_bp
 from iphs_flow.web.pages import init_pages
+from iphs_flow.web.people_admin import bp as people_admin_bp
 from iphs_flow.web.task_assignment import init_task_assignment
 
 # Scripts, styles and images from this site only: no inline scripts, no framing, forms post here.
@@ -48,6 +49,7 @@ def create_app(config: dict[str, Any] | None = None, context: AppContext | None 
     init_task_assignment(app)
     init_designer(app)
     app.register_blueprint(case_admin_bp)
+    app.register_blueprint(people_admin_bp)
     app.register_blueprint(design_tables_bp)
 
     from iphs_flow.cli import cli
