@@ -37,10 +37,12 @@ from iphs_flow.web.designer import init_designer
 from iphs_flow.web.home import init_home
 from iphs_flow.web.notices import bp as notices_bp
 from iphs_flow.web.pages import init_pages
+from iphs_flow.web.people_admin import bp as people_admin_bp
 from iphs_flow.web.personal_data import bp as personal_data_bp
 from iphs_flow.web.retention import bp as retention_bp
 from iphs_flow.web.search import init_search
 from iphs_flow.web.security_admin import bp as security_admin_bp
+from iphs_flow.web.task_assignment import init_task_assignment
 
 # Templates, static files and translations are the web pages' (iphs_flow/web/...).
 WEB_ROOT = Path(__file__).parent / "web"
@@ -74,9 +76,11 @@ def create_app(config: dict[str, Any] | None = None, context: AppContext | None 
     app.register_blueprint(notices_bp)
     app.register_blueprint(account_tokens_bp)
     init_pages(app)
+    init_task_assignment(app)
     init_search(app)
     init_designer(app)
     app.register_blueprint(case_admin_bp)
+    app.register_blueprint(people_admin_bp)
     app.register_blueprint(design_tables_bp)
     app.register_blueprint(personal_data_bp)
     app.register_blueprint(retention_bp)

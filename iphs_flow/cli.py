@@ -121,6 +121,8 @@ def deploy(paths: tuple[Path, ...], actor: str | None) -> None:
     for outcome in outcomes:
         word = "deployed" if outcome.created else "unchanged"
         click.echo(f"{outcome.key}\tversion {outcome.version}\t{word}\t{outcome.name}")
+    for warning in dict.fromkeys(w for o in outcomes for w in o.warnings):
+        click.echo(f"warning: {warning}", err=True)
 
 
 @cli.command(help="List deployed processes (newest version of each).")

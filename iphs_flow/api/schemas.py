@@ -94,6 +94,7 @@ class DeployOutcomeSchema(ma.Schema):
     name = fields.String()
     version = fields.Integer()
     created = fields.Boolean()
+    warnings = fields.List(fields.String(), metadata={"description": "groups the models route to that nobody is in"})
 
 
 class SessionSchema(ma.Schema):

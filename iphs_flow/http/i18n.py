@@ -1,9 +1,10 @@
 """Swedish first, English second (Flask-Babel): the language of every answer.
 
-For people in a browser the language is, in order: an explicit choice stored in the
-session (the language switch), the signed-in person's own setting, and otherwise Swedish —
-never the browser's Accept-Language, so a shared computer in a city office does not
-change language by itself. An integration calling the API with a bearer token has no
+For people in a browser the language is, in order: the signed-in person's own setting
+(the language switch saves it with the person), the choice made with the switch before
+signing in (kept in the session), and otherwise Swedish — never the browser's
+Accept-Language, so a shared computer in a city office does not change language by
+itself, nor pass one person's choice on to the next. An integration calling the API with a bearer token has no
 language switch: its Accept-Language is honoured, then the token owner's own setting.
 """
 
@@ -25,15 +26,15 @@ TRANSLATIONS = Path(__file__).parent.parent / "web" / "translations"
 
 
 def select_locale() -> str:
-    chosen = session.get("lang")
-    if chosen in LANGUAGES:
-        return chosen
     if isinstance(g.get("bearer_actor"), Actor):
         asked = request.accept_languages.best_match(LANGUAGES)
         if asked:
             return asked
     preferred = current_user_language()
-    return preferred if preferred in LANGUAGES else DEFAULT
+    if preferred in LANGUAGES:
+        return preferred
+    chosen = session.get("lang")
+    return chosen if chosen in LANGUAGES else DEFAULT
 
 
 def init_i18n(app: Flask) -> Babel:

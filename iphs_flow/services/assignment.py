@@ -9,6 +9,7 @@ change is written to the case history with its actor.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from iphs_flow.bootstrap import AppContext
@@ -17,6 +18,7 @@ from iphs_flow.store.tables import Case, HumanTask
 from .errors import Conflict, Forbidden, InvalidInput
 from .permissions import ADMINISTRATOR, INNOVATION_LEAD, Actor
 from .queries.tasks import task_view
+from .task_notices import announce_handed_on
 from .views import TaskView
 from .visibility import visible_task
 
@@ -51,8 +53,11 @@ def _is_lead(actor: Actor) -> bool:
 
 
 def _record(tx: Any, case: Case, row: HumanTask, actor: Actor, kind: str, **data: Any) -> TaskView:
-    tx.events.add(case.id, actor.username, kind, task_key=row.task_key, task_name=row.name,
-                  data={"task_id": row.id, **data})
+    event = tx.events.add(case.id, actor.username, kind, task_key=row.task_key, task_name=row.name,
+                          data={"task_id": row.id, **data})
+    if kind in ("task_assigned", "task_delegated"):
+        tx.flush()
+        announce_handed_on(tx, case, row, actor.username, event.id)
     view = task_view(row, case.number, case.title)
     tx.commit()
     return view
@@ -137,3 +142,43 @@ def candidates(ctx: AppContext, task_id: int, actor: Actor) -> list[tuple[str, s
         if row.candidate_group is None:
             return []
         return [(u.username, u.display_name) for u in tx.users.members(row.candidate_group)]
+
+
+@dataclass(frozen=True)
+class PersonChoice:
+    username: str
+    display_name: str
+
+
+@dataclass(frozen=True)
+class Handover:
+    """Who holds a task and what the actor may do about it, for the people pickers of a page."""
+
+    task: TaskView
+    holder_name: str | None  # the assignee's display name
+    may_assign: bool  # innovation leads and administrators: name (or rename) who does it
+    may_delegate: bool  # the assignee: hand it to someone in its group
+    may_release: bool  # give a claimed task back to its group
+    members: tuple[PersonChoice, ...]  # the group's active members
+    everyone: tuple[PersonChoice, ...]  # every active person (assigning outside the group), leads only
+
+
+MAX_PEOPLE = 2000
+
+
+def handover(ctx: AppContext, task_id: int, actor: Actor) -> Handover:
+    """The choices the assign/delegate/reassign forms offer; only real, active people."""
+    with ctx.uow.read() as tx:
+        row, case = _open_task(tx, task_id, actor)
+        members = tuple(PersonChoice(u.username, u.display_name)
+                        for u in (tx.users.members(row.candidate_group) if row.candidate_group else ()))
+        lead = _is_lead(actor)
+        everyone = tuple(PersonChoice(u.username, u.display_name)
+                         for u in tx.users.active(limit=MAX_PEOPLE)) if lead else ()
+        holder = tx.users.by_username(row.assignee) if row.assignee else None
+        mine = row.assignee == actor.username
+        return Handover(
+            task=task_view(row, case), holder_name=holder.display_name if holder else row.assignee,
+            may_assign=lead, may_delegate=mine and not lead,
+            may_release=row.assignee is not None and row.candidate_group is not None and (mine or lead),
+            members=members, everyone=everyone)

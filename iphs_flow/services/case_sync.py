@@ -15,6 +15,7 @@ from iphs_flow.store.tables import Case, HumanTask
 from iphs_flow.store.unit_of_work import Transaction
 
 from .queries.tasks import task_view
+from .task_notices import announce_new_tasks
 from .views import CaseView
 
 ENGINE = "system"
@@ -76,6 +77,7 @@ def apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: dic
         tx.events.add(case.id, ENGINE, "task_opened", task_key=task.bpmn_id, task_name=task.name,
                       data={"due_at": task.due_at.isoformat() if task.due_at else None,
                             "candidate_group": group, "assignee": assignee}, at=at)
+    announce_new_tasks(tx, case, existing, actor)
 
     for index, note in enumerate(result.notifications):
         payload: dict[str, Any] = {

@@ -21,6 +21,7 @@ from .form_patterns import FormValidator
 from .idempotency import IdempotentRequest
 from .idempotency import claim as idempotency_claim
 from .idempotency import settle as idempotency_settle
+from .people_fields import check_people
 from .permissions import ADMINISTRATOR, IDEA_OWNER, Actor, require_role, require_task_access
 from .processes import model_for
 from .read_log import record_read
@@ -122,6 +123,7 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
         _check_open(row, case, expected_version)
         form = case.process_version.forms.get(row.form_key) if row.form_key else None
         validate_form(form, data)
+        check_people(tx, form, data)
         model = model_for(ctx, case.process_version)
         try:
             left_empty = _fields_left_empty(form, data)

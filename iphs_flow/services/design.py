@@ -27,7 +27,8 @@ from iphs_flow.store.tables import DesignDraft
 
 from .errors import Conflict, Forbidden, InvalidInput, InvalidProcess, NotFound
 from .permissions import ADMINISTRATOR, PROCESS_DESIGNER, Actor
-from .processes import MODEL_SUFFIXES, check_form, check_models, store_versions
+from .processes import MODEL_SUFFIXES, check_form, check_models, store_versions, with_warnings
+from .staffing import empty_group_warnings
 from .versions import VersionInfo, list_versions
 from .views import DeployOutcome
 
@@ -234,7 +235,7 @@ def _problems(ctx: AppContext, draft: DraftView) -> list[Problem]:
             check_models(ctx, files, draft.forms)
         except InvalidProcess as err:
             problems.append(Problem(err.element_id, err.file_name, err.line, err.message))
-    return problems
+    return problems + empty_group_warnings(ctx, files)
 
 
 def validate_draft(ctx: AppContext, key: str, actor: Actor) -> list[Problem]:
@@ -257,7 +258,7 @@ def deploy_draft(ctx: AppContext, key: str, actor: Actor) -> list[DeployOutcome]
         outcomes = store_versions(tx, checked, actor)
         tx.design_drafts.delete(key)
         tx.commit()
-    return outcomes
+    return with_warnings(ctx, outcomes, files)
 
 
 def discard_draft(ctx: AppContext, key: str, actor: Actor) -> bool:

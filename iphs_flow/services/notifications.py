@@ -159,6 +159,7 @@ def _context(recipient: Recipient, payload: dict[str, Any], case: Case | None, t
         "link": link, "params": params, "holder": holder, "template": payload.get("template", ""),
         "decision_label": decision_label(params.get("decision"), recipient.language),
         "end_date": params.get("end_date", ""),
+        "for_you": task is not None and task.assignee == recipient.username,
     }
 
 
@@ -188,6 +189,18 @@ def queue_mail(tx: Transaction, settings: Settings, recipient: Recipient, key: s
                       status="pending" if settings.smtp_host else "held", due_at=at, case_id=case_id)
 
 
+def _task_of(tx: Transaction, case: Case | None, payload: dict[str, Any]) -> HumanTask | None:
+    """The task a notification is about: by its row id when given, else by its BPMN id."""
+    if case is None:
+        return None
+    task_id = payload.get("task_id")
+    if isinstance(task_id, int):
+        row = tx.tasks.get(task_id)
+        return row if row is not None and row.case_id == case.id else None
+    about = payload.get("about_task")
+    return tx.tasks.latest_for_key(case.id, about) if about else None
+
+
 def dispatch_notification(tx: Transaction, job: Outbox, settings: Settings, at: datetime) -> int:
     """Turn a "notification" job into in-app notifications and mail jobs; returns the recipients.
 
@@ -196,9 +209,13 @@ def dispatch_notification(tx: Transaction, job: Outbox, settings: Settings, at: 
     """
     payload = job.payload
     case = tx.cases.get(job.case_id) if job.case_id is not None else None
-    about = payload.get("about_task")
-    task = tx.tasks.latest_for_key(case.id, about) if case is not None and about else None
+    task = _task_of(tx, case, payload)
+    if payload.get("only_open") and (task is None or task.state != "open"):
+        return 0  # a task announced when it opened was done or cancelled before the notice went out
     recipients = resolve_recipients(tx, case, payload.get("to", ""), task)
+    skip = set(payload.get("skip") or ())
+    if skip:
+        recipients = [r for r in recipients if r.username not in skip]
     root = base_url(settings)
     if task is not None and task.state == "open":
         link = f"{root}/tasks/{task.id}"

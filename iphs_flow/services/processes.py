@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from iphs_flow.store.tables import ProcessVersion
 from .errors import Forbidden, InvalidProcess, NotFound
 from .form_patterns import pattern_problems
 from .permissions import ADMINISTRATOR, PROCESS_DESIGNER, Actor
+from .staffing import empty_group_warnings
 from .views import DeployOutcome, ProcessInfo
 
 MODEL_SUFFIXES = (".bpmn", ".dmn")
@@ -152,7 +154,13 @@ def deploy_process(ctx: AppContext, files: dict[str, bytes], actor: Actor,
     with ctx.uow.write() as tx:
         outcomes = store_versions(tx, checked, actor)
         tx.commit()
-    return outcomes
+    return with_warnings(ctx, outcomes, files)
+
+
+def with_warnings(ctx: AppContext, outcomes: list[DeployOutcome], files: dict[str, bytes]) -> list[DeployOutcome]:
+    """The outcomes of a deploy, each with the warnings about groups nobody is in."""
+    warnings = tuple(w.message for w in empty_group_warnings(ctx, files))
+    return [replace(o, warnings=warnings) for o in outcomes] if warnings else outcomes
 
 
 def store_versions(tx: Any, checked: dict[str, tuple[ProcessModel, dict]], actor: Actor) -> list[DeployOutcome]:

@@ -24,6 +24,8 @@ class DeployOutcome:
     name: str
     version: int
     created: bool
+    # Things that do not stop a deploy but leave tasks waiting: groups without members.
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

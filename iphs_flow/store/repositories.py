@@ -500,6 +500,13 @@ class UserRepository:
     def all(self) -> Sequence[UserAccount]:
         return self.session.scalars(select(UserAccount).order_by(UserAccount.username)).all()
 
+    def active(self, *, role: str | None = None, limit: int = 2000) -> Sequence[UserAccount]:
+        """Active people by user name, those with `role` only when given (for people pickers)."""
+        query = select(UserAccount).where(UserAccount.is_active.is_(True))
+        if role is not None:
+            query = query.where(UserAccount.id.in_(select(UserRole.user_id).where(UserRole.role == role)))
+        return self.session.scalars(query.order_by(UserAccount.username).limit(limit)).all()
+
     def log(self, event: str, username: str | None, detail: dict[str, Any] | None = None,
             remote_addr: str | None = None) -> None:
         self.session.add(AccessLog(event=event, username=username, detail=detail or {},

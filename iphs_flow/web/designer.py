@@ -203,8 +203,8 @@ def deploy(key: str) -> Any:
         outcomes = design.deploy_draft(_ctx(), key, require_login_actor())
     except ServiceError as err:
         return _error_json(err)
-    return jsonify({"deployed": [{"key": o.key, "name": o.name, "version": o.version, "created": o.created}
-                                 for o in outcomes]})
+    return jsonify({"deployed": [{"key": o.key, "name": o.name, "version": o.version, "created": o.created,
+                                  "warnings": list(o.warnings)} for o in outcomes]})
 
 
 @bp.post("/design/<key>/discard")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,7 @@ class Field:
 
     name: str
     label: str
-    kind: str  # text textarea number date checkbox yesno radio select checkboxes rows readonly
+    kind: str  # text textarea number date checkbox yesno radio select checkboxes rows readonly (person → select)
     required: bool = False
     help: str = ""
     value: Any = None
@@ -112,8 +113,11 @@ class FormSpec:
     """A form (schema + UI schema), in one language, for one task."""
 
     def __init__(self, key: str, form: dict[str, Any], lang: str = "sv",
-                 translations: dict[str, Any] | None = None) -> None:
+                 translations: dict[str, Any] | None = None,
+                 people: Callable[[str | None], list[Choice]] | None = None) -> None:
         self.key = key
+        # Who a person field (`"ui:widget": "person"`) offers; without it such a field is plain text.
+        self.people = people
         self.schema: dict[str, Any] = form.get("schema") or {}
         self.ui: dict[str, Any] = form.get("ui") or {}
         self.texts = _translations(key, lang, translations)
@@ -160,6 +164,12 @@ class FormSpec:
             f.choices = [Choice("true", _("Ja")), Choice("false", _("Nej"))]
         elif kind == "number":
             f.step = "1" if spec.get("type") == "integer" else "any"
+        elif kind == "person":
+            if self.people is not None:
+                f.kind = "select"
+                f.choices = self.people((ui.get("ui:options") or {}).get("role"))
+            else:
+                f.kind = "text"
         elif kind == "rows":
             item = spec.get("items") or {}
             item_ui = ui.get("items") or {}
@@ -193,6 +203,8 @@ class FormSpec:
             return "number"
         if spec.get("format") == "date" or widget == "date":
             return "date"
+        if widget == "person":
+            return "person"
         return "textarea" if widget == "textarea" else "text"
 
     # ------------------------------------------------------------ reading a POST

@@ -32,13 +32,14 @@ from flask_babel import gettext as _
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.clock import now
 from iphs_flow.http.i18n import LANGUAGES
-from iphs_flow.services import assignment, attachments, comments, drafts
+from iphs_flow.services import accounts, assignment, attachments, comments, drafts
 from iphs_flow.services import cases as case_service
 from iphs_flow.services import processes as process_service
 from iphs_flow.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from iphs_flow.services.permissions import IDEA_OWNER
 from iphs_flow.services.queries import case_lists, case_page, tasks
-from iphs_flow.web.auth import login_required, require_login_actor
+from iphs_flow.web import person_picker
+from iphs_flow.web.auth import current_actor, login_required, require_login_actor
 from iphs_flow.web.forms import FormSpec, add_row, read_only_values, remove_row
 from iphs_flow.web.search import similar_panel
 
@@ -85,7 +86,7 @@ def form_translations(lang: str) -> dict[str, Any]:
 
 def spec_for(key: str, form: dict[str, Any]) -> FormSpec:
     lang = _lang()
-    return FormSpec(key, form, lang, form_translations(lang))
+    return FormSpec(key, form, lang, form_translations(lang), people=person_picker.choices)
 
 
 # ------------------------------------------------------------------ language and statement
@@ -96,6 +97,9 @@ def choose_language() -> Any:
     lang = request.form.get("lang", "")
     if lang in LANGUAGES:
         session["lang"] = lang
+        actor = current_actor()
+        if actor is not None:  # kept with the person, for every page and mail from now on
+            accounts.set_language(_ctx(), actor, actor.username, lang)
     target = request.form.get("next") or ""
     if not target.startswith("/") or target.startswith("//") or "\\" in target:
         target = url_for("index")
@@ -381,7 +385,7 @@ def task_post(task_id: int) -> Any:
     if page.task.state != "open":
         drafts.save_draft(ctx, task_id, values, actor)
         return _render_task(page, spec, shown, status=409, conflict=_closed_message(page))
-    errors = spec.validate(values) if spec else {}
+    errors = {**person_picker.errors(spec, values), **(spec.validate(values) if spec else {})}
     for path, messages in problems.items():
         errors[path] = messages  # "could not read a number" says more than "wrong type"
     if errors:
@@ -425,7 +429,9 @@ EVENTS = {"case_started": "Ärendet startades", "task_completed": "Uppgift klar"
           "case_resumed": "Ärendet återupptogs", "case_terminated": "Ärendet avslutades i förtid",
           "incident": "Fel i ett steg", "case_migrated": "Ärendet flyttat till ny version",
           "task_opened": "Uppgift öppnad", "notification": "Avisering", "case_closed": "Ärendet avslutades",
-          "marked_duplicate": "Markerat som dubblett", "duplicate_linked": "Dubblett kopplad till ärendet"}
+          "marked_duplicate": "Markerat som dubblett", "duplicate_linked": "Dubblett kopplad till ärendet",
+          "task_rerouted": "Uppgift till innovationsledarna (gruppen saknar aktiva medlemmar)",
+          "task_unstaffed": "Uppgift utan mottagare (ingen aktiv i gruppen eller bland innovationsledarna)"}
 
 
 def _named(table: dict[str, str]) -> Any:

@@ -9,15 +9,17 @@ from sqlalchemy import select
 
 from iphs_flow.engine import clock
 from iphs_flow.engine.calendar import STOCKHOLM
-from iphs_flow.services import cases, processes, timers
+from iphs_flow.services import accounts, cases, processes, timers
 from iphs_flow.services.permissions import Actor
 from iphs_flow.services.queries import tasks as task_queries
+from iphs_flow.services.task_notices import HANDED_ON, OPENED
 from iphs_flow.services.views import TaskView
 from iphs_flow.store.tables import Outbox
 from tests.conftest import ROOT, make_context
 from tests.people import ADMIN, ANNA, CITY, DEPARTMENT, DESIGNER, LEAD, MANAGER
 
 OWNER, UNIT_MANAGER = ANNA, MANAGER
+TASK_NOTICES = (OPENED, HANDED_ON)
 ACTORS = {a.username: a for a in (OWNER, LEAD, UNIT_MANAGER, DEPARTMENT, CITY)}
 GROUP_ACTORS = {"innovation-leads": LEAD, "unit-managers": UNIT_MANAGER,
                 "department-management": DEPARTMENT, "city-executive-office": CITY, "gate-deciders": UNIT_MANAGER}
@@ -58,6 +60,9 @@ def shipped_context(url: str):
     ctx = make_context(url, forms_dir=ROOT / "forms", bpmn_dir=ROOT / "bpmn")
     files = processes.read_model_files([ROOT / "bpmn"])
     processes.deploy_process(ctx, files, DESIGNER)
+    for person in ACTORS.values():  # real accounts: person fields and group notices look people up
+        accounts.add_user(ctx, person.username, person.username.title(), roles=set(person.roles),
+                          groups=set(person.groups))
     return ctx
 
 
@@ -110,9 +115,17 @@ class Walk:
         self.tick_at(due + plus)
         return due
 
-    def mails(self) -> list[dict]:
+    def all_notices(self) -> list[dict]:
         with self.ctx.uow.read() as tx:
             rows = tx.session.scalars(select(Outbox).where(Outbox.case_id == self.case_id,
                                                            Outbox.kind == "notification")
                                       .order_by(Outbox.id)).all()
             return [dict(r.payload, queued_at=local(r.due_at)) for r in rows]
+
+    def mails(self) -> list[dict]:
+        """What the model's notify tasks sent (receipts, reminders, decisions ...)."""
+        return [m for m in self.all_notices() if m["template"] not in TASK_NOTICES]
+
+    def task_notices(self) -> list[dict]:
+        """The announcements of new and handed-on tasks (services/task_notices.py)."""
+        return [m for m in self.all_notices() if m["template"] in TASK_NOTICES]

@@ -58,8 +58,8 @@ def smtp_ctx(db_url, mail_server):
 
 
 def test_a_reminder_reaches_every_group_member_in_app_and_as_a_held_mail_without_smtp(ctx, frozen_clock) -> None:
-    people(ctx)
     view = start_decision(ctx, frozen_clock)
+    people(ctx)  # they join after the task opened: only the reminder is theirs to receive
     due = reach_reminder(ctx, view)
     assert local(due) == "2026-03-23 00:00"  # working day 5 after Monday 16 March 00:00
 
@@ -85,8 +85,8 @@ def test_a_reminder_reaches_every_group_member_in_app_and_as_a_held_mail_without
 
 
 def test_people_read_only_their_own_notifications_and_mark_them_read(ctx, frozen_clock) -> None:
-    people(ctx)
     view = start_decision(ctx, frozen_clock)
+    people(ctx)  # they join after the task opened: only the reminder is theirs to receive
     reach_reminder(ctx, view)
     Scheduler(ctx, "test").run_once()
     [mine] = notifications.list_notifications(ctx, LENA)
@@ -132,8 +132,8 @@ def test_a_dismissed_incident_stays_dismissed(ctx, frozen_clock) -> None:
 
 
 def test_mails_go_out_once_with_a_message_id_from_their_key(smtp_ctx, mail_server, frozen_clock) -> None:
-    people(smtp_ctx)
     view = start_decision(smtp_ctx, frozen_clock)
+    people(smtp_ctx)  # they join after the task opened: only the reminder is theirs to receive
     reach_reminder(smtp_ctx, view)
     tick = Scheduler(smtp_ctx, "test").run_once()
     assert tick.sent == 2
@@ -151,8 +151,8 @@ def test_mails_go_out_once_with_a_message_id_from_their_key(smtp_ctx, mail_serve
 
 def test_a_daily_digest_collects_the_mails_until_7_on_a_working_day(smtp_ctx, mail_server,
                                                                           frozen_clock) -> None:
-    people(smtp_ctx, lena_mode="daily")
     view = start_decision(smtp_ctx, frozen_clock)
+    people(smtp_ctx, lena_mode="daily")  # they join after the task opened: only the reminder is theirs to receive
     reach_reminder(smtp_ctx, view)  # Monday 23 March 00:00
     Scheduler(smtp_ctx, "test").run_once()
     assert [m.to for m in mail_server.received()] == ["erik@example.se"]
@@ -184,8 +184,8 @@ def test_digests_go_out_at_7_on_working_days(mode: str, at: datetime, slot: str)
 
 def test_an_smtp_outage_is_retried_with_backoff_and_the_mail_arrives_after_it(smtp_ctx, mail_server,
                                                                              frozen_clock) -> None:
-    people(smtp_ctx)
     view = start_decision(smtp_ctx, frozen_clock)
+    people(smtp_ctx)  # they join after the task opened: only the reminder is theirs to receive
     reach_reminder(smtp_ctx, view)
     mail_server.stop()
     tick = Scheduler(smtp_ctx, "test").run_once()
@@ -203,8 +203,8 @@ def test_an_smtp_outage_is_retried_with_backoff_and_the_mail_arrives_after_it(sm
 
 def test_a_mail_that_fails_every_attempt_becomes_an_incident_and_is_sent_after_retry(smtp_ctx, mail_server,
                                                                                     frozen_clock) -> None:
-    people(smtp_ctx)
     view = start_decision(smtp_ctx, frozen_clock)
+    people(smtp_ctx)  # they join after the task opened: only the reminder is theirs to receive
     reach_reminder(smtp_ctx, view)
     mail_server.stop()
     for _ in range(3):  # mail_max_attempts

@@ -118,12 +118,13 @@ def test_a_late_submission_says_who_completed_the_task_and_keeps_what_was_typed(
     form_token_page = lena.get(f"/tasks/{assign.id}")
     assert form_token_page.status_code == 200
     cases.complete_task(ctx, assign.id, {"innovation_lead": "lena"}, LEAD)
-    late = submit(lena, assign.id, {"innovation_lead": "lena-igen"})
+    # the innovation lead is chosen from a list now; the comment is what was typed
+    late = submit(lena, assign.id, {"innovation_lead": "lena", "screening_note": "Skrivet för sent"})
     page = html(late)
     assert late.status_code == 409
     assert "Uppgiften är redan klar (av lena" in page
-    assert "lena-igen" in page  # what was typed is shown again
-    assert "lena-igen" in html(lena.get(f"/tasks/{assign.id}"))  # and kept as a draft
+    assert "Skrivet för sent" in page  # what was typed is shown again
+    assert "Skrivet för sent" in html(lena.get(f"/tasks/{assign.id}"))  # and kept as a draft
     assert bo.get(f"/tasks/{assign.id}").status_code == 404  # bo is not part of the case
 
 
