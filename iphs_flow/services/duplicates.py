@@ -10,9 +10,9 @@ from sqlalchemy import select
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.store.tables import Case, CaseEvent, HumanTask
 
-from .cases import _require_visible, visible_case
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .permissions import Actor, may_work_on
+from .visibility import require_visible, visible_case
 
 MARKED = "marked_duplicate"  # on the duplicate: {"of_case_id", "of_number", "reason"}
 LINKED = "duplicate_linked"  # on the original: {"case_id", "number", "reason"}
@@ -98,7 +98,7 @@ def _links(tx: object, case_id: int, actor: Actor) -> DuplicateLinks:
         if other is None:
             continue
         try:
-            _require_visible(tx, actor, other, other.id)
+            require_visible(tx, actor, other, other.id)
         except NotFound:
             continue  # a case the actor may not see is not named, not even as a link
         link = CaseLink(other.id, other.number, other.title, other.status, event.at, event.actor,

@@ -10,6 +10,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from iphs_flow.services import api_tokens
+from iphs_flow.services.queries import case_lists
 from iphs_flow.services.readiness import beat
 from tests.integration.api_world import actor, build_world
 from tests.integration.web_session import login
@@ -105,7 +106,6 @@ def test_the_example_client_rides_out_a_short_database_outage(postgres_url, post
     from werkzeug.serving import make_server
 
     from iphs_flow.app import create_app
-    from iphs_flow.services import cases
     from tests.integration.test_example_client import run
     from tests.integration.web_world import shipped_web_context
 
@@ -125,6 +125,6 @@ def test_the_example_client_rides_out_a_short_database_outage(postgres_url, post
         outage.end()
         httpd.shutdown()
     assert done.returncode == 0, done.stdout + done.stderr
-    [mine] = cases.list_cases(ctx, actor(ctx, "anna"))  # one case: the retries did not start a second
+    [mine] = case_lists.search_cases(ctx, actor(ctx, "anna")).items  # one case: the retries did not start a second
     assert f"{mine.number} waits at gate G1" in done.stdout
     ctx.close()
