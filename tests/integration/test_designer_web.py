@@ -50,7 +50,8 @@ def test_a_designer_saves_validates_and_deploys_through_the_json_routes(world) -
     assert stale.status_code == 409 and stale.get_json()["current_version"] == 2
     assert json_post(dora, "/design/innovation/validate", {}).get_json() == {"problems": []}
     deployed = json_post(dora, "/design/innovation/deploy", {}).get_json()
-    assert {"key": "innovation", "name": "Innovationsprocess", "version": 2, "created": True} in deployed["deployed"]
+    assert {"key": "innovation", "name": "Innovationsprocess", "version": 2, "created": True,
+            "warnings": []} in deployed["deployed"]  # every group the models route to has people
     exported = dora.get("/design/innovation/export.bpmn?source=deployed")
     assert exported.status_code == 200 and "Beskriv ditt behov" in exported.get_data(as_text=True)
     assert 'filename="innovation.bpmn"' in exported.headers["Content-Disposition"]
