@@ -319,8 +319,9 @@ def _current_data(workflow: BpmnWorkflow) -> dict[str, Any]:
         return dict(workflow.data)
     for wf in _all_workflows(workflow):
         for task in wf.tasks.values():
+            # Internal specs (Root, Start, End, a process's EndJoin) carry no BPMN id and no data.
             if task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED, TaskState.ERROR) \
-                    and task.task_spec.name not in _INTERNAL_SPECS:
+                    and task.task_spec.name not in _INTERNAL_SPECS and task.task_spec.bpmn_id is not None:
                 return dict(task.data)
     return dict(workflow.last_task.data) if workflow.last_task is not None else {}
 

@@ -16,6 +16,7 @@ from .cases import _require_visible, visible_task
 from .errors import Forbidden, NotFound
 from .permissions import Actor, may_work_on
 from .processes import model_for
+from .queries.records import CaseRecords, records_in
 from .views import CaseDetail, CaseView, EventView, TaskView
 
 
@@ -59,53 +60,29 @@ def start_forms(ctx: AppContext, process_key: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class CompletedStep:
-    at: datetime
-    actor: str
-    name: str
-    form_key: str | None
-    stage: int | None
-    data: dict[str, Any]
-
-
-@dataclass(frozen=True)
 class CasePage:
     detail: CaseDetail
-    completed: list[CompletedStep]
+    records: CaseRecords
     forms: dict[str, Any]
 
 
 def case_page(ctx: AppContext, case_id: int, actor: Actor) -> CasePage:
-    """The case with history, and each completed task's data with the form that asked for it.
+    """The case with history, and its stage records and gate decisions with the forms that asked for them.
 
     One transaction, and the workflow state is not loaded: everything shown comes from the
-    case row, the inbox index and the history.
+    case row, the inbox index, the records and the history.
     """
-    from sqlalchemy import select
-
-    from iphs_flow.store.tables import HumanTask
-
     with ctx.uow.read() as tx:
         case = tx.cases.get(case_id)
         if case is None:
             raise NotFound(f"there is no case {case_id}")
         _require_visible(tx, actor, case, case_id)
         forms = dict(case.process_version.forms)
-        events = list(tx.events.for_case(case.id))
-        history = [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name, e.data) for e in events]
-        task_ids = [int(e.data.get("task_id") or 0) for e in events if e.kind == "task_completed"]
-        rows = {t.id: t for t in tx.session.scalars(select(HumanTask).where(HumanTask.id.in_(task_ids)))} \
-            if task_ids else {}
-        completed = []
-        for event in events:
-            if event.kind != "task_completed":
-                continue
-            row = rows.get(int(event.data.get("task_id") or 0))
-            completed.append(CompletedStep(event.at, event.actor, event.task_name or event.task_key or "",
-                                           row.form_key if row else None, row.stage if row else None,
-                                           dict(event.data.get("data") or {})))
+        history = [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name, e.data)
+                   for e in tx.events.for_case(case.id)]
+        records = records_in(tx.session, case.id)
         detail = CaseDetail(case=case_view(case, list(tx.tasks.open_for_case(case.id))), data={}, history=history)
-    return CasePage(detail, completed, forms)
+    return CasePage(detail, records, forms)
 
 
 FLOW_NODES = ("userTask", "manualTask", "serviceTask", "scriptTask", "businessRuleTask", "task", "callActivity",

@@ -21,6 +21,7 @@ from .cases import visible_case
 from .errors import Forbidden, InvalidInput, NotFound
 from .jobs import JobView, list_job_incidents
 from .permissions import ADMINISTRATOR, PROCESS_DESIGNER, Actor, require_role
+from .queries.records import records_in
 from .views import CaseView, EventView
 
 MAX_PAGE = 200
@@ -114,52 +115,18 @@ class GateDecision:
     data: dict[str, Any]
 
 
-def _outcome(data: dict[str, Any]) -> str | None:
-    """A gate form records its outcome as `decision` (the shipped gates) or as a yes/no `approved`."""
-    decision = data.get("decision")
-    if isinstance(decision, str) and decision:
-        return decision
-    approved = data.get("approved")
-    if isinstance(approved, bool):
-        return "approved" if approved else "rejected"
-    return None
-
-
 def gate_decisions(ctx: AppContext, case_ref: str | int, actor: Actor) -> list[GateDecision]:
-    """Every gate decision of a case, oldest first, read from its history.
+    """Every gate decision of a case, oldest first, from its gate decision records (every round kept).
 
-    A decision is a completed task whose submitted data carries an outcome; completing the
-    task records a `task_completed` event with the task id and the submitted data, which
-    is the audit record this reads (the task row adds the stage).
+    Decisions the process took itself (no reply in 30 days puts the case on hold) are
+    there too, decided by `system`.
     """
-    from sqlalchemy import select
-
-    from iphs_flow.store.tables import HumanTask
-
     with ctx.uow.read() as tx:
         case = _visible_case(tx, actor, case_ref)
-        found = []
-        for event in tx.events.for_case(case.id):
-            if event.kind != "task_completed":
-                continue
-            submitted = event.data.get("data") if isinstance(event.data.get("data"), dict) else {}
-            outcome = _outcome(submitted)
-            if outcome is None:
-                continue
-            task_id = event.data.get("task_id")
-            found.append((event, submitted, outcome, task_id if isinstance(task_id, int) else None))
-        ids = [t for *_, t in found if t is not None]
-        stages = dict(tx.session.execute(select(HumanTask.id, HumanTask.stage).where(HumanTask.id.in_(ids))).all()) \
-            if ids else {}
-        decisions = []
-        for event, submitted, outcome, task_id in found:
-            reason = submitted.get("reason") or submitted.get("comment")
-            decisions.append(GateDecision(
-                task_id=task_id, task_key=event.task_key, task_name=event.task_name,
-                stage=stages.get(task_id) if task_id is not None else None, outcome=outcome,
-                reason=reason if isinstance(reason, str) and reason.strip() else None,
-                decided_by=event.actor, decided_at=event.at, data=dict(submitted)))
-        return decisions
+        return [GateDecision(task_id=d.task_id, task_key=d.gate, task_name=d.gate_name, stage=d.stage,
+                             outcome=d.outcome, reason=d.reason, decided_by=d.decider, decided_at=d.at,
+                             data=dict(d.data))
+                for d in records_in(tx.session, case.id).decisions]
 
 
 # ---------------------------------------------------------------- incidents

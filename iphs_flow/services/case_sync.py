@@ -14,6 +14,7 @@ from iphs_flow.engine.runtime import OpenTask, StepResult
 from iphs_flow.store.tables import Case, HumanTask
 from iphs_flow.store.unit_of_work import Transaction
 
+from .records import record_engine_decision
 from .views import CaseView, TaskView
 
 ENGINE = "system"
@@ -83,7 +84,9 @@ def apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: dic
         }
         key = f"notify:{case.id}:{note.source_task_id}:{index}"
         tx.outbox.add_once(key, "notification", payload, case_id=case.id, due_at=at)
-        tx.events.add(case.id, ENGINE, "notification", task_key=note.source, data=payload, at=at)
+        event = tx.events.add(case.id, ENGINE, "notification", task_key=note.source, data=payload, at=at)
+        if actor == ENGINE:
+            record_engine_decision(tx, case, note, result, event)
 
     if result.incident:
         tx.events.add(case.id, ENGINE, "incident", data={"message": result.incident}, at=at)

@@ -22,6 +22,7 @@ from .idempotency import claim as idempotency_claim
 from .idempotency import settle as idempotency_settle
 from .permissions import ADMINISTRATOR, IDEA_OWNER, Actor, require_case_visible, require_role, require_task_access
 from .processes import model_for
+from .records import record_completion
 from .views import CaseDetail, CaseView, EventView, TaskView
 
 MAX_DATA_BYTES = 256 * 1024
@@ -148,8 +149,9 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
                                           ctx.settings.script_time_limit, clear=left_empty)
             except TaskNotReady as err:
                 raise Conflict(f"the task can no longer be completed: {err}") from None
-            tx.events.add(case.id, actor.username, "task_completed", task_key=row.task_key,
-                          task_name=row.name, data={"task_id": row.id, "data": result.completed_data})
+            event = tx.events.add(case.id, actor.username, "task_completed", task_key=row.task_key,
+                                  task_name=row.name, data={"task_id": row.id, "data": result.completed_data})
+            record_completion(tx, case, row, form, result.completed_data, actor.username, event)
             new_title = data.get("title")
             if isinstance(new_title, str) and new_title.strip():
                 case.title = new_title.strip()[:300]  # the need form names the case

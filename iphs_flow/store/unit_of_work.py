@@ -23,6 +23,7 @@ from .repositories import (
     NotificationRepository,
     OutboxRepository,
     ProcessRepository,
+    RecordRepository,
     TaskRepository,
     UserRepository,
 )
@@ -43,6 +44,7 @@ class Transaction:
         self.idempotency = IdempotencyRepository(session)
         self.api_tokens = ApiTokenRepository(session)
         self.design_drafts = DesignDraftRepository(session)
+        self.records = RecordRepository(session)
 
     def commit(self) -> None:
         self.session.commit()

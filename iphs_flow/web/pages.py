@@ -31,6 +31,7 @@ from flask_babel import gettext as _
 
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.clock import now
+from iphs_flow.engine.vocabulary import EVENTS, OUTCOMES, STAGES, STATUSES
 from iphs_flow.services import assignment, attachments, case_pages, comments, drafts
 from iphs_flow.services import cases as case_service
 from iphs_flow.services import processes as process_service
@@ -41,12 +42,6 @@ from iphs_flow.web.forms import FormSpec, add_row, read_only_values, remove_row
 from iphs_flow.web.i18n import LANGUAGES
 
 bp = Blueprint("pages", __name__)
-
-STAGES = {
-    0: "Behov inlämnat", 1: "Förstå behovet", 2: "Idé & koncept", 3: "Test & pilot",
-    4: "Utvärdering", 5: "Implementering & spridning", 6: "Avslutat",
-}
-
 
 def stage_name(stage: int | None) -> str:
     return _(STAGES[stage]) if stage in STAGES else "–"
@@ -205,10 +200,13 @@ def case(case_id: int) -> str:
     actor = require_login_actor()
     page = case_pages.case_page(_ctx(), case_id, actor)
     steps = []
-    for step in page.completed:
-        form = page.forms.get(step.form_key) if step.form_key else None
-        spec = spec_for(step.form_key, form) if form else None
-        steps.append((step, spec.build(step.data).fields if spec else []))
+    for record in page.records.in_order():
+        form = page.forms.get(record.form_key) if record.form_key else None
+        spec = spec_for(record.form_key, form) if form else None
+        fields = [f for f in spec.build(record.data).fields if f.kind != "readonly"] if spec else []
+        if record.kind == "decision":  # only what the decider gave: the other outcomes' fields stay empty
+            fields = [f for f in fields if f.name != "decision" and f.value not in (None, "", [], False)]
+        steps.append((record, fields))
     picture = case_pages.diagram(_ctx(), case_id, actor)
     return render_template("case.html", page=page, detail=page.detail, steps=steps, at=now(),
                            diagram=picture, viewer=vendor_available() and bool(picture.xml),
@@ -404,24 +402,6 @@ def task_post(task_id: int) -> Any:
 
 # ------------------------------------------------------------------ wiring
 
-STATUSES = {"running": "Pågår", "completed": "Avslutat", "incident": "Fel – väntar på åtgärd",
-            "cancelled": "Avbrutet", "on_hold": "Vilande", "suspended": "Pausat", "terminated": "Avslutat i förtid"}
-DECISIONS = {"approved": "Godkänd", "approved_with_conditions": "Godkänd med villkor", "rejected": "Avslag",
-             "on_hold": "Vilande", "recycle": "Åter till tidigare steg", "more_info": "Begär komplettering",
-             "referred": "Hänvisa", "realised": "Realiserad", "not_realised": "Inte realiserad",
-             "keep_following": "Fortsatt uppföljning"}
-EVENTS = {"case_started": "Ärendet startades", "task_completed": "Uppgift klar",
-          "task_cancelled": "Uppgift avbruten",
-          "timer_fired": "Tidsfrist", "step": "Steg", "step_cancelled": "Steg avbrutet",
-          "step_failed": "Steg misslyckades",
-          "task_claimed": "Uppgift tagen", "task_unclaimed": "Uppgift återlämnad", "task_assigned": "Uppgift tilldelad",
-          "task_delegated": "Uppgift delegerad", "incident_retried": "Nytt försök efter fel",
-          "attachment_added": "Fil bifogad", "case_suspended": "Ärendet pausades",
-          "case_resumed": "Ärendet återupptogs", "case_terminated": "Ärendet avslutades i förtid",
-          "incident": "Fel i ett steg", "case_migrated": "Ärendet flyttat till ny version",
-          "task_opened": "Uppgift öppnad", "notification": "Avisering", "case_closed": "Ärendet avslutades"}
-
-
 def _named(table: dict[str, str]) -> Any:
     def name(value: Any) -> str:
         text = table.get(str(value))
@@ -445,5 +425,5 @@ def init_pages(app: Any) -> None:
 
     @app.context_processor
     def _page_helpers() -> dict[str, Any]:
-        return {"page_lang": _lang, "status_name": _named(STATUSES), "decision_name": _named(DECISIONS),
+        return {"page_lang": _lang, "status_name": _named(STATUSES), "decision_name": _named(OUTCOMES),
                 "event_name": _named(EVENTS)}

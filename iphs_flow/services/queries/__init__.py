@@ -1,0 +1,1 @@
+"""Read models: the queries behind pages, lists, search and reports (SQL on purpose)."""
