@@ -13,6 +13,7 @@ from iphs_flow.engine import runtime
 from iphs_flow.engine.calendar import format_swedish
 from iphs_flow.engine.clock import now
 from iphs_flow.engine.errors import ScriptError, TaskNotReady
+from iphs_flow.engine.numbers import coerce_numbers
 from iphs_flow.store.tables import Case, HumanTask
 
 from .case_sync import ENGINE, apply_step, case_view, task_view
@@ -141,6 +142,8 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
                 require_task_access(actor, row.assignee, row.candidate_group)
             _check_open(row, case, expected_version)
             form = case.process_version.forms.get(row.form_key) if row.form_key else None
+            if form:
+                data = coerce_numbers(form["schema"], data)  # "250 000" and "1,5" where a number is asked
             validate_form(form, data)
             model = model_for(ctx, case.process_version)
             try:

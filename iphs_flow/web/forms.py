@@ -19,6 +19,8 @@ from flask_babel import gettext as _
 from jsonschema import Draft202012Validator, FormatChecker
 from werkzeug.datastructures import MultiDict
 
+from iphs_flow.engine.numbers import parse_number
+
 MAX_ROWS = 50
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -318,17 +320,9 @@ _BAD: Any = _Bad()
 
 
 def _convert(raw: str, kind: str | None) -> Any:
-    if kind == "integer":
-        try:
-            return int(raw.strip())
-        except ValueError:
-            return _BAD
-    if kind == "number":
-        try:
-            number = float(raw.strip().replace(",", ".").replace(" ", "").replace("\u00a0", ""))
-        except ValueError:
-            return _BAD
-        return int(number) if number.is_integer() else number
+    if kind in ("integer", "number"):
+        number = parse_number(raw, integer=kind == "integer")  # "250 000", "1,5" as Swedes write them
+        return _BAD if number is None else number
     if kind == "boolean":
         return raw == "true"
     return raw

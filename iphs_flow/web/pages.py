@@ -31,12 +31,15 @@ from flask_babel import gettext as _
 
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.clock import now
-from iphs_flow.engine.vocabulary import EVENTS, OUTCOMES, STAGES, STATUSES
+from iphs_flow.engine.numbers import format_number
+from iphs_flow.engine.outcome_fields import OUTCOME_FIELD, fields_for_other_outcomes, outcome_fields
+from iphs_flow.engine.vocabulary import EVENTS, OUTCOMES, STAGES, STATUSES, is_gate_form
 from iphs_flow.services import assignment, attachments, case_pages, comments, drafts
 from iphs_flow.services import cases as case_service
 from iphs_flow.services import processes as process_service
 from iphs_flow.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from iphs_flow.services.permissions import IDEA_OWNER
+from iphs_flow.services.queries import decision_brief
 from iphs_flow.web.auth import login_required, require_login_actor
 from iphs_flow.web.forms import FormSpec, add_row, read_only_values, remove_row
 from iphs_flow.web.i18n import LANGUAGES
@@ -304,14 +307,40 @@ def comment(case_id: int) -> Any:
 # ------------------------------------------------------------------ task form
 
 
+def _is_gate(spec: FormSpec | None) -> bool:
+    return bool(spec and is_gate_form(spec.schema))
+
+
+def _brief_fields(brief: decision_brief.DecisionBrief, forms: dict[str, Any]) -> list[tuple[Any, list[Any]]]:
+    """Each fact of the brief with its fields rendered by the form that asked for them."""
+    out = []
+    for fact in brief.facts:
+        form = forms.get(fact.record.form_key) if fact.record.form_key else None
+        if form is None:
+            out.append((fact.record, []))
+            continue
+        built = spec_for(fact.record.form_key or "", form).build(fact.record.data).fields
+        wanted = set(fact.fields)
+        out.append((fact.record, [f for f in built if f.name in wanted and f.kind != "readonly"]))
+    return out
+
+
 def _render_task(page: case_pages.TaskPage, spec: FormSpec | None, values: dict[str, Any],
                  errors: dict[str, list[str]] | None = None, status: int = 200, notice: str | None = None,
                  conflict: str | None = None, saved_at: Any = None) -> tuple[str, int]:
     form = spec.build(values, errors) if spec else None
     general = (errors or {}).get("", [])
+    is_gate = _is_gate(spec)
+    brief = facts = None
+    field_outcomes: dict[str, Any] = {}
+    if is_gate and spec is not None:
+        brief = decision_brief.decision_brief(_ctx(), page.task.id, require_login_actor())
+        facts = _brief_fields(brief, brief.forms)
+        field_outcomes = outcome_fields(spec.schema, spec.ui)
     return render_template("task.html", page=page, form=form, notice=notice, conflict=conflict,
                            general_errors=general, saved_at=saved_at, stage_name=stage_name,
-                           is_gate=bool(spec and "decision" in spec.schema.get("properties", {}))), status
+                           is_gate=is_gate, brief=brief, facts=facts, field_outcomes=field_outcomes,
+                           chosen=values.get(OUTCOME_FIELD) if is_gate else None), status
 
 
 @bp.get("/tasks/<int:task_id>")
@@ -358,6 +387,14 @@ def task_post(task_id: int) -> Any:
         values, problems = {}, {}
     shown = {**read_only_values(spec.schema, page.case_data), **values} if spec else values
 
+    if _is_gate(spec) and spec is not None and action != "draft":
+        # Only the chosen outcome's fields count: what was typed for another outcome is not kept.
+        for name in fields_for_other_outcomes(spec.schema, spec.ui, values.get(OUTCOME_FIELD)):
+            values.pop(name, None)
+            problems.pop(name, None)
+        shown = {**read_only_values(spec.schema, page.case_data), **values}
+    if action == "choose":  # without JavaScript: show the fields of the outcome just chosen
+        return _render_task(page, spec, shown)
     if action.startswith("add:") and spec:
         add_row(values, action[4:], spec)
         return _render_task(page, spec, {**shown, **values})
@@ -412,6 +449,7 @@ def _named(table: dict[str, str]) -> Any:
 def init_pages(app: Any) -> None:
     """The staff pages and the template helpers they share."""
     app.jinja_env.add_extension("jinja2.ext.do")
+    app.jinja_env.filters["tal"] = format_number
     settings = app.extensions["iphs"].settings
     if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask presets the key to None, so setdefault did nothing
         app.config["MAX_CONTENT_LENGTH"] = settings.attachment_max_bytes + 1024 * 1024
