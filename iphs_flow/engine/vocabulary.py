@@ -28,8 +28,10 @@ OUTCOMES: dict[str, str] = {
     "on_hold": "Vilande", "recycle": "Åter till tidigare steg", "more_info": "Begär komplettering",
     "referred": "Hänvisa", "realised": "Realiserad", "not_realised": "Inte realiserad",
     "keep_following": "Fortsatt uppföljning", "do_it": "Genomför", "not_now": "Inte nu",
-    "refer_to_innovation": "Hänvisa till innovationsprocessen",
+    "refer_to_innovation": "Hänvisa till innovationsprocessen", "keep_going": "Fortsätt", "put_on_hold": "Vilande",
 }
+
+HOLD_OUTCOMES = frozenset({"on_hold", "put_on_hold"})
 
 EVENTS: dict[str, str] = {
     "case_started": "Ärendet startades", "task_completed": "Uppgift klar", "task_cancelled": "Uppgift avbruten",
@@ -53,6 +55,17 @@ ELEMENT_KINDS: dict[str, str] = {
     "UserTask": "en uppgift", "ManualTask": "en uppgift", "SubWorkflowTask": "ett delflöde",
     "CallActivity": "ett delflöde", "BusinessRuleTask": "ett regelsteg", "NoneTask": "ett steg",
 }
+
+# What a notice (a mail and its in-app message) was about, by its template.
+NOTICES: dict[str, str] = {
+    "receipt": "kvitto till idéägaren", "decision": "beslutet meddelat", "reminder": "påminnelse",
+    "escalation": "eskalering till chefen", "inactivity": "påminnelse om inaktivitet",
+    "resume": "ärendet återupptas", "pilot_ending": "piloten slutar snart", "condition": "villkor att uppfylla",
+    "more_info": "begäran om komplettering", "new_task": "ny uppgift",
+}
+
+# History rows about engine steps nobody needs to read to follow their case.
+ENGINE_STEPS = frozenset({"step", "step_cancelled"})
 
 # Outcomes that end a case, with the status words its owner reads.
 CLOSING_WORDS: dict[str, str] = {
@@ -115,7 +128,7 @@ def plain_status(status: str, last_outcome: str | None = None, resume_date: str 
         return StatusWords("awaiting_supplement", "Väntar på komplettering")
     if any(f in CONDITION_FORMS for f in forms):
         return StatusWords("awaiting_conditions", "Väntar på att villkor uppfylls")
-    if last_outcome == "on_hold" and not waiting:
+    if last_outcome in HOLD_OUTCOMES and not waiting:
         if resume_date:
             return StatusWords("on_hold", "Vilande till %(date)s", resume_date)
         return StatusWords("on_hold", "Vilande")

@@ -10,13 +10,14 @@ from typing import Any
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine import runtime
 from iphs_flow.engine.clock import now
+from iphs_flow.engine.vocabulary import StatusWords, plain_status
 
 from .case_sync import case_view, task_view
 from .cases import _require_visible, visible_task
 from .errors import Forbidden, NotFound
 from .permissions import Actor, may_work_on
 from .processes import model_for
-from .queries.records import CaseRecords, records_in
+from .queries.records import CaseRecords, GateDecisionView, last_decisions, records_in
 from .views import CaseDetail, CaseView, EventView, TaskView
 
 
@@ -64,6 +65,13 @@ class CasePage:
     detail: CaseDetail
     records: CaseRecords
     forms: dict[str, Any]
+    status: StatusWords
+
+
+def status_words(status: str, last: GateDecisionView | None, open_tasks: list[Any]) -> StatusWords:
+    """Plain words for where a case stands, from its last decision and what it waits for."""
+    return plain_status(status, last.outcome if last else None, last.resume_date if last else None,
+                        [t.form_key for t in open_tasks])
 
 
 def case_page(ctx: AppContext, case_id: int, actor: Actor) -> CasePage:
@@ -82,13 +90,15 @@ def case_page(ctx: AppContext, case_id: int, actor: Actor) -> CasePage:
                    for e in tx.events.for_case(case.id)]
         records = records_in(tx.session, case.id)
         detail = CaseDetail(case=case_view(case, list(tx.tasks.open_for_case(case.id))), data={}, history=history)
-    return CasePage(detail, records, forms)
+        words = status_words(case.status, records.last_decision, detail.case.open_tasks)
+    return CasePage(detail, records, forms, words)
 
 
 FLOW_NODES = ("userTask", "manualTask", "serviceTask", "scriptTask", "businessRuleTask", "task", "callActivity",
               "subProcess", "startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent",
               "boundaryEvent", "exclusiveGateway", "parallelGateway", "inclusiveGateway", "eventBasedGateway")
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+PEOPLE_STEPS = ("userTask", "manualTask")  # the steps in which people do something
 
 
 @dataclass(frozen=True)
@@ -266,6 +276,7 @@ class CaseRow:
     owner: str
     updated_at: datetime
     waiting: list[TaskView]
+    status_words: StatusWords | None = None
 
 
 def case_rows(ctx: AppContext, actor: Actor, *, owner: str | None = None, limit: int = 200,
@@ -299,7 +310,9 @@ def case_rows(ctx: AppContext, actor: Actor, *, owner: str | None = None, limit:
                     id=t.id, case_id=t.case_id, case_number=r.number, case_title=r.title, name=t.name,
                     task_key=t.task_key, lane=t.lane, candidate_group=t.candidate_group, assignee=t.assignee,
                     form_key=t.form_key, stage=t.stage, due_at=t.due_at, state=t.state, created_at=t.created_at))
-        out = [CaseRow(r.id, r.number, r.title, r.status, r.stage, r.owner, r.updated_at, waiting[r.id])
+        last = last_decisions(tx.session, [r.id for r in rows])
+        out = [CaseRow(r.id, r.number, r.title, r.status, r.stage, r.owner, r.updated_at, waiting[r.id],
+                       status_words(r.status, last.get(r.id), waiting[r.id]))
                for r in rows]
     return out, total
 

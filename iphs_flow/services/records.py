@@ -11,7 +11,7 @@ from typing import Any
 
 from iphs_flow.engine.clock import now
 from iphs_flow.engine.runtime import Notification, StepResult
-from iphs_flow.engine.vocabulary import gate_outcome, is_gate_form
+from iphs_flow.engine.vocabulary import HOLD_OUTCOMES, gate_outcome, is_gate_form
 from iphs_flow.store.tables import Case, CaseEvent, GateDecision, HumanTask, StageRecord
 from iphs_flow.store.unit_of_work import Transaction
 
@@ -33,7 +33,7 @@ def record_completion(tx: Transaction, case: Case, row: HumanTask, form: dict[st
             reason=_text(data.get("reason")) or _text(data.get("comment")),
             conditions=list(conditions) if isinstance(conditions, list) and outcome == "approved_with_conditions"
             else [],
-            resume_date=_text(data.get("resume_date")) if outcome == "on_hold" else None,
+            resume_date=_text(data.get("resume_date")) if outcome in HOLD_OUTCOMES else None,
             data=dict(data), decider=actor, at=at))
     return tx.records.add_stage_record(StageRecord(
         case_id=case.id, task_id=row.id, event=event, stage=row.stage, task_key=row.task_key, task_name=row.name,
@@ -64,5 +64,5 @@ def record_engine_decision(tx: Transaction, case: Case, note: Notification, resu
         gate_name=tx.records.gate_name(case.id, gate) or names.get(note.source, gate),
         form_key=None, round=tx.records.next_gate_round(case.id, gate), outcome=outcome,
         reason=_text(note.params.get("reason")), conditions=[],
-        resume_date=_text(resume) if outcome == "on_hold" else None,
+        resume_date=_text(resume) if outcome in HOLD_OUTCOMES else None,
         data=dict(note.params), decider="system", at=event.at))

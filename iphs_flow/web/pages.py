@@ -33,12 +33,22 @@ from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.clock import now
 from iphs_flow.engine.numbers import format_number
 from iphs_flow.engine.outcome_fields import OUTCOME_FIELD, fields_for_other_outcomes, outcome_fields
-from iphs_flow.engine.vocabulary import EVENTS, OUTCOMES, STAGES, STATUSES, is_gate_form
+from iphs_flow.engine.vocabulary import (
+    ELEMENT_KINDS,
+    ENGINE_STEPS,
+    EVENTS,
+    NOTICES,
+    OUTCOMES,
+    STAGES,
+    STATUSES,
+    StatusWords,
+    is_gate_form,
+)
 from iphs_flow.services import assignment, attachments, case_pages, comments, drafts
 from iphs_flow.services import cases as case_service
 from iphs_flow.services import processes as process_service
 from iphs_flow.services.errors import Conflict, Forbidden, InvalidInput, NotFound
-from iphs_flow.services.permissions import IDEA_OWNER
+from iphs_flow.services.permissions import IDEA_OWNER, PROCESS_DESIGNER
 from iphs_flow.services.queries import decision_brief
 from iphs_flow.web.auth import login_required, require_login_actor
 from iphs_flow.web.forms import FormSpec, add_row, read_only_values, remove_row
@@ -211,8 +221,12 @@ def case(case_id: int) -> str:
             fields = [f for f in fields if f.name != "decision" and f.value not in (None, "", [], False)]
         steps.append((record, fields))
     picture = case_pages.diagram(_ctx(), case_id, actor)
-    return render_template("case.html", page=page, detail=page.detail, steps=steps, at=now(),
-                           diagram=picture, viewer=vendor_available() and bool(picture.xml),
+    full = actor.sees_all_cases or actor.has(PROCESS_DESIGNER)  # leads and designers see the whole model
+    people_steps = picture.steps if full else [s for s in picture.steps if s.kind in case_pages.PEOPLE_STEPS]
+    history = page.detail.history if full else for_owner(page.detail.history)
+    return render_template("case.html", page=page, detail=page.detail, steps=steps, at=now(), history=history,
+                           diagram=picture, diagram_steps=people_steps, full_view=full,
+                           viewer=full and vendor_available() and bool(picture.xml),
                            comments=comments.list_comments(_ctx(), case_id, actor), stages=STAGES,
                            files=attachments.list_attachments(_ctx(), case_id, actor),
                            stage_name=stage_name)
@@ -464,4 +478,39 @@ def init_pages(app: Any) -> None:
     @app.context_processor
     def _page_helpers() -> dict[str, Any]:
         return {"page_lang": _lang, "status_name": _named(STATUSES), "decision_name": _named(OUTCOMES),
-                "event_name": _named(EVENTS)}
+                "event_name": _named(EVENTS), "status_text": status_text,
+                "history_what": history_what}
+
+
+def _element_name(event: Any) -> str | None:
+    """The element's own name; None when the history only knows its id (SpiffWorkflow falls back to it)."""
+    name = event.task_name
+    return name if name and name != event.task_key else None
+
+
+def history_what(event: Any) -> str:
+    """What a history row says, in names and words, never element ids ("Steg avbrutet: en påminnelse")."""
+    what = _named(EVENTS)(event.kind)
+    name = _element_name(event)
+    if event.kind == "notification":
+        template = (event.data or {}).get("template")
+        about = NOTICES.get(str(template)) if template else None
+        return _("%(event)s: %(what)s", event=what, what=_(about)) if about else what
+    if name:
+        return _("%(event)s: %(what)s", event=what, what=name)
+    if event.task_key:
+        kind = ELEMENT_KINDS.get(str((event.data or {}).get("type") or ""), "ett steg i processen")
+        return _("%(event)s: %(what)s", event=what, what=_(kind))
+    return what
+
+
+def for_owner(history: list[Any]) -> list[Any]:
+    """The history without the engine's unnamed inner steps (gateways, reminders no longer needed)."""
+    return [e for e in history if not (e.kind in ENGINE_STEPS and _element_name(e) is None)]
+
+
+def status_text(words: StatusWords | None, fallback: str = "") -> str:
+    """A case's plain status words in the page's language ("Vilande till 2027-02-15")."""
+    if words is None:
+        return _named(STATUSES)(fallback)
+    return _(words.text, date=words.date) if words.date else _(words.text)
