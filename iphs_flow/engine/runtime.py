@@ -501,6 +501,16 @@ def retry(model: ProcessModel, state: dict[str, Any],
     return _result(workflow, model, engine, before, incident)
 
 
+def task_data(model: ProcessModel, state: dict[str, Any], task_id: str) -> dict[str, Any] | None:
+    """The data one task sees (a multi-instance task's own item, e.g. its `condition`); None if it is gone."""
+    workflow = _load(model, state, CaseScriptEngine())
+    try:
+        task = workflow.get_task_from_id(UUID(task_id))
+    except (ValueError, TaskNotFoundException, WorkflowException, KeyError):
+        return None
+    return dict(task.data) if task is not None else None
+
+
 def inspect(model: ProcessModel, state: dict[str, Any]) -> StepResult:
     """Describe a stored case without changing it."""
     engine = CaseScriptEngine()

@@ -44,7 +44,9 @@ def task_page(ctx: AppContext, task_id: int, actor: Actor) -> TaskPage:
         data: dict[str, Any] = {}
         if row.state == "open" and case.state != "{}":
             model = model_for(ctx, case.process_version)
-            data = runtime.inspect(model, json.loads(case.state)).data
+            state = json.loads(case.state)
+            own = runtime.task_data(model, state, row.spiff_task_id)  # a condition task's own condition
+            data = own if own is not None else runtime.inspect(model, state).data
         return TaskPage(task=task_view(row, case), case=case_view(case, list(tx.tasks.open_for_case(case.id))),
                         form=form, case_data=data, may_work=row.state == "open" and may_work_on(
                             actor, row.assignee, row.candidate_group),

@@ -14,7 +14,7 @@ from iphs_flow.engine.runtime import OpenTask, StepResult
 from iphs_flow.store.tables import Case, HumanTask
 from iphs_flow.store.unit_of_work import Transaction
 
-from .records import record_engine_decision
+from .records import DECISION_TEMPLATE, collapse_reminders, decision_details, record_engine_decision
 from .views import CaseView, TaskView
 
 ENGINE = "system"
@@ -77,10 +77,13 @@ def apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: dic
                       data={"due_at": task.due_at.isoformat() if task.due_at else None,
                             "candidate_group": group, "assignee": assignee}, at=at)
 
-    for index, note in enumerate(result.notifications):
+    for index, note in enumerate(collapse_reminders(result.notifications)):
+        params = note.params
+        if note.template == DECISION_TEMPLATE:  # the question, the conditions, the resume date go along
+            params = {**decision_details(params.get("decision"), result.completed_data), **params}
         payload: dict[str, Any] = {
             "template": note.template, "to": note.to, "about_task": note.about_task,
-            "params": note.params, "case_number": case.number, "case_title": case.title,
+            "params": params, "case_number": case.number, "case_title": case.title,
         }
         key = f"notify:{case.id}:{note.source_task_id}:{index}"
         tx.outbox.add_once(key, "notification", payload, case_id=case.id, due_at=at)

@@ -66,3 +66,43 @@ def record_engine_decision(tx: Transaction, case: Case, note: Notification, resu
         reason=_text(note.params.get("reason")), conditions=[],
         resume_date=_text(resume) if outcome in HOLD_OUTCOMES else None,
         data=dict(note.params), decider="system", at=event.at))
+
+
+def decision_details(outcome: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """What the decision mail must tell besides the outcome: the question, the conditions, the resume date."""
+    wanted: tuple[str, ...] = ()
+    if outcome == "more_info":
+        wanted = ("info_request", "reply_deadline")
+    elif outcome == "approved_with_conditions":
+        wanted = ("conditions",)
+    elif outcome in HOLD_OUTCOMES:
+        wanted = ("resume_date",)
+    return {key: data[key] for key in wanted if data.get(key) not in (None, "", [])}
+
+
+REMINDER_TEMPLATES = frozenset({"reminder", "pilot_ending", "inactivity"})
+
+
+def _nearness(note: Notification) -> float:
+    """How near the deadline a reminder is: fewer days left, or more days passed, is nearer."""
+    params = note.params
+    for key in ("days_left",):
+        if isinstance(params.get(key), int | float):
+            return -float(params[key])
+    for key in ("working_day", "day", "days"):
+        if isinstance(params.get(key), int | float):
+            return float(params[key])
+    return 0.0
+
+
+def collapse_reminders(notes: list[Notification]) -> list[Notification]:
+    """Reminders of the same kind to the same people about the same task that fall due in one step
+    (a pilot ending today is due for its 30- and its 7-day reminder at once) collapse into the nearest."""
+    nearest: dict[tuple[str, str, str | None], Notification] = {}
+    for note in notes:
+        if note.template in REMINDER_TEMPLATES:
+            key = (note.template, note.to, note.about_task)
+            if key not in nearest or _nearness(note) >= _nearness(nearest[key]):
+                nearest[key] = note
+    kept = {id(n) for n in nearest.values()}
+    return [n for n in notes if n.template not in REMINDER_TEMPLATES or id(n) in kept]

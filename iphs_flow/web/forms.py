@@ -158,6 +158,13 @@ class FormSpec:
             f.choices = [Choice("true", _("Ja")), Choice("false", _("Nej"))]
         elif kind == "number":
             f.step = "1" if spec.get("type") == "integer" else "any"
+        elif kind == "readonly" and spec.get("type") == "object" and isinstance(value, dict):
+            # An object shown, not asked (a condition task's condition): its parts with their own labels.
+            item_ui = ui or {}
+            f.rows.append([
+                self._field(f"{name}.{sub}", sub_spec, item_ui.get(sub) or {}, f"{path}/{sub}", f"{text_path}.{sub}",
+                            False, value.get(sub), errors)
+                for sub, sub_spec in (spec.get("properties") or {}).items() if isinstance(sub_spec, dict)])
         elif kind == "rows":
             item = spec.get("items") or {}
             item_ui = ui.get("items") or {}

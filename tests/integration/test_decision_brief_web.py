@@ -83,3 +83,14 @@ def test_what_was_typed_for_another_outcome_is_not_kept(web) -> None:
     assert decision.outcome == "approved" and decision.reason is None
     assert "refer_to" not in decision.data and "reason" not in decision.data
     assert decision.data["within_remit"] is True
+
+
+def test_the_condition_task_page_shows_the_condition_with_its_labels(web) -> None:
+    ctx, app = web
+    anna, lena, gate = to_g1(ctx, app)
+    assert submit(lena, gate.id, dict(G1_APPROVE, decision="approved_with_conditions", conditions=[
+        {"text": "Förankra med rektorerna", "due_date": "2026-04-30"}])).status_code == 302
+    page = html(anna.get(f"/tasks/{open_task(ctx, NUMBER, 'fulfil_conditions').id}"))
+    shown = page[page.index("Villkoret"):page.index('name="fulfilled"')]
+    assert "<dt>Villkor</dt><dd><span class=\"pre\">Förankra med rektorerna</span></dd>" in shown
+    assert "<dt>Förfallodag</dt><dd><span class=\"pre\">2026-04-30</span></dd>" in shown
