@@ -30,6 +30,30 @@ class TaskPage:
     may_work: bool
     closed_by: str | None
     closed_at: datetime | None
+    prefill: dict[str, Any] = field(default_factory=dict)  # repeated fields from an earlier stage
+
+
+def prefill_from_records(form: dict[str, Any] | None, records: CaseRecords) -> dict[str, Any]:
+    """Values for fields whose UI schema says `"ui:prefill": "<earlier field>"`: the newest earlier answer,
+    with each row cut to the parts this form asks for (the pilot's indicators from the concept's benefits)."""
+    if not form:
+        return {}
+    properties = (form.get("schema") or {}).get("properties") or {}
+    out: dict[str, Any] = {}
+    for name, ui in (form.get("ui") or {}).items():
+        source = ui.get("ui:prefill") if isinstance(ui, dict) else None
+        if not isinstance(source, str) or name not in properties:
+            continue
+        found = next((r.data[source] for r in reversed(records.stages) if r.data.get(source)), None)
+        if found is None:
+            continue
+        item = properties[name].get("items") or {}
+        keep = set((item.get("properties") or {}).keys())
+        if isinstance(found, list) and keep:
+            out[name] = [{k: v for k, v in row.items() if k in keep} for row in found if isinstance(row, dict)]
+        elif properties[name].get("type") != "array" or isinstance(found, list):
+            out[name] = found
+    return out
 
 
 def task_page(ctx: AppContext, task_id: int, actor: Actor) -> TaskPage:
@@ -47,10 +71,11 @@ def task_page(ctx: AppContext, task_id: int, actor: Actor) -> TaskPage:
             state = json.loads(case.state)
             own = runtime.task_data(model, state, row.spiff_task_id)  # a condition task's own condition
             data = own if own is not None else runtime.inspect(model, state).data
+        prefill = prefill_from_records(form, records_in(tx.session, case.id)) if row.state == "open" else {}
         return TaskPage(task=task_view(row, case), case=case_view(case, list(tx.tasks.open_for_case(case.id))),
                         form=form, case_data=data, may_work=row.state == "open" and may_work_on(
                             actor, row.assignee, row.candidate_group),
-                        closed_by=row.closed_by, closed_at=row.closed_at)
+                        closed_by=row.closed_by, closed_at=row.closed_at, prefill=prefill)
 
 
 def start_forms(ctx: AppContext, process_key: str) -> dict[str, Any]:

@@ -369,7 +369,7 @@ def task(task_id: int) -> Any:
     if draft:
         values, saved_at = draft
     if spec:
-        values = {**read_only_values(spec.schema, page.case_data), **values}
+        values = {**page.prefill, **read_only_values(spec.schema, page.case_data), **values}
     conflict = None
     if page.task.state != "open":
         conflict = _closed_message(page)
