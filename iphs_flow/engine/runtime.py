@@ -319,8 +319,9 @@ def _current_data(workflow: BpmnWorkflow) -> dict[str, Any]:
         return dict(workflow.data)
     for wf in _all_workflows(workflow):
         for task in wf.tasks.values():
+            # Internal specs (Root, Start, End, a process's EndJoin) carry no BPMN id and no data.
             if task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED, TaskState.ERROR) \
-                    and task.task_spec.name not in _INTERNAL_SPECS:
+                    and task.task_spec.name not in _INTERNAL_SPECS and task.task_spec.bpmn_id is not None:
                 return dict(task.data)
     return dict(workflow.last_task.data) if workflow.last_task is not None else {}
 
@@ -498,6 +499,16 @@ def retry(model: ProcessModel, state: dict[str, Any],
                 task._set_state(TaskState.READY)
     incident = _advance(workflow)
     return _result(workflow, model, engine, before, incident)
+
+
+def task_data(model: ProcessModel, state: dict[str, Any], task_id: str) -> dict[str, Any] | None:
+    """The data one task sees (a multi-instance task's own item, e.g. its `condition`); None if it is gone."""
+    workflow = _load(model, state, CaseScriptEngine())
+    try:
+        task = workflow.get_task_from_id(UUID(task_id))
+    except (ValueError, TaskNotFoundException, WorkflowException, KeyError):
+        return None
+    return dict(task.data) if task is not None else None
 
 
 def inspect(model: ProcessModel, state: dict[str, Any]) -> StepResult:

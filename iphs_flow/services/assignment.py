@@ -178,7 +178,7 @@ def handover(ctx: AppContext, task_id: int, actor: Actor) -> Handover:
         holder = tx.users.by_username(row.assignee) if row.assignee else None
         mine = row.assignee == actor.username
         return Handover(
-            task=task_view(row, case), holder_name=holder.display_name if holder else row.assignee,
+            task=task_view(row, case.number, case.title), holder_name=holder.display_name if holder else row.assignee,
             may_assign=lead, may_delegate=mine and not lead,
             may_release=row.assignee is not None and row.candidate_group is not None and (mine or lead),
             members=members, everyone=everyone)

@@ -15,6 +15,7 @@ from iphs_flow.store.tables import Case, HumanTask
 from iphs_flow.store.unit_of_work import Transaction
 
 from .queries.tasks import task_view
+from .records import DECISION_TEMPLATE, collapse_reminders, decision_details, record_engine_decision
 from .task_notices import announce_new_tasks
 from .views import CaseView
 
@@ -79,14 +80,19 @@ def apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: dic
                             "candidate_group": group, "assignee": assignee}, at=at)
     announce_new_tasks(tx, case, existing, actor)
 
-    for index, note in enumerate(result.notifications):
+    for index, note in enumerate(collapse_reminders(result.notifications)):
+        params = note.params
+        if note.template == DECISION_TEMPLATE:  # the question, the conditions, the resume date go along
+            params = {**decision_details(params.get("decision"), result.completed_data), **params}
         payload: dict[str, Any] = {
             "template": note.template, "to": note.to, "about_task": note.about_task,
-            "params": note.params, "case_number": case.number, "case_title": case.title,
+            "params": params, "case_number": case.number, "case_title": case.title,
         }
         key = f"notify:{case.id}:{note.source_task_id}:{index}"
         tx.outbox.add_once(key, "notification", payload, case_id=case.id, due_at=at)
-        tx.events.add(case.id, ENGINE, "notification", task_key=note.source, data=payload, at=at)
+        event = tx.events.add(case.id, ENGINE, "notification", task_key=note.source, data=payload, at=at)
+        if actor == ENGINE:
+            record_engine_decision(tx, case, note, result, event)
 
     if result.incident:
         tx.events.add(case.id, ENGINE, "incident", data={"message": result.incident}, at=at)

@@ -12,6 +12,7 @@ from iphs_flow.engine import runtime
 from iphs_flow.engine.calendar import format_swedish
 from iphs_flow.engine.clock import now
 from iphs_flow.engine.errors import ScriptError, TaskNotReady
+from iphs_flow.engine.numbers import coerce_numbers
 from iphs_flow.store.tables import Case, HumanTask
 
 from . import json_safety
@@ -25,6 +26,7 @@ from .people_fields import check_people
 from .permissions import ADMINISTRATOR, IDEA_OWNER, Actor, require_role, require_task_access
 from .processes import model_for
 from .read_log import record_read
+from .records import record_completion
 from .search_index import refresh as refresh_search_index
 from .views import CaseDetail, CaseView, EventView
 from .visibility import find_case, visible_case, visible_task
@@ -122,6 +124,8 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
             require_task_access(actor, row.assignee, row.candidate_group)
         _check_open(row, case, expected_version)
         form = case.process_version.forms.get(row.form_key) if row.form_key else None
+        if form:
+            data = coerce_numbers(form["schema"], data)  # "250 000" and "1,5" where a number is asked
         validate_form(form, data)
         check_people(tx, form, data)
         model = model_for(ctx, case.process_version)
@@ -131,8 +135,9 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
                                       ctx.settings.script_time_limit, clear=left_empty)
         except TaskNotReady as err:
             raise Conflict(f"the task can no longer be completed: {err}") from None
-        tx.events.add(case.id, actor.username, "task_completed", task_key=row.task_key,
-                      task_name=row.name, data={"task_id": row.id, "data": result.completed_data})
+        event = tx.events.add(case.id, actor.username, "task_completed", task_key=row.task_key,
+                              task_name=row.name, data={"task_id": row.id, "data": result.completed_data})
+        record_completion(tx, case, row, form, result.completed_data, actor.username, event)
         new_title = data.get("title")
         if isinstance(new_title, str) and new_title.strip():
             case.title = new_title.strip()[:300]  # the need form names the case

@@ -26,12 +26,14 @@ from .tables import (
     CaseCounter,
     CaseEvent,
     DesignDraft,
+    GateDecision,
     GroupMember,
     HumanTask,
     IdempotencyKey,
     Notification,
     Outbox,
     ProcessVersion,
+    StageRecord,
     TaskDraft,
     UserAccount,
     UserGroup,
@@ -616,3 +618,33 @@ class IdempotencyRepository:
     def purge_expired(self, at: datetime) -> int:
         result = self.session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= at))
         return int(result.rowcount or 0)
+
+
+class RecordRepository:
+    """Stage records and gate decisions: appended, numbered by round, never updated."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def next_stage_round(self, case_id: int, task_key: str) -> int:
+        found = self.session.scalar(select(func.max(StageRecord.round)).where(
+            StageRecord.case_id == case_id, StageRecord.task_key == task_key))
+        return int(found or 0) + 1
+
+    def next_gate_round(self, case_id: int, gate: str) -> int:
+        found = self.session.scalar(select(func.max(GateDecision.round)).where(
+            GateDecision.case_id == case_id, GateDecision.gate == gate))
+        return int(found or 0) + 1
+
+    def gate_name(self, case_id: int, gate: str) -> str | None:
+        """The name an earlier decision at `gate` gave it (the process decides without its task)."""
+        return self.session.scalar(select(GateDecision.gate_name).where(
+            GateDecision.case_id == case_id, GateDecision.gate == gate).order_by(GateDecision.id.desc()).limit(1))
+
+    def add_stage_record(self, record: StageRecord) -> StageRecord:
+        self.session.add(record)
+        return record
+
+    def add_gate_decision(self, decision: GateDecision) -> GateDecision:
+        self.session.add(decision)
+        return decision

@@ -501,3 +501,61 @@ class SearchDocument(Base):
     field: Mapped[str] = mapped_column(String(40))  # title | need | understand | concept | ... | lessons
     body: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+# ---------------------------------------------------------------- records of stages and gates
+
+
+class StageRecord(Base):
+    """What one completed stage task recorded (issue 16): its own row, never overwritten.
+
+    The workflow data keeps one value per field name, so a later form that asks the same
+    thing (closure's `lessons_learned` after the evaluation's) replaces it there; the
+    record of each completion stays here, numbered by `round` per task of the case.
+    """
+
+    __tablename__ = "stage_record"
+    __table_args__ = (Index("ix_stage_record_case_id", "case_id", "id"),
+                      UniqueConstraint("case_id", "task_key", "round", name="uq_stage_record_case_task_round"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"))
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("human_task.id", ondelete="SET NULL"), nullable=True)
+    # The history row written with it (task_completed, or the process's decision notice): its order.
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("case_event.id", ondelete="SET NULL"), nullable=True)
+    stage: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    task_key: Mapped[str] = mapped_column(String(200))
+    task_name: Mapped[str] = mapped_column(String(300))
+    form_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    round: Mapped[int] = mapped_column(Integer)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    actor: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+    event: Mapped[CaseEvent | None] = relationship(lazy="raise")
+
+
+class GateDecision(Base):
+    """One decision at a gate (issue 16): outcome, reason, conditions, resume date; every round kept."""
+
+    __tablename__ = "gate_decision"
+    __table_args__ = (Index("ix_gate_decision_case_id", "case_id", "id"),
+                      UniqueConstraint("case_id", "gate", "round", name="uq_gate_decision_case_gate_round"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"))
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("human_task.id", ondelete="SET NULL"), nullable=True)
+    # The history row written with it (task_completed, or the process's decision notice): its order.
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("case_event.id", ondelete="SET NULL"), nullable=True)
+    stage: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    gate: Mapped[str] = mapped_column(String(200))  # the gate task's BPMN id, e.g. G2_decide
+    gate_name: Mapped[str] = mapped_column(String(300))
+    form_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    round: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    conditions: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    resume_date: Mapped[str | None] = mapped_column(String(10), nullable=True)  # ISO date, on hold
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    decider: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+    event: Mapped[CaseEvent | None] = relationship(lazy="raise")

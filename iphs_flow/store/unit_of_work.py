@@ -29,6 +29,7 @@ from .repositories import (
     NotificationRepository,
     OutboxRepository,
     ProcessRepository,
+    RecordRepository,
     TaskRepository,
     UserRepository,
 )
@@ -52,6 +53,7 @@ class Transaction:
         self.drafts = DraftRepository(session)
         self.comments = CommentRepository(session)
         self.attachments = AttachmentRepository(session)
+        self.records = RecordRepository(session)
 
     def commit(self) -> None:
         self.session.commit()

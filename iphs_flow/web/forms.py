@@ -21,6 +21,7 @@ from flask_babel import gettext as _
 from jsonschema import FormatChecker
 from werkzeug.datastructures import MultiDict
 
+from iphs_flow.engine.numbers import parse_number
 from iphs_flow.services.form_patterns import FormValidator
 from iphs_flow.services.json_safety import MAX_INT_DIGITS
 
@@ -170,6 +171,13 @@ class FormSpec:
                 f.choices = self.people((ui.get("ui:options") or {}).get("role"))
             else:
                 f.kind = "text"
+        elif kind == "readonly" and spec.get("type") == "object" and isinstance(value, dict):
+            # An object shown, not asked (a condition task's condition): its parts with their own labels.
+            item_ui = ui or {}
+            f.rows.append([
+                self._field(f"{name}.{sub}", sub_spec, item_ui.get(sub) or {}, f"{path}/{sub}", f"{text_path}.{sub}",
+                            False, value.get(sub), errors)
+                for sub, sub_spec in (spec.get("properties") or {}).items() if isinstance(sub_spec, dict)])
         elif kind == "rows":
             item = spec.get("items") or {}
             item_ui = ui.get("items") or {}
@@ -334,21 +342,16 @@ _BAD: Any = _Bad()
 
 
 def _convert(raw: str, kind: str | None) -> Any:
-    if kind == "integer":
-        if len(raw.strip().lstrip("+-")) > MAX_INT_DIGITS:
+    if kind in ("integer", "number"):
+        digits = raw.strip().lstrip("+-")
+        if len(digits) > MAX_INT_DIGITS + 20:
             return _BAD  # a number no form needs, and one Python would refuse to print past 4,300 digits
-        try:
-            return int(raw.strip())
-        except ValueError:
+        number = parse_number(raw, integer=kind == "integer")  # "250 000", "1,5" as Swedes write them
+        if number is None or (isinstance(number, float) and not math.isfinite(number)):
             return _BAD
-    if kind == "number":
-        try:
-            number = float(raw.strip().replace(",", ".").replace(" ", "").replace("\u00a0", ""))
-        except ValueError:
+        if isinstance(number, int) and len(str(abs(number))) > MAX_INT_DIGITS:
             return _BAD
-        if not math.isfinite(number):
-            return _BAD  # "NaN", "inf", "1e999": not numbers a form can store
-        return int(number) if number.is_integer() else number
+        return number
     if kind == "boolean":
         return raw == "true"
     return raw

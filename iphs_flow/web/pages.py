@@ -31,25 +31,32 @@ from flask_babel import gettext as _
 
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.clock import now
+from iphs_flow.engine.numbers import format_number
+from iphs_flow.engine.outcome_fields import OUTCOME_FIELD, fields_for_other_outcomes, outcome_fields
+from iphs_flow.engine.vocabulary import (
+    ELEMENT_KINDS,
+    ENGINE_STEPS,
+    EVENTS,
+    NOTICES,
+    OUTCOMES,
+    STAGES,
+    STATUSES,
+    StatusWords,
+    is_gate_form,
+)
 from iphs_flow.http.i18n import LANGUAGES
 from iphs_flow.services import accounts, assignment, attachments, comments, drafts
 from iphs_flow.services import cases as case_service
 from iphs_flow.services import processes as process_service
 from iphs_flow.services.errors import Conflict, Forbidden, InvalidInput, NotFound
-from iphs_flow.services.permissions import IDEA_OWNER
-from iphs_flow.services.queries import case_lists, case_page, tasks
+from iphs_flow.services.permissions import IDEA_OWNER, PROCESS_DESIGNER
+from iphs_flow.services.queries import case_lists, case_page, decision_brief, tasks
 from iphs_flow.web import person_picker
 from iphs_flow.web.auth import current_actor, login_required, require_login_actor
 from iphs_flow.web.forms import FormSpec, add_row, read_only_values, remove_row
 from iphs_flow.web.search import similar_panel
 
 bp = Blueprint("pages", __name__)
-
-STAGES = {
-    0: "Behov inlämnat", 1: "Förstå behovet", 2: "Idé & koncept", 3: "Test & pilot",
-    4: "Utvärdering", 5: "Implementering & spridning", 6: "Avslutat",
-}
-
 
 def stage_name(stage: int | None) -> str:
     return _(STAGES[stage]) if stage in STAGES else "–"
@@ -211,13 +218,20 @@ def case(case_id: int) -> str:
     actor = require_login_actor()
     page = case_page.case_page(_ctx(), case_id, actor)
     steps = []
-    for step in page.completed:
-        form = page.forms.get(step.form_key) if step.form_key else None
-        spec = spec_for(step.form_key, form) if form else None
-        steps.append((step, spec.build(step.data).fields if spec else []))
+    for record in page.records.in_order():
+        form = page.forms.get(record.form_key) if record.form_key else None
+        spec = spec_for(record.form_key, form) if form else None
+        fields = [f for f in spec.build(record.data).fields if f.kind != "readonly"] if spec else []
+        if record.kind == "decision":  # only what the decider gave: the other outcomes' fields stay empty
+            fields = [f for f in fields if f.name != "decision" and f.value not in (None, "", [], False)]
+        steps.append((record, fields))
     picture = case_page.diagram(_ctx(), case_id, actor)
-    return render_template("case.html", page=page, detail=page.detail, steps=steps, at=now(),
-                           diagram=picture, viewer=vendor_available() and bool(picture.xml),
+    full = actor.sees_all_cases or actor.has(PROCESS_DESIGNER)  # leads and designers see the whole model
+    people_steps = picture.steps if full else [s for s in picture.steps if s.kind in case_page.PEOPLE_STEPS]
+    history = page.detail.history if full else for_owner(page.detail.history)
+    return render_template("case.html", page=page, detail=page.detail, steps=steps, at=now(), history=history,
+                           diagram=picture, diagram_steps=people_steps, full_view=full,
+                           viewer=full and vendor_available() and bool(picture.xml),
                            comments=comments.list_comments(_ctx(), case_id, actor), stages=STAGES,
                            files=attachments.list_attachments(_ctx(), case_id, actor),
                            stage_name=stage_name)
@@ -312,15 +326,41 @@ def comment(case_id: int) -> Any:
 # ------------------------------------------------------------------ task form
 
 
+def _is_gate(spec: FormSpec | None) -> bool:
+    return bool(spec and is_gate_form(spec.schema))
+
+
+def _brief_fields(brief: decision_brief.DecisionBrief, forms: dict[str, Any]) -> list[tuple[Any, list[Any]]]:
+    """Each fact of the brief with its fields rendered by the form that asked for them."""
+    out = []
+    for fact in brief.facts:
+        form = forms.get(fact.record.form_key) if fact.record.form_key else None
+        if form is None:
+            out.append((fact.record, []))
+            continue
+        built = spec_for(fact.record.form_key or "", form).build(fact.record.data).fields
+        wanted = set(fact.fields)
+        out.append((fact.record, [f for f in built if f.name in wanted and f.kind != "readonly"]))
+    return out
+
+
 def _render_task(page: case_page.TaskPage, spec: FormSpec | None, values: dict[str, Any],
                  errors: dict[str, list[str]] | None = None, status: int = 200, notice: str | None = None,
                  conflict: str | None = None, saved_at: Any = None) -> tuple[str, int]:
     form = spec.build(values, errors) if spec else None
     general = (errors or {}).get("", [])
+    is_gate = _is_gate(spec)
+    brief = facts = None
+    field_outcomes: dict[str, Any] = {}
+    if is_gate and spec is not None:
+        brief = decision_brief.decision_brief(_ctx(), page.task.id, require_login_actor())
+        facts = _brief_fields(brief, brief.forms)
+        field_outcomes = outcome_fields(spec.schema, spec.ui)
     return render_template("task.html", page=page, form=form, notice=notice, conflict=conflict,
                            general_errors=general, saved_at=saved_at, stage_name=stage_name,
                            similar=similar_panel(page, values, request.form.get("_action") == "similar"),
-                           is_gate=bool(spec and "decision" in spec.schema.get("properties", {}))), status
+                           is_gate=is_gate, brief=brief, facts=facts, field_outcomes=field_outcomes,
+                           chosen=values.get(OUTCOME_FIELD) if is_gate else None), status
 
 
 @bp.get("/tasks/<int:task_id>")
@@ -335,7 +375,7 @@ def task(task_id: int) -> Any:
     if draft:
         values, saved_at = draft
     if spec:
-        values = {**read_only_values(spec.schema, page.case_data), **values}
+        values = {**page.prefill, **read_only_values(spec.schema, page.case_data), **values}
     conflict = None
     if page.task.state != "open":
         conflict = _closed_message(page)
@@ -367,6 +407,14 @@ def task_post(task_id: int) -> Any:
         values, problems = {}, {}
     shown = {**read_only_values(spec.schema, page.case_data), **values} if spec else values
 
+    if _is_gate(spec) and spec is not None and action != "draft":
+        # Only the chosen outcome's fields count: what was typed for another outcome is not kept.
+        for name in fields_for_other_outcomes(spec.schema, spec.ui, values.get(OUTCOME_FIELD)):
+            values.pop(name, None)
+            problems.pop(name, None)
+        shown = {**read_only_values(spec.schema, page.case_data), **values}
+    if action == "choose":  # without JavaScript: show the fields of the outcome just chosen
+        return _render_task(page, spec, shown)
     if action.startswith("add:") and spec:
         add_row(values, action[4:], spec)
         return _render_task(page, spec, {**shown, **values})
@@ -413,27 +461,6 @@ def task_post(task_id: int) -> Any:
 
 # ------------------------------------------------------------------ wiring
 
-STATUSES = {"running": "Pågår", "completed": "Avslutat", "incident": "Fel – väntar på åtgärd",
-            "cancelled": "Avbrutet", "on_hold": "Vilande", "suspended": "Pausat", "terminated": "Avslutat i förtid"}
-DECISIONS = {"approved": "Godkänd", "approved_with_conditions": "Godkänd med villkor", "rejected": "Avslag",
-             "on_hold": "Vilande", "recycle": "Åter till tidigare steg", "more_info": "Begär komplettering",
-             "referred": "Hänvisa", "realised": "Realiserad", "not_realised": "Inte realiserad",
-             "keep_following": "Fortsatt uppföljning"}
-EVENTS = {"case_started": "Ärendet startades", "task_completed": "Uppgift klar",
-          "task_cancelled": "Uppgift avbruten",
-          "timer_fired": "Tidsfrist", "step": "Steg", "step_cancelled": "Steg avbrutet",
-          "step_failed": "Steg misslyckades",
-          "task_claimed": "Uppgift tagen", "task_unclaimed": "Uppgift återlämnad", "task_assigned": "Uppgift tilldelad",
-          "task_delegated": "Uppgift delegerad", "incident_retried": "Nytt försök efter fel",
-          "attachment_added": "Fil bifogad", "case_suspended": "Ärendet pausades",
-          "case_resumed": "Ärendet återupptogs", "case_terminated": "Ärendet avslutades i förtid",
-          "incident": "Fel i ett steg", "case_migrated": "Ärendet flyttat till ny version",
-          "task_opened": "Uppgift öppnad", "notification": "Avisering", "case_closed": "Ärendet avslutades",
-          "marked_duplicate": "Markerat som dubblett", "duplicate_linked": "Dubblett kopplad till ärendet",
-          "task_rerouted": "Uppgift till innovationsledarna (gruppen saknar aktiva medlemmar)",
-          "task_unstaffed": "Uppgift utan mottagare (ingen aktiv i gruppen eller bland innovationsledarna)"}
-
-
 def _named(table: dict[str, str]) -> Any:
     def name(value: Any) -> str:
         text = table.get(str(value))
@@ -444,6 +471,7 @@ def _named(table: dict[str, str]) -> Any:
 def init_pages(app: Any) -> None:
     """The staff pages and the template helpers they share."""
     app.jinja_env.add_extension("jinja2.ext.do")
+    app.jinja_env.filters["tal"] = format_number
     settings = app.extensions["iphs"].settings
     if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask presets the key to None, so setdefault did nothing
         app.config["MAX_CONTENT_LENGTH"] = settings.attachment_max_bytes + 1024 * 1024
@@ -457,5 +485,40 @@ def init_pages(app: Any) -> None:
 
     @app.context_processor
     def _page_helpers() -> dict[str, Any]:
-        return {"page_lang": _lang, "status_name": _named(STATUSES), "decision_name": _named(DECISIONS),
-                "event_name": _named(EVENTS)}
+        return {"page_lang": _lang, "status_name": _named(STATUSES), "decision_name": _named(OUTCOMES),
+                "event_name": _named(EVENTS), "status_text": status_text,
+                "history_what": history_what}
+
+
+def _element_name(event: Any) -> str | None:
+    """The element's own name; None when the history only knows its id (SpiffWorkflow falls back to it)."""
+    name = event.task_name
+    return name if name and name != event.task_key else None
+
+
+def history_what(event: Any) -> str:
+    """What a history row says, in names and words, never element ids ("Steg avbrutet: en påminnelse")."""
+    what = _named(EVENTS)(event.kind)
+    name = _element_name(event)
+    if event.kind == "notification":
+        template = (event.data or {}).get("template")
+        about = NOTICES.get(str(template)) if template else None
+        return _("%(event)s: %(what)s", event=what, what=_(about)) if about else what
+    if name:
+        return _("%(event)s: %(what)s", event=what, what=name)
+    if event.task_key:
+        kind = ELEMENT_KINDS.get(str((event.data or {}).get("type") or ""), "ett steg i processen")
+        return _("%(event)s: %(what)s", event=what, what=_(kind))
+    return what
+
+
+def for_owner(history: list[Any]) -> list[Any]:
+    """The history without the engine's unnamed inner steps (gateways, reminders no longer needed)."""
+    return [e for e in history if not (e.kind in ENGINE_STEPS and _element_name(e) is None)]
+
+
+def status_text(words: StatusWords | None, fallback: str = "") -> str:
+    """A case's plain status words in the page's language ("Vilande till 2027-02-15")."""
+    if words is None:
+        return _named(STATUSES)(fallback)
+    return _(words.text, date=words.date) if words.date else _(words.text)

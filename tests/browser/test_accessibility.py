@@ -107,12 +107,12 @@ def test_the_axe_check_does_find_violations_when_there_are_some(browser) -> None
 
 
 def test_the_bpmn_diagram_shows_where_the_case_stands(pages) -> None:
-    anna = pages["anna"]
-    anna.goto(pages["case"])
-    anna.wait_for_selector("#bpmn-diagram[data-ready='true']", timeout=15000)
-    assert anna.locator("#bpmn-diagram .step-open").count() >= 1
-    assert anna.locator("#bpmn-diagram .step-done").count() >= 1
-    assert axe_violations(anna) == []
+    lena = pages["lena"]  # the full diagram is for leads and designers; the owner sees the people's steps
+    lena.goto(pages["case"])
+    lena.wait_for_selector("#bpmn-diagram[data-ready='true']", timeout=15000)
+    assert lena.locator("#bpmn-diagram .step-open").count() >= 1
+    assert lena.locator("#bpmn-diagram .step-done").count() >= 1
+    assert axe_violations(lena) == []
 
 
 def test_every_shipped_form_empty_and_with_every_error_passes_axe(browser) -> None:

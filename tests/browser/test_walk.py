@@ -23,7 +23,8 @@ def fill(page, data: dict, prefix: str = "") -> None:
         name = f"{prefix}{key}"
         if isinstance(value, list) and value and isinstance(value[0], dict):
             for i, row in enumerate(value):
-                page.click(f'button[value="add:{name}"]')
+                if page.locator(f'[name^="{name}.{i}."]').count() == 0:  # rows may come prefilled
+                    page.click(f'button[value="add:{name}"]')
                 page.wait_for_selector(f'[name^="{name}.{i}."]')
                 fill(page, row, f"{name}.{i}.")
             continue

@@ -313,11 +313,14 @@ def test_an_innovation_case_walks_from_need_to_implementation_through_the_pages(
 
 def test_the_case_page_has_the_process_diagram_and_its_steps_as_text(web) -> None:
     ctx, app = web
-    anna, _, gate = to_g1(ctx, app)
-    page = html(anna.get("/cases/1"))
+    anna, lena, gate = to_g1(ctx, app)
+    page = html(lena.get("/cases/1"))  # leads (and designers) see the whole model
     assert 'id="bpmn-diagram"' in page and "/vendor/bpmn-js/bpmn-viewer.js" in page
     assert f"<li class=\"open\">{gate.name} – pågår nu</li>" in page
     assert re.search(r'<li class="done">[^<]+ – klart</li>', page)
+    owner = html(anna.get("/cases/1"))  # the owner: the stage timeline and the steps where people act
+    assert 'id="bpmn-diagram"' not in owner and f"<li class=\"open\">{gate.name} – pågår nu</li>" in owner
+    assert "Påminnelse" not in owner.split('id="h-diagram"')[1].split("</section>")[0]
     xml = anna.get("/cases/1/diagram.bpmn")
     assert xml.status_code == 200 and xml.mimetype == "application/xml" and b"G1_decide" in xml.data
     assert client_for(app, "erik").get("/cases/1/diagram.bpmn").status_code == 404

@@ -17,12 +17,14 @@ from typing import Any
 from sqlalchemy import func, select
 
 from iphs_flow.bootstrap import AppContext
+from iphs_flow.engine.vocabulary import StatusWords
 from iphs_flow.store.tables import Case, HumanTask
 
 from ..case_sync import case_view
 from ..errors import Forbidden, InvalidInput
 from ..permissions import Actor
 from ..views import CaseView, TaskView
+from .records import last_decisions, status_words
 from .tasks import task_view
 
 MAX_PAGE = 200
@@ -103,6 +105,7 @@ class CaseRow:
     owner: str
     updated_at: datetime
     waiting: list[TaskView]
+    status_words: StatusWords | None = None
 
 
 def case_rows(ctx: AppContext, actor: Actor, *, owner: str | None = None, limit: int = 200,
@@ -129,7 +132,9 @@ def case_rows(ctx: AppContext, actor: Actor, *, owner: str | None = None, limit:
             for t in tasks:
                 r = by_id[t.case_id]
                 waiting[t.case_id].append(task_view(t, r.number, r.title))
-        out = [CaseRow(r.id, r.number, r.title, r.status, r.stage, r.owner, r.updated_at, waiting[r.id])
+        last = last_decisions(tx.session, [r.id for r in rows])
+        out = [CaseRow(r.id, r.number, r.title, r.status, r.stage, r.owner, r.updated_at, waiting[r.id],
+                       status_words(r.status, last.get(r.id), waiting[r.id]))
                for r in rows]
     return out, total
 

@@ -12,11 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import select
 
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine import runtime
-from iphs_flow.store.tables import HumanTask
+from iphs_flow.engine.vocabulary import StatusWords
 
 from ..case_sync import case_view
 from ..errors import NotFound
@@ -25,6 +24,7 @@ from ..processes import model_for
 from ..read_log import record_read
 from ..views import CaseDetail, CaseView, EventView, TaskView
 from ..visibility import require_visible, visible_case, visible_task
+from .records import CaseRecords, records_in, status_words
 from .tasks import task_view
 
 
@@ -37,6 +37,30 @@ class TaskPage:
     may_work: bool
     closed_by: str | None
     closed_at: datetime | None
+    prefill: dict[str, Any] = field(default_factory=dict)  # repeated fields from an earlier stage
+
+
+def prefill_from_records(form: dict[str, Any] | None, records: CaseRecords) -> dict[str, Any]:
+    """Values for fields whose UI schema says `"ui:prefill": "<earlier field>"`: the newest earlier answer,
+    with each row cut to the parts this form asks for (the pilot's indicators from the concept's benefits)."""
+    if not form:
+        return {}
+    properties = (form.get("schema") or {}).get("properties") or {}
+    out: dict[str, Any] = {}
+    for name, ui in (form.get("ui") or {}).items():
+        source = ui.get("ui:prefill") if isinstance(ui, dict) else None
+        if not isinstance(source, str) or name not in properties:
+            continue
+        found = next((r.data[source] for r in reversed(records.stages) if r.data.get(source)), None)
+        if found is None:
+            continue
+        item = properties[name].get("items") or {}
+        keep = set((item.get("properties") or {}).keys())
+        if isinstance(found, list) and keep:
+            out[name] = [{k: v for k, v in row.items() if k in keep} for row in found if isinstance(row, dict)]
+        elif properties[name].get("type") != "array" or isinstance(found, list):
+            out[name] = found
+    return out
 
 
 def task_page(ctx: AppContext, task_id: int, actor: Actor) -> TaskPage:
@@ -51,37 +75,31 @@ def task_page(ctx: AppContext, task_id: int, actor: Actor) -> TaskPage:
         data: dict[str, Any] = {}
         if row.state == "open" and case.state != "{}":
             model = model_for(ctx, case.process_version)
-            data = runtime.inspect(model, json.loads(case.state)).data
+            state = json.loads(case.state)
+            own = runtime.task_data(model, state, row.spiff_task_id)  # a condition task's own condition
+            data = own if own is not None else runtime.inspect(model, state).data
+        prefill = prefill_from_records(form, records_in(tx.session, case.id)) if row.state == "open" else {}
         may_work = row.state == "open" and may_work_on(actor, row.assignee, row.candidate_group)
         return TaskPage(task=task_view(row, case.number, case.title),
                         case=case_view(case, list(tx.tasks.open_for_case(case.id))), form=form, case_data=data,
-                        may_work=may_work, closed_by=row.closed_by, closed_at=row.closed_at)
-
-
-@dataclass(frozen=True)
-class CompletedStep:
-    at: datetime
-    actor: str
-    name: str
-    form_key: str | None
-    stage: int | None
-    data: dict[str, Any]
+                        may_work=may_work, closed_by=row.closed_by, closed_at=row.closed_at, prefill=prefill)
 
 
 @dataclass(frozen=True)
 class CaseOverview:
-    """What the case page shows: the case and its history, each completed step's data and the forms."""
+    """What the case page shows: the case and its history, its stage records and gate decisions, the forms."""
 
     detail: CaseDetail
-    completed: list[CompletedStep]
+    records: CaseRecords
     forms: dict[str, Any]
+    status: StatusWords
 
 
 def case_page(ctx: AppContext, case_id: int, actor: Actor) -> CaseOverview:
-    """The case with history, and each completed task's data with the form that asked for it.
+    """The case with history, and its stage records and gate decisions with the forms that asked for them.
 
     One transaction, and the workflow state is not loaded: everything shown comes from the
-    case row, the inbox index and the history.
+    case row, the inbox index, the records and the history.
     """
     with ctx.uow.read() as tx:
         case = tx.cases.get(case_id)
@@ -89,28 +107,20 @@ def case_page(ctx: AppContext, case_id: int, actor: Actor) -> CaseOverview:
             raise NotFound(f"there is no case {case_id}")
         require_visible(tx, actor, case, case_id)
         forms = dict(case.process_version.forms)
-        events = list(tx.events.for_case(case.id))
-        history = [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name, e.data) for e in events]
-        task_ids = [int(e.data.get("task_id") or 0) for e in events if e.kind == "task_completed"]
-        rows = {t.id: t for t in tx.session.scalars(select(HumanTask).where(HumanTask.id.in_(task_ids)))} \
-            if task_ids else {}
-        completed = []
-        for event in events:
-            if event.kind != "task_completed":
-                continue
-            row = rows.get(int(event.data.get("task_id") or 0))
-            completed.append(CompletedStep(event.at, event.actor, event.task_name or event.task_key or "",
-                                           row.form_key if row else None, row.stage if row else None,
-                                           dict(event.data.get("data") or {})))
+        history = [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name, e.data)
+                   for e in tx.events.for_case(case.id)]
+        records = records_in(tx.session, case.id)
         detail = CaseDetail(case=case_view(case, list(tx.tasks.open_for_case(case.id))), data={}, history=history)
+        words = status_words(case.status, records.last_decision, detail.case.open_tasks)
     record_read(ctx, case_id, actor, "case")
-    return CaseOverview(detail, completed, forms)
+    return CaseOverview(detail, records, forms, words)
 
 
 FLOW_NODES = ("userTask", "manualTask", "serviceTask", "scriptTask", "businessRuleTask", "task", "callActivity",
               "subProcess", "startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent",
               "boundaryEvent", "exclusiveGateway", "parallelGateway", "inclusiveGateway", "eventBasedGateway")
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+PEOPLE_STEPS = ("userTask", "manualTask")  # the steps in which people do something
 
 
 @dataclass(frozen=True)
@@ -242,45 +252,15 @@ class GateDecision:
     data: dict[str, Any]
 
 
-def _outcome(data: dict[str, Any]) -> str | None:
-    """A gate form records its outcome as `decision` (the shipped gates) or as a yes/no `approved`."""
-    decision = data.get("decision")
-    if isinstance(decision, str) and decision:
-        return decision
-    approved = data.get("approved")
-    if isinstance(approved, bool):
-        return "approved" if approved else "rejected"
-    return None
-
-
 def gate_decisions(ctx: AppContext, case_ref: str | int, actor: Actor) -> list[GateDecision]:
-    """Every gate decision of a case, oldest first, read from its history.
+    """Every gate decision of a case, oldest first, from its gate decision records (every round kept).
 
-    A decision is a completed task whose submitted data carries an outcome; completing the
-    task records a `task_completed` event with the task id and the submitted data, which
-    is the audit record this reads (the task row adds the stage).
+    Decisions the process took itself (no reply in 30 days puts the case on hold) are
+    there too, decided by `system`.
     """
     with ctx.uow.read() as tx:
         case = visible_case(tx, case_ref, actor)
-        found = []
-        for event in tx.events.for_case(case.id):
-            if event.kind != "task_completed":
-                continue
-            submitted = event.data.get("data") if isinstance(event.data.get("data"), dict) else {}
-            outcome = _outcome(submitted)
-            if outcome is None:
-                continue
-            task_id = event.data.get("task_id")
-            found.append((event, submitted, outcome, task_id if isinstance(task_id, int) else None))
-        ids = [t for *_, t in found if t is not None]
-        stages = dict(tx.session.execute(select(HumanTask.id, HumanTask.stage).where(HumanTask.id.in_(ids))).all()) \
-            if ids else {}
-        decisions = []
-        for event, submitted, outcome, task_id in found:
-            reason = submitted.get("reason") or submitted.get("comment")
-            decisions.append(GateDecision(
-                task_id=task_id, task_key=event.task_key, task_name=event.task_name,
-                stage=stages.get(task_id) if task_id is not None else None, outcome=outcome,
-                reason=reason if isinstance(reason, str) and reason.strip() else None,
-                decided_by=event.actor, decided_at=event.at, data=dict(submitted)))
-        return decisions
+        return [GateDecision(task_id=d.task_id, task_key=d.gate, task_name=d.gate_name, stage=d.stage,
+                             outcome=d.outcome, reason=d.reason, decided_by=d.decider, decided_at=d.at,
+                             data=dict(d.data))
+                for d in records_in(tx.session, case.id).decisions]

@@ -1,7 +1,7 @@
 """search index: search documents per case and field, full-text indexed per database
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0012
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import iphs_flow.store.tables
 
 
 revision = '0014'
-down_revision = '0011'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
