@@ -10,6 +10,7 @@ after reporting it in `StepResult.finished` for the case history.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -21,7 +22,7 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException, WorkflowException
+from SpiffWorkflow.exceptions import TaskNotFoundException, WorkflowException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
@@ -249,14 +250,18 @@ def _prune(workflow: BpmnWorkflow) -> int:
         if sub.completed:
             continue
         removed += _prune_workflow(sub)
-    # Subprocesses whose calling task is gone (completed long ago) go too.
+    # Subprocesses whose calling task is gone (completed long ago) go too, and with them
+    # the subprocesses they called. The calling task is looked up by id in every
+    # workflow's own task table: `sub.parent_workflow` would raise once it was pruned.
     changed = True
     while changed:
         changed = False
-        for task_id, sub in list(workflow.subprocesses.items()):
-            parent_wf = sub.parent_workflow or workflow
-            if task_id not in parent_wf.tasks or parent_wf is None:
-                removed += len(sub.tasks)
+        known: set[UUID] = set(workflow.tasks)
+        for sub in workflow.subprocesses.values():
+            known.update(sub.tasks)
+        for task_id in list(workflow.subprocesses):
+            if task_id not in known:
+                removed += len(workflow.subprocesses[task_id].tasks)
                 del workflow.subprocesses[task_id]
                 changed = True
     return removed
@@ -372,25 +377,58 @@ def _error_message(err: BaseException) -> str:
 
 MAX_SETTLE_ROUNDS = 100
 
+# The worker process sets this to learn which element runs now: if the step has to be
+# killed (CPU, memory or wall-clock limit) the incident can name the element.
+_progress: ContextVar[Callable[[Any], None] | None] = ContextVar("iphs_progress", default=None)
+
+
+def report_progress_to(hook: Callable[[Any], None] | None) -> None:
+    """Call `hook(task)` before every engine task runs (None to stop)."""
+    _progress.set(hook)
+
+
+def _will_run(task: Any) -> None:
+    hook = _progress.get()
+    if hook is not None:
+        hook(task)
+
+
+def element_label(task: Any) -> str:
+    spec = task.task_spec
+    bpmn_id = getattr(spec, "bpmn_id", None) or spec.name
+    name = getattr(spec, "bpmn_name", None) or bpmn_id
+    return f"'{name}' ({bpmn_id})"
+
 
 def _advance(workflow: BpmnWorkflow) -> str | None:
     """Run engine steps until only human tasks and future timers wait; return an incident.
 
     One refresh + engine steps fires the timers due now, but the tasks they lead to may
     start timers that are already due too (a hold whose date has passed, a pilot shorter
-    than its reminder): repeat until nothing changes.
+    than its reminder): repeat until nothing changes. Every failure, whatever its type
+    (a model that raises SystemExit too), is an incident: it never escapes as a traceback.
     """
     try:
         for _ in range(MAX_SETTLE_ROUNDS):
             before = _task_states(workflow)
             workflow.refresh_timers()
-            workflow.do_engine_steps()
+            workflow.do_engine_steps(will_complete_task=_will_run)
             if _task_states(workflow) == before:
                 break
-    except (SpiffWorkflowException, ScriptError, RecursionError, ArithmeticError) as err:
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - any model failure becomes an incident, never a crash
         return _error_message(err)
-    except Exception as err:  # noqa: BLE001 - any model failure becomes an incident, never a crash
-        return _error_message(err)
+    return _uncaught_event(workflow)
+
+
+def _uncaught_event(workflow: BpmnWorkflow) -> str | None:
+    """An error or escalation thrown with nobody to catch it is an incident naming its code."""
+    for event in workflow.bpmn_events:
+        definition = event.event_definition
+        kind = type(definition).__name__
+        if kind in ("ErrorEventDefinition", "EscalationEventDefinition"):
+            code = getattr(definition, "code", None) or getattr(definition, "name", None) or "?"
+            what = "error" if kind.startswith("Error") else "escalation"
+            return f"the {what} '{code}' was thrown and nothing in the process catches it"
     return None
 
 
@@ -405,7 +443,7 @@ def _result(workflow: BpmnWorkflow, model: ProcessModel, engine: CaseScriptEngin
     if incident is None:
         try:
             open_tasks = _open_tasks(workflow, model)
-        except Exception as err:  # noqa: BLE001 - a failing due-date expression is a model error
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - a failing due-date expression is a model error
             incident = _error_message(err)
     pruned = _prune(workflow) if incident is None else 0
     stages = [t.stage for t in open_tasks if t.stage is not None]
@@ -419,6 +457,24 @@ def _result(workflow: BpmnWorkflow, model: ProcessModel, engine: CaseScriptEngin
     )
 
 
+def failed_step(state: dict[str, Any], message: str, data: dict[str, Any] | None = None) -> StepResult:
+    """The step could not run at all: the stored state stays exactly as it was, in incident."""
+    return StepResult(
+        state=state, status="incident", open_tasks=[], finished=[], notifications=[],
+        next_timer_at=None, incident=message[:2000], data=dict(data or {}), stage=None,
+    )
+
+
+def _guarded(state: dict[str, Any], step: Callable[[], StepResult]) -> StepResult:
+    """Run `step`; anything but a refused input becomes an incident on the unchanged state."""
+    try:
+        return step()
+    except TaskNotReady:
+        raise
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - never a traceback, always an incident
+        return failed_step(state, f"the engine could not run this step: {_error_message(err)}")
+
+
 # ---------------------------------------------------------------- operations
 
 
@@ -426,13 +482,21 @@ def start(model: ProcessModel, data: dict[str, Any],
           time_limit: float = sandbox.DEFAULT_TIME_LIMIT) -> StepResult:
     """Create a new case from `model` with start `data` and run it to its first wait."""
     engine = CaseScriptEngine(time_limit)
+    clean = sandbox.to_storable(data)  # refused data is the caller's error (ScriptError)
     workflow = BpmnWorkflow(model.spec, model.subprocess_specs, script_engine=engine)
     start_task = workflow.task_tree
-    start_task.data.update(sandbox.to_storable(data))
+    start_task.data.update(clean)
     for task in workflow.get_tasks(state=TaskState.READY):
-        task.data.update(sandbox.to_storable(data))
-    incident = _advance(workflow)
-    return _result(workflow, model, engine, {}, incident)
+        task.data.update(clean)
+    initial = _dump(workflow)
+
+    def step() -> StepResult:
+        return _result(workflow, model, engine, {}, _advance(workflow))
+
+    try:
+        return step()
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - never a traceback, always an incident
+        return failed_step(initial, f"the engine could not run this step: {_error_message(err)}", clean)
 
 
 def _ready_human_task(workflow: BpmnWorkflow, task_id: str) -> Any:
@@ -459,45 +523,56 @@ def complete(model: ProcessModel, state: dict[str, Any], task_id: str, data: dic
     it had been given here.
     """
     engine = CaseScriptEngine(time_limit)
-    workflow = _load(model, state, engine)
-    task = _ready_human_task(workflow, task_id)
     clean = sandbox.to_storable(data)
-    before = _task_states(workflow)
-    for name in clear:
-        task.data.pop(name, None)
-    task.set_data(**clean)
-    incident = None
-    try:
-        task.run()
-    except Exception as err:  # noqa: BLE001 - a failing postScript is an incident
-        incident = _error_message(err)
-    if incident is None:
-        incident = _advance(workflow)
-    return _result(workflow, model, engine, before, incident, completed_data=clean)
+
+    def step() -> StepResult:
+        workflow = _load(model, state, engine)
+        task = _ready_human_task(workflow, task_id)
+        before = _task_states(workflow)
+        for name in clear:
+            task.data.pop(name, None)
+        task.set_data(**clean)
+        incident = None
+        try:
+            _will_run(task)
+            task.run()
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - a failing postScript is an incident
+            incident = _error_message(err)
+        if incident is None:
+            incident = _advance(workflow)
+        return _result(workflow, model, engine, before, incident, completed_data=clean)
+
+    return _guarded(state, step)
 
 
 def fire_timers(model: ProcessModel, state: dict[str, Any],
                 time_limit: float = sandbox.DEFAULT_TIME_LIMIT) -> StepResult:
     """Fire the timers that are due by the engine clock and run the case on."""
     engine = CaseScriptEngine(time_limit)
-    workflow = _load(model, state, engine)
-    before = _task_states(workflow)
-    incident = _advance(workflow)
-    return _result(workflow, model, engine, before, incident)
+
+    def step() -> StepResult:
+        workflow = _load(model, state, engine)
+        before = _task_states(workflow)
+        return _result(workflow, model, engine, before, _advance(workflow))
+
+    return _guarded(state, step)
 
 
 def retry(model: ProcessModel, state: dict[str, Any],
           time_limit: float = sandbox.DEFAULT_TIME_LIMIT) -> StepResult:
     """Run the failed steps of a case in incident again (after the model or data is fixed)."""
     engine = CaseScriptEngine(time_limit)
-    workflow = _load(model, state, engine)
-    before = _task_states(workflow)
-    for wf in _all_workflows(workflow):
-        for task in list(wf.tasks.values()):
-            if task.state == TaskState.ERROR:
-                task._set_state(TaskState.READY)
-    incident = _advance(workflow)
-    return _result(workflow, model, engine, before, incident)
+
+    def step() -> StepResult:
+        workflow = _load(model, state, engine)
+        before = _task_states(workflow)
+        for wf in _all_workflows(workflow):
+            for task in list(wf.tasks.values()):
+                if task.state == TaskState.ERROR:
+                    task._set_state(TaskState.READY)
+        return _result(workflow, model, engine, before, _advance(workflow))
+
+    return _guarded(state, step)
 
 
 def inspect(model: ProcessModel, state: dict[str, Any]) -> StepResult:
