@@ -21,6 +21,7 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import TaskNotFoundException, WorkflowException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
@@ -54,6 +55,7 @@ class OpenTask:
     stage: int | None
     candidate_group: str | None
     documentation: str | None
+    assignee: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,9 @@ class StepResult:
     tasks_in_state: int = 0
     pruned: int = 0
     completed_data: dict[str, Any] = field(default_factory=dict)
+    unchanged: bool = False  # the step did not run (killed, refused by the engine): only the incident is new
+    waiting: list[tuple[str, str]] = field(default_factory=list)  # (message | signal, name) the case waits for
+    thrown: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # sent to other cases
 
     def state_json(self) -> str:
         return json.dumps(self.state, separators=(",", ":"), ensure_ascii=False)
@@ -131,6 +136,7 @@ class CaseScriptEngine(PythonScriptEngine):
 
 
 _specs: ContextVar[tuple[Any, dict[str, Any]]] = ContextVar("iphs_specs")
+_running: ContextVar[str | None] = ContextVar("iphs_running", default=None)  # the element now running
 
 
 class _SpecSharingConverter(BpmnWorkflowConverter):
@@ -270,23 +276,29 @@ def _prune(workflow: BpmnWorkflow) -> int:
 # ---------------------------------------------------------------- describing a case
 
 
-def _due_at(task: Any, model: ProcessModel) -> tuple[datetime | None, str | None]:
-    """Evaluate dueDate and candidateGroup once, when the task opens, and keep them."""
+def _due_at(task: Any, model: ProcessModel) -> tuple[datetime | None, str | None, str | None]:
+    """Evaluate dueDate, candidateGroup and assignee once, when the task opens, and keep them."""
     info = model.user_tasks.get(task.task_spec.bpmn_id)
     if info is None:
-        return None, None
+        return None, None, None
     if "iphs_due" not in task.internal_data:
+        evaluate = task.workflow.script_engine.evaluate
         due = None
         if info.due_expression:
-            value = task.workflow.script_engine.evaluate(task, info.due_expression)
+            value = evaluate(task, info.due_expression)
             due = calendar.iso_utc(calendar.to_datetime(value)) if value else None
         group = None
         if info.candidate_group_expression:
-            value = task.workflow.script_engine.evaluate(task, info.candidate_group_expression)
+            value = evaluate(task, info.candidate_group_expression)
             group = str(value) if value else None
-        task._set_internal_data(iphs_due=due, iphs_group=group)
+        assignee = None
+        if info.assignee_expression:
+            value = evaluate(task, info.assignee_expression)
+            assignee = str(value) if value else None
+        task._set_internal_data(iphs_due=due, iphs_group=group, iphs_assignee=assignee)
     due = task.internal_data.get("iphs_due")
-    return (datetime.fromisoformat(due) if due else None), task.internal_data.get("iphs_group")
+    return ((datetime.fromisoformat(due) if due else None), task.internal_data.get("iphs_group"),
+            task.internal_data.get("iphs_assignee"))
 
 
 def _open_tasks(workflow: BpmnWorkflow, model: ProcessModel) -> list[OpenTask]:
@@ -294,28 +306,50 @@ def _open_tasks(workflow: BpmnWorkflow, model: ProcessModel) -> list[OpenTask]:
     for task in workflow.get_tasks(state=TaskState.READY, manual=True):
         spec = task.task_spec
         info = model.user_tasks.get(spec.bpmn_id)
-        due, group = _due_at(task, model)
+        due, group, assignee = _due_at(task, model)
         result.append(OpenTask(
             id=str(task.id), bpmn_id=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id,
             process_id=info.process_id if info else task.workflow.spec.name,
             lane=spec.lane, form_key=info.form_key if info else None, due_at=due,
             stage=info.stage if info else None, candidate_group=group,
-            documentation=info.documentation if info else None,
+            documentation=info.documentation if info else None, assignee=assignee,
         ))
     return result
 
 
+def _timer_due(value: Any) -> datetime | None:
+    if isinstance(value, dict):
+        value = value.get("next")
+    if not value:
+        return None
+    try:
+        return TimerEventDefinition.get_datetime(str(value))
+    except ValueError:
+        try:
+            parsed = TimerEventDefinition.parse_time_or_duration(str(value))
+        except (ValueError, TypeError):
+            return None
+        return parsed if isinstance(parsed, datetime) else None
+
+
 def _next_timer(workflow: BpmnWorkflow) -> datetime | None:
+    """The earliest timer the case waits for, including timers behind an event-based gateway."""
     due = []
     for event in workflow.waiting_events():
-        if event.event_type in _TIMER_TYPES and event.value:
-            value = event.value
-            if isinstance(value, dict):
-                value = value.get("next")
-            try:
-                due.append(TimerEventDefinition.get_datetime(str(value)))
-            except ValueError:
-                continue
+        if event.event_type in _TIMER_TYPES:
+            moment = _timer_due(event.value)
+            if moment is not None:
+                due.append(moment)
+    for task in workflow.event_manager.tasks.values():
+        definition = task.task_spec.event_definition
+        if type(definition).__name__ != "MultipleEventDefinition":
+            continue  # single timers are reported by waiting_events() above
+        if any(isinstance(d, TimerEventDefinition) for d in definition.event_definitions):
+            if task.internal_data.get("event_value") is None:
+                definition.has_fired(task)  # evaluates the timer expression once and keeps it
+            moment = _timer_due(task.internal_data.get("event_value"))
+            if moment is not None:
+                due.append(moment)
     return min(due) if due else None
 
 
@@ -361,6 +395,12 @@ def _error_message(err: BaseException) -> str:
     while current is not None and id(current) not in seen and len(parts) < 4:
         seen.add(id(current))
         text = str(current) or type(current).__name__
+        if text.startswith("No conditions satisfied"):  # SpiffWorkflow words it two ways
+            text = "no outgoing flow's condition matches at the gateway, and it has no default flow"
+        if isinstance(current, MemoryError):
+            text = "it needed more memory than the step's limit allows"
+        elif isinstance(current, SystemExit):
+            text = "the script tried to stop the engine (SystemExit)"
         if not any(text in part for part in parts):
             parts.append(text)
         current = current.__cause__ or current.__context__
@@ -368,6 +408,8 @@ def _error_message(err: BaseException) -> str:
     where = ""
     if task is not None:
         where = f" in '{task.task_spec.bpmn_name or task.task_spec.bpmn_id}' ({task.task_spec.bpmn_id})"
+    elif _running.get():
+        where = f" in {_running.get()}"
     message = " — ".join(parts) + where
     notes = [str(n) for n in getattr(err, "__notes__", None) or [] if str(n) not in message]
     if notes:
@@ -388,6 +430,7 @@ def report_progress_to(hook: Callable[[Any], None] | None) -> None:
 
 
 def _will_run(task: Any) -> None:
+    _running.set(element_label(task))
     hook = _progress.get()
     if hook is not None:
         hook(task)
@@ -432,6 +475,37 @@ def _uncaught_event(workflow: BpmnWorkflow) -> str | None:
     return None
 
 
+_CATCHABLE = {"MessageEventDefinition": "message", "SignalEventDefinition": "signal"}
+
+
+def _definitions(definition: Any) -> list[Any]:
+    if type(definition).__name__ == "MultipleEventDefinition":
+        return list(definition.event_definitions)
+    return [definition]
+
+
+def _waiting(workflow: BpmnWorkflow) -> list[tuple[str, str]]:
+    """The messages and signals the case waits for (for the subscription index)."""
+    found: set[tuple[str, str]] = set()
+    for task in workflow.event_manager.tasks.values():
+        for definition in _definitions(task.task_spec.event_definition):
+            kind = _CATCHABLE.get(type(definition).__name__)
+            if kind and definition.name:
+                found.add((kind, definition.name))
+    return sorted(found)
+
+
+def _thrown(workflow: BpmnWorkflow) -> list[tuple[str, str, dict[str, Any]]]:
+    """Messages and signals thrown that nothing in this case caught: for other cases."""
+    out = []
+    for event in workflow.bpmn_events:
+        kind = _CATCHABLE.get(type(event.event_definition).__name__)
+        if kind:
+            payload = event.payload if isinstance(event.payload, dict) else {}
+            out.append((kind, event.event_definition.name, sandbox.to_storable(payload)))
+    return out
+
+
 def _result(workflow: BpmnWorkflow, model: ProcessModel, engine: CaseScriptEngine,
             before: dict[UUID, int], incident: str | None,
             completed_data: dict[str, Any] | None = None) -> StepResult:
@@ -448,12 +522,14 @@ def _result(workflow: BpmnWorkflow, model: ProcessModel, engine: CaseScriptEngin
     pruned = _prune(workflow) if incident is None else 0
     stages = [t.stage for t in open_tasks if t.stage is not None]
     status = "incident" if incident else ("completed" if workflow.completed else "running")
+    next_timer = None if incident else _next_timer(workflow)  # before the dump: it may note a timer's value
     return StepResult(
         state=_dump(workflow), status=status, open_tasks=open_tasks, finished=finished,
-        notifications=list(engine.notifications), next_timer_at=None if incident else _next_timer(workflow),
+        notifications=list(engine.notifications), next_timer_at=next_timer,
         incident=incident, data=_current_data(workflow), stage=max(stages) if stages else None,
         tasks_in_state=sum(len(wf.tasks) for wf in _all_workflows(workflow)), pruned=pruned,
-        completed_data=completed_data or {},
+        completed_data=completed_data or {}, waiting=[] if incident else _waiting(workflow),
+        thrown=_thrown(workflow),
     )
 
 
@@ -461,7 +537,7 @@ def failed_step(state: dict[str, Any], message: str, data: dict[str, Any] | None
     """The step could not run at all: the stored state stays exactly as it was, in incident."""
     return StepResult(
         state=state, status="incident", open_tasks=[], finished=[], notifications=[],
-        next_timer_at=None, incident=message[:2000], data=dict(data or {}), stage=None,
+        next_timer_at=None, incident=message[:2000], data=dict(data or {}), stage=None, unchanged=True,
     )
 
 
@@ -472,15 +548,28 @@ def _guarded(state: dict[str, Any], step: Callable[[], StepResult]) -> StepResul
     except TaskNotReady:
         raise
     except (Exception, SystemExit) as err:  # noqa: BLE001 - never a traceback, always an incident
-        return failed_step(state, f"the engine could not run this step: {_error_message(err)}")
+        return failed_step(state, _could_not_run(err))
+
+
+def _could_not_run(err: BaseException) -> str:
+    message = _error_message(err)
+    running = _running.get()
+    if running and running not in message:
+        message += f" in {running}"
+    return f"the engine could not run this step: {message}"
 
 
 # ---------------------------------------------------------------- operations
 
 
 def start(model: ProcessModel, data: dict[str, Any],
-          time_limit: float = sandbox.DEFAULT_TIME_LIMIT) -> StepResult:
-    """Create a new case from `model` with start `data` and run it to its first wait."""
+          time_limit: float = sandbox.DEFAULT_TIME_LIMIT,
+          on_initial: Callable[[dict[str, Any]], None] | None = None) -> StepResult:
+    """Create a new case from `model` with start `data` and run it to its first wait.
+
+    `on_initial` receives the state before anything ran: a worker hands it to the parent
+    first, so a start killed over a limit still leaves a case that can be retried.
+    """
     engine = CaseScriptEngine(time_limit)
     clean = sandbox.to_storable(data)  # refused data is the caller's error (ScriptError)
     workflow = BpmnWorkflow(model.spec, model.subprocess_specs, script_engine=engine)
@@ -489,14 +578,17 @@ def start(model: ProcessModel, data: dict[str, Any],
     for task in workflow.get_tasks(state=TaskState.READY):
         task.data.update(clean)
     initial = _dump(workflow)
+    if on_initial is not None:
+        on_initial(initial)
 
     def step() -> StepResult:
+        _running.set(None)
         return _result(workflow, model, engine, {}, _advance(workflow))
 
     try:
         return step()
     except (Exception, SystemExit) as err:  # noqa: BLE001 - never a traceback, always an incident
-        return failed_step(initial, f"the engine could not run this step: {_error_message(err)}", clean)
+        return failed_step(initial, _could_not_run(err), clean)
 
 
 def _ready_human_task(workflow: BpmnWorkflow, task_id: str) -> Any:
@@ -526,6 +618,7 @@ def complete(model: ProcessModel, state: dict[str, Any], task_id: str, data: dic
     clean = sandbox.to_storable(data)
 
     def step() -> StepResult:
+        _running.set(None)
         workflow = _load(model, state, engine)
         task = _ready_human_task(workflow, task_id)
         before = _task_states(workflow)
@@ -551,6 +644,7 @@ def fire_timers(model: ProcessModel, state: dict[str, Any],
     engine = CaseScriptEngine(time_limit)
 
     def step() -> StepResult:
+        _running.set(None)
         workflow = _load(model, state, engine)
         before = _task_states(workflow)
         return _result(workflow, model, engine, before, _advance(workflow))
@@ -564,6 +658,7 @@ def retry(model: ProcessModel, state: dict[str, Any],
     engine = CaseScriptEngine(time_limit)
 
     def step() -> StepResult:
+        _running.set(None)
         workflow = _load(model, state, engine)
         before = _task_states(workflow)
         for wf in _all_workflows(workflow):
@@ -573,6 +668,55 @@ def retry(model: ProcessModel, state: dict[str, Any],
         return _result(workflow, model, engine, before, _advance(workflow))
 
     return _guarded(state, step)
+
+
+def _catch(workflow: BpmnWorkflow, kind: str, name: str, payload: dict[str, Any]) -> int:
+    """Hand a message or signal to the tasks waiting for it; the payload joins their data."""
+    caught = 0
+    for task in list(workflow.event_manager.tasks.values()):
+        for definition in _definitions(task.task_spec.event_definition):
+            if _CATCHABLE.get(type(definition).__name__) != kind or definition.name != name:
+                continue
+            if getattr(definition, "message_var", None) is None and getattr(definition, "variable", None) is None:
+                task.data.update(payload)  # Camunda's way: the payload's fields become case data
+            workflow.catch(BpmnEvent(definition, payload=dict(payload)))
+            caught += 1
+            break
+    return caught
+
+
+def deliver(model: ProcessModel, state: dict[str, Any], kind: str, name: str, payload: dict[str, Any],
+            time_limit: float = sandbox.DEFAULT_TIME_LIMIT) -> StepResult:
+    """Deliver a message or signal to a case waiting for it and run the case on.
+
+    Raises TaskNotReady when the case does not wait for it (any more).
+    """
+    engine = CaseScriptEngine(time_limit)
+    clean = sandbox.to_storable(payload)
+
+    def step() -> StepResult:
+        _running.set(None)
+        workflow = _load(model, state, engine)
+        before = _task_states(workflow)
+        try:
+            caught = _catch(workflow, kind, name, clean)
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - a failing catch is an incident
+            return _result(workflow, model, engine, before, _error_message(err))
+        if not caught:
+            raise TaskNotReady(f"the case does not wait for the {kind} '{name}'")
+        return _result(workflow, model, engine, before, _advance(workflow))
+
+    return _guarded(state, step)
+
+
+def start_by(model: ProcessModel, kind: str, name: str, payload: dict[str, Any],
+             time_limit: float = sandbox.DEFAULT_TIME_LIMIT,
+             on_initial: Callable[[dict[str, Any]], None] | None = None) -> StepResult:
+    """Start a case at its message (or signal) start event with `payload` as its data."""
+    first = start(model, payload, time_limit, on_initial=on_initial)
+    if first.status != "running" or (kind, name) not in first.waiting:
+        raise TaskNotReady(f"the process does not start with the {kind} '{name}'")
+    return deliver(model, first.state, kind, name, payload, time_limit)
 
 
 def inspect(model: ProcessModel, state: dict[str, Any]) -> StepResult:

@@ -8,14 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from iphs_flow.bootstrap import AppContext
-from iphs_flow.engine import runtime
 from iphs_flow.engine.clock import now
 
-from .case_sync import case_view, task_view
+from .case_sync import case_view, engine_ref, task_view
 from .cases import _require_visible, visible_task
 from .errors import Forbidden, NotFound
 from .permissions import Actor, may_work_on
-from .processes import model_for
 from .views import CaseDetail, CaseView, EventView, TaskView
 
 
@@ -28,6 +26,7 @@ class TaskPage:
     may_work: bool
     closed_by: str | None
     closed_at: datetime | None
+    documentation: str | None = None  # the model's description of the task, shown to the user
 
 
 def task_page(ctx: AppContext, task_id: int, actor: Actor) -> TaskPage:
@@ -40,13 +39,15 @@ def task_page(ctx: AppContext, task_id: int, actor: Actor) -> TaskPage:
         row, case = visible_task(tx, task_id, actor)
         form = case.process_version.forms.get(row.form_key) if row.form_key else None
         data: dict[str, Any] = {}
+        documentation = None
         if row.state == "open" and case.state != "{}":
-            model = model_for(ctx, case.process_version)
-            data = runtime.inspect(model, json.loads(case.state)).data
+            described = ctx.engine.inspect(engine_ref(case.process_version), json.loads(case.state))
+            data = described.data
+            documentation = next((t.documentation for t in described.open_tasks if t.id == row.spiff_task_id), None)
         return TaskPage(task=task_view(row, case), case=case_view(case, list(tx.tasks.open_for_case(case.id))),
                         form=form, case_data=data, may_work=row.state == "open" and may_work_on(
                             actor, row.assignee, row.candidate_group),
-                        closed_by=row.closed_by, closed_at=row.closed_at)
+                        closed_by=row.closed_by, closed_at=row.closed_at, documentation=documentation)
 
 
 def start_forms(ctx: AppContext, process_key: str) -> dict[str, Any]:

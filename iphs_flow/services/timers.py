@@ -9,11 +9,9 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from iphs_flow.bootstrap import AppContext
-from iphs_flow.engine import runtime
 from iphs_flow.engine.clock import now
 
-from .case_sync import ENGINE, apply_step
-from .processes import model_for
+from .case_sync import ENGINE, apply_step, engine_ref
 from .views import TimerRun
 
 log = logging.getLogger(__name__)
@@ -22,13 +20,15 @@ log = logging.getLogger(__name__)
 def fire_due_timers(ctx: AppContext, limit: int | None = None) -> TimerRun:
     """Fire every case whose earliest timer is due, each in its own transaction.
 
-    Each transaction takes the most overdue case with `FOR UPDATE SKIP LOCKED` (on
-    PostgreSQL), so several schedulers share the work without firing a case twice; on
-    SQLite BEGIN IMMEDIATE serialises them. A case that someone else changed meanwhile
-    is skipped (its new timer is picked up by the next tick). A case whose step fails in
-    any way (a failing script, a stored version that no longer parses, a step the engine
-    refuses to store) is put in incident in a transaction of its own, and the round goes
-    on: incident cases are not due any more, so one broken case never blocks the others.
+    A case is read (on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so several schedulers
+    pick different cases), its step runs in an engine worker with no transaction open
+    (on SQLite a write transaction locks the whole database, and a step may run up to
+    its wall-clock limit), and the result is stored only if the case is unchanged; a
+    case that someone else changed meanwhile is counted as a conflict and picked up by
+    the next tick. A case whose step fails in any way (a failing script, a step over a
+    limit, a stored version that no longer parses, a step that cannot be stored) goes to
+    incident in a transaction of its own and the round goes on: incident cases are not
+    due any more, so one broken case never blocks the others.
     """
     at = now()
     seen: list[int] = []
@@ -36,14 +36,19 @@ def fire_due_timers(ctx: AppContext, limit: int | None = None) -> TimerRun:
     for _ in range(limit or ctx.settings.timer_batch):
         case_id: int | None = None
         try:
-            with ctx.uow.write() as tx:
+            with ctx.uow.read() as tx:
                 case = tx.cases.lock_next_due(at, exclude=seen)
                 if case is None:
                     break
-                case_id = case.id
+                case_id, seen_version = case.id, case.version
                 seen.append(case.id)
-                model = model_for(ctx, case.process_version)
-                result = runtime.fire_timers(model, json.loads(case.state), ctx.settings.script_time_limit)
+                ref, state = engine_ref(case.process_version), json.loads(case.state)
+            result = ctx.engine.fire_timers(ref, state, ctx.settings.script_time_limit)
+            with ctx.uow.write() as tx:
+                case = tx.cases.get(case_id)
+                if case is None or case.version != seen_version or case.status != "running":
+                    conflicts += 1
+                    continue
                 apply_step(tx, case, result, ctx.settings.lane_groups, ENGINE)
                 tx.commit()
                 fired += 1
