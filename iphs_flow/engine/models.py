@@ -68,6 +68,9 @@ class ProcessModel:
     spec: Any
     subprocess_specs: dict[str, Any]
     user_tasks: dict[str, UserTaskInfo] = field(default_factory=dict)
+    # Event subprocesses whose start event interrupts (BPMN's default; SpiffWorkflow runs them
+    # all as non-interrupting, the runtime cancels the rest of the scope for these).
+    interrupting: frozenset[str] = frozenset()
 
     @property
     def lanes(self) -> set[str]:
@@ -307,9 +310,14 @@ def parse_deployment(files: dict[str, bytes]) -> dict[str, ProcessModel]:
         for sub_id, sub_spec in subprocess_specs.items():
             _check_spec(sub_spec, sub_id, deployment, user_tasks)
         model_files = {name: deployment.texts[name] for name in sorted(needed)}
+        interrupting = frozenset(
+            sub.get("id") for name in needed for sub in deployment.trees[name].iter(f"{{{_BPMN}}}subProcess")
+            if sub.get("triggeredByEvent") == "true" and any(
+                start.get("isInterrupting", "true") != "false" for start in sub.findall(f"{{{_BPMN}}}startEvent")))
         models[pid] = ProcessModel(
             key=pid, name=spec.description or pid, content_hash=content_hash(model_files),
             files=model_files, spec=spec, subprocess_specs=subprocess_specs, user_tasks=user_tasks,
+            interrupting=interrupting,
         )
     return models
 

@@ -443,7 +443,31 @@ def element_label(task: Any) -> str:
     return f"'{name}' ({bpmn_id})"
 
 
-def _advance(workflow: BpmnWorkflow) -> str | None:
+def _interrupt(workflow: BpmnWorkflow, model: ProcessModel, known: set[UUID]) -> bool:
+    """An interrupting event subprocess that just started cancels the rest of its scope."""
+    interrupted = False
+    for task_id, sub in list(workflow.subprocesses.items()):
+        if task_id in known:
+            continue
+        known.add(task_id)
+        if sub.spec.name not in model.interrupting:
+            continue
+        caller = workflow.get_task_from_id(task_id)
+        keep = set()
+        node = caller
+        while node is not None:
+            keep.add(node.id)
+            node = node.parent
+        for task in list(caller.workflow.tasks.values()):
+            if task.id not in keep and task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED) \
+                    and task.task_spec.name not in _INTERNAL_SPECS:
+                task.cancel()
+                interrupted = True
+    return interrupted
+
+
+def _advance(workflow: BpmnWorkflow, model: ProcessModel | None = None,
+             known: set[UUID] | None = None) -> str | None:
     """Run engine steps until only human tasks and future timers wait; return an incident.
 
     One refresh + engine steps fires the timers due now, but the tasks they lead to may
@@ -451,15 +475,23 @@ def _advance(workflow: BpmnWorkflow) -> str | None:
     than its reminder): repeat until nothing changes. Every failure, whatever its type
     (a model that raises SystemExit too), is an incident: it never escapes as a traceback.
     """
+    known = set(workflow.subprocesses) if known is None else known
     try:
         for _ in range(MAX_SETTLE_ROUNDS):
             before = _task_states(workflow)
             workflow.refresh_timers()
+            if model is not None and model.interrupting:
+                _interrupt(workflow, model, known)
             workflow.do_engine_steps(will_complete_task=_will_run)
+            if model is not None and model.interrupting:
+                _interrupt(workflow, model, known)
             if _task_states(workflow) == before:
                 break
     except (Exception, SystemExit) as err:  # noqa: BLE001 - any model failure becomes an incident, never a crash
         return _error_message(err)
+    if model is not None and model.interrupting and not workflow.completed and not any(
+            t.has_state(TaskState.NOT_FINISHED_MASK) for t in workflow.tasks.values()):
+        workflow.completed = True  # an interrupting event subprocess ended the process
     return _uncaught_event(workflow)
 
 
@@ -484,14 +516,27 @@ def _definitions(definition: Any) -> list[Any]:
     return [definition]
 
 
+def _event_subprocess_starts(workflow: BpmnWorkflow) -> list[Any]:
+    """Start-event definitions of the running process's event subprocesses (message, signal)."""
+    if workflow.completed:
+        return []
+    found = []
+    for name in getattr(workflow.spec.start, "trigger_specs", None) or []:
+        spec = workflow.subprocess_specs.get(name)
+        for start_spec in getattr(spec, "bpmn_start_events", None) or []:
+            found.extend(_definitions(start_spec.event_definition))
+    return found
+
+
 def _waiting(workflow: BpmnWorkflow) -> list[tuple[str, str]]:
     """The messages and signals the case waits for (for the subscription index)."""
     found: set[tuple[str, str]] = set()
-    for task in workflow.event_manager.tasks.values():
-        for definition in _definitions(task.task_spec.event_definition):
-            kind = _CATCHABLE.get(type(definition).__name__)
-            if kind and definition.name:
-                found.add((kind, definition.name))
+    definitions = [d for task in workflow.event_manager.tasks.values()
+                   for d in _definitions(task.task_spec.event_definition)]
+    for definition in definitions + _event_subprocess_starts(workflow):
+        kind = _CATCHABLE.get(type(definition).__name__)
+        if kind and definition.name:
+            found.add((kind, definition.name))
     return sorted(found)
 
 
@@ -583,7 +628,7 @@ def start(model: ProcessModel, data: dict[str, Any],
 
     def step() -> StepResult:
         _running.set(None)
-        return _result(workflow, model, engine, {}, _advance(workflow))
+        return _result(workflow, model, engine, {}, _advance(workflow, model))
 
     try:
         return step()
@@ -632,7 +677,7 @@ def complete(model: ProcessModel, state: dict[str, Any], task_id: str, data: dic
         except (Exception, SystemExit) as err:  # noqa: BLE001 - a failing postScript is an incident
             incident = _error_message(err)
         if incident is None:
-            incident = _advance(workflow)
+            incident = _advance(workflow, model)
         return _result(workflow, model, engine, before, incident, completed_data=clean)
 
     return _guarded(state, step)
@@ -647,7 +692,7 @@ def fire_timers(model: ProcessModel, state: dict[str, Any],
         _running.set(None)
         workflow = _load(model, state, engine)
         before = _task_states(workflow)
-        return _result(workflow, model, engine, before, _advance(workflow))
+        return _result(workflow, model, engine, before, _advance(workflow, model))
 
     return _guarded(state, step)
 
@@ -665,7 +710,7 @@ def retry(model: ProcessModel, state: dict[str, Any],
             for task in list(wf.tasks.values()):
                 if task.state == TaskState.ERROR:
                     task._set_state(TaskState.READY)
-        return _result(workflow, model, engine, before, _advance(workflow))
+        return _result(workflow, model, engine, before, _advance(workflow, model))
 
     return _guarded(state, step)
 
@@ -682,6 +727,16 @@ def _catch(workflow: BpmnWorkflow, kind: str, name: str, payload: dict[str, Any]
             workflow.catch(BpmnEvent(definition, payload=dict(payload)))
             caught += 1
             break
+    if not caught:  # an event subprocess that starts with it
+        for definition in _event_subprocess_starts(workflow):
+            if _CATCHABLE.get(type(definition).__name__) == kind and definition.name == name:
+                workflow.catch(BpmnEvent(definition, payload=dict(payload)))
+                for sub in workflow.subprocesses.values():
+                    for task in sub.tasks.values():
+                        if task.state in (TaskState.READY, TaskState.WAITING, TaskState.FUTURE):
+                            task.data.update(payload)
+                caught += 1
+                break
     return caught
 
 
@@ -698,13 +753,14 @@ def deliver(model: ProcessModel, state: dict[str, Any], kind: str, name: str, pa
         _running.set(None)
         workflow = _load(model, state, engine)
         before = _task_states(workflow)
+        known = set(workflow.subprocesses)
         try:
             caught = _catch(workflow, kind, name, clean)
         except (Exception, SystemExit) as err:  # noqa: BLE001 - a failing catch is an incident
             return _result(workflow, model, engine, before, _error_message(err))
         if not caught:
             raise TaskNotReady(f"the case does not wait for the {kind} '{name}'")
-        return _result(workflow, model, engine, before, _advance(workflow))
+        return _result(workflow, model, engine, before, _advance(workflow, model, known))
 
     return _guarded(state, step)
 
