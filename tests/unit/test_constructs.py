@@ -129,7 +129,8 @@ def test_parallel_and_inclusive_gateways_join_their_branches_round_after_round()
 
 def test_a_timer_on_a_subprocess_interrupts_it_and_an_error_inside_is_caught_by_its_boundary(frozen_clock) -> None:
     model = _model("guarded", [
-        start(), sub("work", [start("w_start"), user("draft"), node("exclusiveGateway", "ok", default="work_f_ok_w_end"),
+        start(), sub("work", [start("w_start"), user("draft"),
+                              node("exclusiveGateway", "ok", default="work_f_ok_w_end"),
                               end("w_end"), end("w_fail", error("E1"))],
                      ["w_start>draft", "draft>ok", ("ok", "w_fail", "broken == True"), "ok>w_end"]),
         boundary("late", "work", timer('"PT1H"')), boundary("failed", "work", error("E1")),
