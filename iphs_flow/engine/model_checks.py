@@ -189,6 +189,11 @@ def _check_gateways(name: str, root: etree._Element) -> Iterable[Problem]:
             if default and default not in {f.get("id") for f in outgoing}:
                 yield _problem(name, gateway, f"the default flow of the gateway {_label(gateway)} ({default}) "
                                               "does not leave this gateway")
+            elif len(outgoing) > 1 and [f for f in outgoing if f not in conditional and f.get("id") != default]:
+                loose = next(f for f in outgoing if f not in conditional and f.get("id") != default)
+                yield _problem(name, gateway, f"the flow {loose.get('id')} leaves the gateway {_label(gateway)} "
+                                              "without a condition and is not its default flow; make it the "
+                                              "default flow or give it a condition")
             elif len(outgoing) > 1 and conditional and not default:
                 yield _problem(name, gateway, f"the gateway {_label(gateway)} has no default flow; if no condition "
                                               "matches, the case stops in an incident naming the gateway", WARNING)

@@ -139,10 +139,10 @@ def test_a_timer_that_does_not_evaluate_is_named_with_its_line(deployed) -> None
         next(line for line in content.splitlines() if '"two days"' in line)) + 1
 
 
-def test_a_gateway_with_conditions_but_no_default_flow_is_named(deployed) -> None:
+def test_a_gateway_flow_with_no_condition_that_is_not_the_default_is_named(deployed) -> None:
     found = _problems_after(deployed, ORIGINAL.replace(' default="f_again"', ""))
-    assert found == [("decide", "the gateway 'Godkänt?' (decide) has no default flow; if no condition matches, "
-                                "the case stops in an incident naming the gateway")]
+    assert found == [("decide", "the flow f_again leaves the gateway 'Godkänt?' (decide) without a condition and "
+                                "is not its default flow; make it the default flow or give it a condition")]
 
 
 def test_an_element_no_path_reaches_is_named(deployed) -> None:
