@@ -348,11 +348,26 @@ class EngineWorkers:
         if not healthy or not worker.alive():
             worker.kill()
             with self._lock:
+                self._started -= 1
                 if self._closed:
-                    self._started -= 1
                     return
                 self.replaced += 1
-                worker = _Worker(self._mp, self.limits)  # replace it now, not on the next request
+            # Replace it now, in the background: the request that hit the limit answers at once.
+            threading.Thread(target=self._add_worker, name="iphs-engine-replace", daemon=True).start()
+            return
+        self._idle.put(worker)
+
+    def _add_worker(self) -> None:
+        with self._lock:
+            if self._closed or self._started >= self.size:
+                return
+            self._started += 1
+        try:
+            worker = _Worker(self._mp, self.limits)
+        except BaseException:
+            with self._lock:
+                self._started -= 1
+            raise
         self._idle.put(worker)
 
     def warm_up(self) -> None:
