@@ -111,8 +111,13 @@ class Scheduler:
 
     def tick_timers(self) -> None:
         """One APScheduler run of the timer loop: fire due timers until none is left."""
-        self._loop(self._timers_busy, lambda: self._fire_if_due().due > 0, lambda: next_timer_at(self.ctx),
-                   housekeeping=True)
+        def work() -> bool:
+            run = self._fire_if_due()
+            if run.due:
+                log.info("%s: %s timer(s) fired, %s incident(s)", self.worker, run.fired, run.incidents)
+            return run.due > 0
+
+        self._loop(self._timers_busy, work, lambda: next_timer_at(self.ctx), housekeeping=True)
 
     def tick_jobs(self) -> None:
         """One APScheduler run of the job loop: notifications, digests and mails.
@@ -120,8 +125,13 @@ class Scheduler:
         It runs in its own thread, beside the timer loop: a slow or killed timer step
         never makes a mail wait.
         """
-        self._loop(self._jobs_busy, lambda: bool(process_due_jobs(self.ctx, self.worker, mailer=self.mailer).claimed),
-                   lambda: next_job_due(self.ctx))
+        def work() -> bool:
+            run = process_due_jobs(self.ctx, self.worker, mailer=self.mailer)
+            if run.claimed:
+                log.info("%s: %s job(s) done, %s mail(s) sent", self.worker, run.done, run.sent)
+            return bool(run.claimed)
+
+        self._loop(self._jobs_busy, work, lambda: next_job_due(self.ctx))
 
     def _loop(self, busy: threading.Lock, work: Any, next_due: Any, housekeeping: bool = False) -> None:
         """Work, then wait for anything due before the next run, for one poll interval."""
