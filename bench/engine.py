@@ -7,11 +7,18 @@ Prints, for SQLite and PostgreSQL: completions per second through the service la
 and per-step time and stored state size at loop rounds 10, 100 and 1,000. Also shows
 what SpiffWorkflow does without our history pruning, for contrast. Compare ratios
 within one run: the machines are noisy.
+
+The cost of isolation (engine/workers.py): p50/p95 per completion through the services
+on SQLite with the steps in worker processes (the default) and in-process (only here,
+for the comparison), measured alternately in the same run; and the time to replace a
+killed worker (from the kill until a completion that needed the new worker returns).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import statistics
 import tempfile
 import time
@@ -137,6 +144,55 @@ def engine_only(rounds: int, marks: tuple[int, ...], prune: bool) -> tuple[dict[
     return {m: (statistics.mean(window[m]) * 1000, sizes[m]) for m in marks if m in sizes}, broken
 
 
+def isolation(completions: int) -> None:
+    """Workers vs in-process on SQLite, alternating batches so both see the same machine load."""
+    with sqlite_database() as url_workers, sqlite_database() as url_inline:
+        contexts = {}
+        for label, url, inline in (("workers", url_workers, False), ("in-process", url_inline, True)):
+            ctx = build(Settings(database_url=url, forms_dir=FORMS, engine_in_process=inline))
+            upgrade(ctx.uow.engine)
+            processes.deploy_process(ctx, {MODEL.name: MODEL.read_bytes()}, DESIGNER)
+            cases.start_case(ctx, "review_loop", {}, OWNER)  # warm caches and workers
+            contexts[label] = (ctx, [cases.start_case(ctx, "review_loop", {"title": f"Fall {i}"}, OWNER)
+                                     for i in range(20)])
+        times: dict[str, list[float]] = {label: [] for label in contexts}
+        batch = 50
+        for n in range(0, completions, batch):
+            for label, (ctx, views) in contexts.items():
+                for m in range(n, min(n + batch, completions)):
+                    index = m % len(views)
+                    task = views[index].open_tasks[0]
+                    actor = OWNER if task.task_key == "draft" else LEAD
+                    t0 = time.perf_counter()
+                    views[index] = cases.complete_task(ctx, task.id, completion_data(task.task_key, m), actor)
+                    times[label].append(time.perf_counter() - t0)
+        p50 = {label: pct(values, 0.5) * 1000 for label, values in times.items()}
+        for label, values in times.items():
+            print(f"  SQLite {label:<11} {len(values)} completions: p50 {p50[label]:.2f} ms, "
+                  f"p95 {pct(values, 0.95) * 1000:.2f} ms")
+        print(f"  workers / in-process at p50: {p50['workers'] / p50['in-process']:.2f}x")
+
+        ctx, views = contexts["workers"]
+        pool = ctx.engine
+        replace_times = []
+        for round_no in range(5):
+            workers_now = list(pool._idle.queue)
+            for worker in workers_now:
+                os.kill(worker.process.pid, signal.SIGKILL)
+            for worker in workers_now:
+                worker.process.join(5)
+            index = round_no % len(views)
+            task = views[index].open_tasks[0]
+            actor = OWNER if task.task_key == "draft" else LEAD
+            t0 = time.perf_counter()
+            views[index] = cases.complete_task(ctx, task.id, completion_data(task.task_key, round_no), actor)
+            replace_times.append(time.perf_counter() - t0)
+        print(f"  replacing a killed worker (kill -> next completion done, spec parsed again): "
+              f"median {statistics.median(replace_times) * 1000:.0f} ms, max {max(replace_times) * 1000:.0f} ms")
+        for ctx, _views in contexts.values():
+            ctx.close()
+
+
 def run_backend(label: str, url: str, completions: int, rounds: int) -> None:
     ctx = build(Settings(database_url=url, forms_dir=FORMS))
     upgrade(ctx.uow.engine)
@@ -165,6 +221,9 @@ def main() -> None:
             print(f"  {label:<20} round {mark:>5}: {ms:.2f} ms, state {size} bytes")
         if broken:
             print(f"  {label:<20} {broken}")
+
+    print("Cost of isolation (engine steps in worker processes):")
+    isolation(min(args.completions, 1000))
 
     with sqlite_database() as url:
         run_backend("SQLite", url, args.completions, args.rounds)

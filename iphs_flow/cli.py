@@ -211,6 +211,36 @@ def show(case_ref: str, as_json: bool, actor: str | None) -> None:
         click.echo(f"  {_when(event.at)}\t{event.actor}\t{event.kind}\t{event.task_name or ''}")
 
 
+@cli.command(help="Deliver message NAME to the one case waiting for it (or start a case with it).")
+@click.argument("name")
+@click.option("--correlate", "-c", multiple=True, metavar="KEY=VALUE",
+              help="A correlation key, e.g. case_number='IPHS 2026/0001' (repeatable).")
+@click.option("--payload", default=None, help="The message's data as a JSON object, or @file.json.")
+@click.option("--signal", "is_signal", is_flag=True, help="Send a signal to every waiting case instead.")
+@click.option("--as", "actor", default=None)
+def message(name: str, correlate: tuple[str, ...], payload: str | None, is_signal: bool, actor: str | None) -> None:
+    from iphs_flow.services import messages as message_service
+
+    ctx = _context()
+    correlation: dict[str, Any] = {}
+    for item in correlate:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.UsageError(f"--correlate needs KEY=VALUE, got {item!r}")
+        try:
+            correlation[key] = json.loads(value)
+        except json.JSONDecodeError:
+            correlation[key] = value
+    data = _parse_data(payload)
+    if is_signal:
+        sent = _run(lambda: message_service.send_signal(ctx, name, data, _actor(actor)))
+        click.echo(f"Signal '{sent.name}' delivered to {sent.delivered} case(s).")
+        return
+    outcome = _run(lambda: message_service.deliver_message(ctx, name, correlation, data, _actor(actor)))
+    verb = "started" if outcome.started else "delivered to"
+    click.echo(f"Message '{name}' {verb} {outcome.case_number} ({outcome.status}).")
+
+
 @cli.command(help="Fire every due BPMN timer now.")
 def tick() -> None:
     ctx = _context()

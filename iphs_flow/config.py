@@ -14,6 +14,7 @@ from typing import Any
 
 OWNER = "@owner"
 
+NO_LANE = "*"  # engine/model_checks.NO_LANE: the lane mapping's entry for user tasks in no lane
 DEFAULT_LANE_GROUPS = {
     "Idéägare": OWNER,
     "Behovsägare": OWNER,
@@ -63,6 +64,14 @@ class Settings:
     lane_groups: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_LANE_GROUPS))
     script_time_limit: float = 1.0
     timer_batch: int = 200
+    # Engine steps run in worker processes with hard limits (engine/workers.py).
+    engine_workers: int = 2
+    engine_cpu_seconds: int = 5
+    engine_memory_mb: int = 1024
+    engine_wall_seconds: float = 10.0
+    engine_in_process: bool = False  # only for bench/engine.py's comparison; never read from the environment
+    # Who gets a user task drawn in no lane (with no candidate group); empty: such models are refused.
+    fallback_group: str = "innovation-leads"
     secret_key: str = ""
     host: str = "127.0.0.1"
     port: int = 5000
@@ -116,6 +125,11 @@ class Settings:
     break_glass_networks: tuple[str, ...] = ()
     login_delay_max_seconds: float = 30.0
 
+    def __post_init__(self) -> None:
+        # The fallback group travels with the lane mapping as the entry for "no lane" ("*").
+        if self.fallback_group:
+            self.lane_groups.setdefault(NO_LANE, self.fallback_group)
+
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
         lane_groups = dict(DEFAULT_LANE_GROUPS)
@@ -132,6 +146,11 @@ class Settings:
             lane_groups=lane_groups,
             script_time_limit=float(_env("IPHS_SCRIPT_TIME_LIMIT", str(cls.script_time_limit))),
             timer_batch=int(_env("IPHS_TIMER_BATCH", str(cls.timer_batch))),
+            engine_workers=int(_env("IPHS_ENGINE_WORKERS", str(cls.engine_workers))),
+            fallback_group=_env("IPHS_FALLBACK_GROUP", cls.fallback_group),
+            engine_cpu_seconds=int(_env("IPHS_ENGINE_CPU_SECONDS", str(cls.engine_cpu_seconds))),
+            engine_memory_mb=int(_env("IPHS_ENGINE_MEMORY_MB", str(cls.engine_memory_mb))),
+            engine_wall_seconds=float(_env("IPHS_ENGINE_WALL_SECONDS", str(cls.engine_wall_seconds))),
             secret_key=_env("IPHS_SECRET_KEY", ""),
             host=_env("IPHS_HOST", cls.host),
             port=int(_env("IPHS_PORT", str(cls.port))),

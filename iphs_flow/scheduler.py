@@ -6,6 +6,9 @@ exactly that long - so a timer fires within moments of its due time - but never 
 than the poll interval (`IPHS_SCHEDULER_POLL_SECONDS`, 2 s), because another process may
 have just created something due sooner. Any number of schedulers may run against one
 PostgreSQL database: the rows are leased, never held in memory.
+
+Timers and jobs run as two APScheduler jobs, each in its own thread: a timer step that
+takes long (up to the engine's wall-clock limit) never holds up a mail.
 """
 
 from __future__ import annotations
@@ -60,7 +63,8 @@ class Scheduler:
         self.worker = worker or worker_name()
         self.mailer = mailer
         self.stopping = threading.Event()
-        self._busy = threading.Lock()
+        self._timers_busy = threading.Lock()
+        self._jobs_busy = threading.Lock()
         self._next_purge = 0.0
         self._next_beat = 0.0
 
@@ -118,21 +122,53 @@ class Scheduler:
         return max(0.0, min(poll, (min(times) - now()).total_seconds()))
 
     def tick(self) -> None:
-        """One APScheduler run: work, then wait for anything due before the next run."""
-        if not self._busy.acquire(blocking=False):
+        """One run of both loops in this thread (what `iphs-flow tick`-like callers want)."""
+        self.tick_timers()
+        self.tick_jobs()
+
+    def tick_timers(self) -> None:
+        """One APScheduler run of the timer loop: fire due timers until none is left."""
+        def work() -> bool:
+            run = self._fire_if_due()
+            if run.due:
+                log.info("%s: %s timer(s) fired, %s incident(s)", self.worker, run.fired, run.incidents)
+            return run.due > 0
+
+        self._loop(self._timers_busy, work, lambda: next_timer_at(self.ctx), housekeeping=True)
+
+    def tick_jobs(self) -> None:
+        """One APScheduler run of the job loop: notifications, digests and mails.
+
+        It runs in its own thread, beside the timer loop: a slow or killed timer step
+        never makes a mail wait.
+        """
+        def work() -> bool:
+            run = process_due_jobs(self.ctx, self.worker, mailer=self.mailer)
+            if run.claimed:
+                log.info("%s: %s job(s) done, %s mail(s) sent", self.worker, run.done, run.sent)
+            return bool(run.claimed)
+
+        self._loop(self._jobs_busy, work, lambda: next_job_due(self.ctx))
+
+    def _loop(self, busy: threading.Lock, work: Any, next_due: Any, housekeeping: bool = False) -> None:
+        """Work, then wait for anything due before the next run, for one poll interval."""
+        if not busy.acquire(blocking=False):
             return
         try:
-            deadline = time.monotonic() + self.ctx.settings.scheduler_poll_seconds
-            try:
-                self.housekeeping()
-            except Exception:  # noqa: BLE001 - housekeeping must not stop timers and mails
-                log.exception("housekeeping (idempotency keys, weeding) failed")
+            poll = self.ctx.settings.scheduler_poll_seconds
+            deadline = time.monotonic() + poll
+            if housekeeping:
+                try:
+                    self.housekeeping()
+                except Exception:  # noqa: BLE001 - housekeeping must not stop timers and mails
+                    log.exception("housekeeping (idempotency keys, sessions, weeding) failed")
             while not self.stopping.is_set():
                 try:
-                    tick = self.run_once()
-                    if tick.worked:
-                        log.info("%s: %s timer(s) fired, %s mail(s) sent", self.worker, tick.timers.fired, tick.sent)
-                    delay = self.seconds_until_due()
+                    for _ in range(MAX_ROUNDS):
+                        if self.stopping.is_set() or not work():
+                            break
+                    due = next_due()
+                    delay = poll if due is None else max(0.0, min(poll, (due - now()).total_seconds()))
                 except Exception:  # noqa: BLE001 - one failed tick must not stop the scheduler
                     log.exception("scheduler tick failed")
                     return
@@ -140,12 +176,14 @@ class Scheduler:
                     return
                 self.stopping.wait(max(delay, 0.01))
         finally:
-            self._busy.release()
+            busy.release()
 
     def install(self, aps: Any) -> None:
-        aps.add_job(self.tick, "interval", seconds=self.ctx.settings.scheduler_poll_seconds,
-                    next_run_time=datetime.now().astimezone(), max_instances=1, coalesce=True,
-                    misfire_grace_time=None, id="iphs-tick")
+        """Two APScheduler jobs, so timers and mail each have their own thread."""
+        for job_id, func in (("iphs-timers", self.tick_timers), ("iphs-jobs", self.tick_jobs)):
+            aps.add_job(func, "interval", seconds=self.ctx.settings.scheduler_poll_seconds,
+                        next_run_time=datetime.now().astimezone(), max_instances=1, coalesce=True,
+                        misfire_grace_time=None, id=job_id)
 
 
 def start_in_background(ctx: AppContext) -> BackgroundScheduler:

@@ -80,3 +80,16 @@ def install_into_spiffworkflow() -> None:
     from SpiffWorkflow.bpmn.specs.event_definitions import timer
 
     timer.datetime = ClockDatetime  # type: ignore[misc]
+
+
+def snapshot() -> tuple[datetime | None, timedelta]:
+    """The clock's setting, to hand to an engine worker process with a step."""
+    with _lock:
+        return _frozen, _offset
+
+
+def restore(setting: tuple[datetime | None, timedelta]) -> None:
+    """Take over a clock setting from `snapshot()` (in a worker, for one step)."""
+    global _frozen, _offset
+    with _lock:
+        _frozen, _offset = setting

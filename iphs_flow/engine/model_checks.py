@@ -19,12 +19,15 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from . import sandbox
 from .dmn_check import input_entry_expression
 from .errors import ScriptError, UnsafeXML
+from .links import LinkProblem, connect_links
+from .task_properties import user_task_properties
 from .xml_safety import check_untrusted_xml
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 NS = {"bpmn": BPMN, "spiffworkflow": SPIFF}
 
+NO_LANE = "*"  # the lane mapping's entry for user tasks in no lane (the fallback group)
 ERROR = "error"
 WARNING = "warning"
 CODE = "code"  # untrusted code the sandbox refuses
@@ -86,8 +89,8 @@ def _problem(file_name: str, element: etree._Element, message: str, severity: st
 
 
 def _properties(element: etree._Element) -> dict[str, str]:
-    found = element.xpath("bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", namespaces=NS)
-    return {p.get("name"): p.get("value") or "" for p in found if p.get("name")}
+    """A user task's properties, Camunda's attributes read as their equivalents (task_properties)."""
+    return user_task_properties(element)[0]
 
 
 def timer_problem(kind: str, expression: str) -> str | None:
@@ -108,7 +111,7 @@ def timer_problem(kind: str, expression: str) -> str | None:
     if not names <= sandbox.RESERVED_NAMES:
         return None  # depends on case data: checked when the timer starts
     try:
-        value = sandbox.SandboxedEnvironment().evaluate(expression.strip(), {})
+        value = sandbox.evaluate_constant(expression.strip())
         if kind == "timeCycle":
             TimerEventDefinition.parse_iso_recurring_interval(value)
         elif kind == "timeDuration":
@@ -134,22 +137,30 @@ def _check_lanes(name: str, root: etree._Element, lane_groups: dict[str, str]) -
             if not refs & set(user_tasks):
                 continue
             lane_name = (lane.get("name") or "").strip()
-            if lane_name not in lane_groups:
-                known = ", ".join(sorted(lane_groups))
+            if lane_name not in lane_groups or lane_name == NO_LANE:
+                known = ", ".join(sorted(k for k in lane_groups if k != NO_LANE))
                 what = f"the lane '{lane_name}'" if lane_name else f"the lane {lane.get('id')} has no name and"
                 yield _problem(name, lane, f"{what} maps to no role, so nobody would get its user tasks "
                                            f"(known lanes: {known})")
         for task_id, task in user_tasks.items():
-            if task_id not in in_lane and "candidateGroup" not in _properties(task):
+            if task_id in in_lane or "candidateGroup" in _properties(task):
+                continue
+            if lane_groups.get(NO_LANE):
+                yield _problem(name, task, f"the user task {_label(task)} is in no lane; it goes to the fallback "
+                                           f"group '{lane_groups[NO_LANE]}' (IPHS_FALLBACK_GROUP)", WARNING)
+            else:
                 yield _problem(name, task, f"the user task {_label(task)} is in no lane, so nobody would get it; "
                                            "put it in a lane")
 
 
 def _check_user_tasks(name: str, root: etree._Element) -> Iterable[Problem]:
     for task in root.iter(f"{{{BPMN}}}userTask"):
-        props = _properties(task)
+        props, warnings = user_task_properties(task)
+        for warning in warnings:
+            yield _problem(name, task, f"{_label(task)}: {warning}", WARNING)
         if not props.get("formKey", "").strip():
-            yield _problem(name, task, f"the user task {_label(task)} names no form (property formKey)")
+            yield _problem(name, task, f"the user task {_label(task)} names no form: it is shown as a "
+                                       "\"mark as done\" task with its documentation", WARNING)
         stage = props.get("stage")
         if stage is not None and not stage.strip().isdigit():
             yield _problem(name, task, f"the stage of {_label(task)} must be a number 0–6, got {stage!r}")
@@ -178,9 +189,14 @@ def _check_gateways(name: str, root: etree._Element) -> Iterable[Problem]:
             if default and default not in {f.get("id") for f in outgoing}:
                 yield _problem(name, gateway, f"the default flow of the gateway {_label(gateway)} ({default}) "
                                               "does not leave this gateway")
+            elif len(outgoing) > 1 and [f for f in outgoing if f not in conditional and f.get("id") != default]:
+                loose = next(f for f in outgoing if f not in conditional and f.get("id") != default)
+                yield _problem(name, gateway, f"the flow {loose.get('id')} leaves the gateway {_label(gateway)} "
+                                              "without a condition and is not its default flow; make it the "
+                                              "default flow or give it a condition")
             elif len(outgoing) > 1 and conditional and not default:
-                yield _problem(name, gateway, f"the gateway {_label(gateway)} has no default flow; a case would "
-                                              "stop with an error if no condition matches")
+                yield _problem(name, gateway, f"the gateway {_label(gateway)} has no default flow; if no condition "
+                                              "matches, the case stops in an incident naming the gateway", WARNING)
 
 
 def _code(name: str, element: etree._Element, source: str | None, mode: str, what: str,
@@ -350,6 +366,10 @@ def check_trees(trees: dict[str, etree._Element], lane_groups: dict[str, str]) -
         problems.extend(_check_gateways(name, root))
         for process in root.iter(f"{{{BPMN}}}process"):
             problems.extend(_check_reachable(name, process))
+        try:
+            connect_links(root)
+        except LinkProblem as err:
+            problems.append(_problem(name, err.element, str(err)))
     return sorted(problems, key=lambda p: (p.file_name or "", p.line or 0, p.element_id or ""))
 
 

@@ -1,4 +1,8 @@
-"""Parse and check deployable process models; cache the parsed specs by content hash.
+"""Parse deployable process models; cache the parsed specs by content hash.
+
+The modelling rules (what is refused, what is a warning) live in model_checks, once: the
+parser here only refuses what SpiffWorkflow cannot build, and reads what the runtime
+needs through the same helpers (task_properties, the timer rule).
 
 A deployment is a set of BPMN and DMN files. Each executable process in it that is not
 only reached through a call activity becomes a deployable process; its content is the
@@ -19,7 +23,6 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
-from SpiffWorkflow.bpmn.specs.mixins.exclusive_gateway import ExclusiveGateway
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.dmn.specs.business_rule_task_mixin import BusinessRuleTaskMixin
 from SpiffWorkflow.exceptions import SpiffWorkflowException
@@ -29,6 +32,9 @@ from SpiffWorkflow.spiff.specs.mixins.service_task import ServiceTask as SpiffSe
 
 from . import sandbox
 from .errors import InvalidModel, ScriptError, UnsafeXML
+from .links import LinkProblem, connect_links
+from .model_checks import timer_problem
+from .task_properties import user_task_properties
 from .xml_safety import check_untrusted_xml
 
 SERVICE_OPERATORS = frozenset({"notify"})
@@ -43,11 +49,12 @@ class UserTaskInfo:
     name: str
     process_id: str
     lane: str | None
-    form_key: str
+    form_key: str | None  # None: a "mark as done" task that shows its documentation
     due_expression: str | None
     stage: int | None
     candidate_group_expression: str | None
     documentation: str | None
+    assignee_expression: str | None = None
 
 
 @dataclass
@@ -61,6 +68,9 @@ class ProcessModel:
     spec: Any
     subprocess_specs: dict[str, Any]
     user_tasks: dict[str, UserTaskInfo] = field(default_factory=dict)
+    # Event subprocesses whose start event interrupts (BPMN's default; SpiffWorkflow runs them
+    # all as non-interrupting, the runtime cancels the rest of the scope for these).
+    interrupting: frozenset[str] = frozenset()
 
     @property
     def lanes(self) -> set[str]:
@@ -68,7 +78,7 @@ class ProcessModel:
 
     @property
     def form_keys(self) -> set[str]:
-        return {t.form_key for t in self.user_tasks.values()}
+        return {t.form_key for t in self.user_tasks.values() if t.form_key}
 
 
 def _safe_tree(content: bytes, file_name: str) -> etree._Element:
@@ -104,11 +114,14 @@ class _Deployment:
                 if name.lower().endswith(".dmn"):
                     self.parser.add_dmn_xml(tree, filename=name)
                 elif name.lower().endswith(".bpmn") or name.lower().endswith(".xml"):
-                    self.parser.add_bpmn_xml(tree, filename=name)
+                    self.parser.add_bpmn_xml(connect_links(tree), filename=name)
                 else:
                     raise InvalidModel("only .bpmn and .dmn files can be deployed", file_name=name)
             except ValidationException as err:
                 raise self._invalid(err) from None
+            except LinkProblem as err:
+                raise InvalidModel(str(err), file_name=name, element_id=err.element.get("id"),
+                                   line=err.element.sourceline) from None
             except etree.DocumentInvalid as err:
                 raise InvalidModel(f"not valid BPMN/DMN: {err}", file_name=name) from None
 
@@ -132,6 +145,17 @@ class _Deployment:
         file_name = self.process_file(process_id)
         return InvalidModel(message, file_name=file_name, element_id=element_id,
                             line=self.line_of(element_id, file_name))
+
+    def element(self, element_id: str, process_id: str) -> etree._Element | None:
+        """The XML element of `element_id`, in the file of `process_id` first."""
+        first = self.process_file(process_id)
+        for name in [first, *[n for n in self.trees if n != first]]:
+            if name not in self.trees:
+                continue
+            found = self.trees[name].xpath("//*[@id=$id]", id=element_id)
+            if found:
+                return found[0]
+        return None
 
     def process_file(self, process_id: str) -> str | None:
         parser = self.parser.get_process_parser(process_id)
@@ -165,32 +189,20 @@ def _expression_names(expression: str) -> set[str]:
 
 
 def _check_timer(spec: Any, deployment: _Deployment, process_id: str) -> None:
-    """A timer expression must compile; one that needs no case data must evaluate."""
+    """The timer rule of model_checks (one rule set): it compiles, and evaluates when it needs no data."""
     definition = spec.event_definition
-    expression = definition.expression
-    _check_code(expression, "eval", "the timer expression", deployment, process_id, spec.bpmn_id)
-    if _expression_names(expression) <= sandbox.RESERVED_NAMES:
-        environment = sandbox.SandboxedEnvironment()
-        try:
-            value = environment.evaluate(expression, {})
-            if type(definition).__name__ == "CycleTimerEventDefinition":
-                TimerEventDefinition.parse_iso_recurring_interval(value)
-            elif type(definition).__name__ == "DurationTimerEventDefinition":
-                TimerEventDefinition.parse_iso_duration(value)
-            else:
-                TimerEventDefinition.parse_time_or_duration(value)
-        except Exception as err:  # noqa: BLE001 - any failure is a modelling error to report
-            raise deployment.invalid(
-                f"the timer expression {expression!r} does not give a date, duration or cycle: {err}",
-                process_id, spec.bpmn_id) from None
+    kind = {"CycleTimerEventDefinition": "timeCycle", "DurationTimerEventDefinition": "timeDuration"}.get(
+        type(definition).__name__, "timeDate")
+    problem = timer_problem(kind, definition.expression or "")
+    if problem is not None:
+        raise deployment.invalid(problem, process_id, spec.bpmn_id)
 
 
 def _user_task_info(spec: Any, process_id: str, deployment: _Deployment) -> UserTaskInfo:
-    props = (spec.extensions or {}).get("properties", {})
-    form_key = props.get("formKey")
-    if not form_key:
-        raise deployment.invalid(f"the user task '{spec.bpmn_name or spec.bpmn_id}' names no form "
-                                 "(property formKey)", process_id, spec.bpmn_id)
+    """What the inbox needs, read from the XML as the deploy checks read it (task_properties)."""
+    element = deployment.element(spec.bpmn_id, process_id)
+    props = user_task_properties(element)[0] if element is not None else \
+        dict((spec.extensions or {}).get("properties", {}))
     stage = props.get("stage")
     if stage is not None:
         try:
@@ -198,13 +210,15 @@ def _user_task_info(spec: Any, process_id: str, deployment: _Deployment) -> User
         except ValueError:
             raise deployment.invalid(f"stage must be a number, got {stage!r}", process_id,
                                      spec.bpmn_id) from None
-    for prop in ("dueDate", "candidateGroup"):
+    for prop in ("dueDate", "candidateGroup", "assignee"):
         _check_code(props.get(prop), "eval", f"the {prop} expression", deployment, process_id, spec.bpmn_id)
     return UserTaskInfo(
         bpmn_id=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id, process_id=process_id,
-        lane=spec.lane, form_key=form_key, due_expression=props.get("dueDate"), stage=stage,
-        candidate_group_expression=props.get("candidateGroup"),
+        lane=spec.lane, form_key=(props.get("formKey") or "").strip() or None,
+        due_expression=props.get("dueDate") or None, stage=stage,
+        candidate_group_expression=props.get("candidateGroup") or None,
         documentation=getattr(spec, "documentation", None),
+        assignee_expression=props.get("assignee") or None,
     )
 
 
@@ -232,13 +246,6 @@ def _check_spec(wf_spec: Any, process_id: str, deployment: _Deployment,
         for condition, _target in getattr(spec, "cond_task_specs", None) or []:
             source = condition.args[0] if condition is not None and getattr(condition, "args", None) else None
             _check_code(source, "eval", "the gateway condition", deployment, process_id, spec.bpmn_id)
-        if isinstance(spec, ExclusiveGateway):
-            conditional = [c for c, _ in (spec.cond_task_specs or []) if c is not None]
-            if len(spec.outputs) > 1 and not getattr(spec, "default_task_spec", None) and conditional:
-                raise deployment.invalid(
-                    f"the gateway '{spec.bpmn_name or spec.bpmn_id}' has no default flow; "
-                    "a case would stop with an error if no condition matches",
-                    process_id, spec.bpmn_id)
         if isinstance(spec, CatchingEvent) and isinstance(spec.event_definition, TimerEventDefinition):
             _check_timer(spec, deployment, process_id)
         if isinstance(spec, BusinessRuleTaskMixin):
@@ -303,11 +310,43 @@ def parse_deployment(files: dict[str, bytes]) -> dict[str, ProcessModel]:
         for sub_id, sub_spec in subprocess_specs.items():
             _check_spec(sub_spec, sub_id, deployment, user_tasks)
         model_files = {name: deployment.texts[name] for name in sorted(needed)}
+        interrupting = frozenset(
+            sub.get("id") for name in needed for sub in deployment.trees[name].iter(f"{{{_BPMN}}}subProcess")
+            if sub.get("triggeredByEvent") == "true" and any(
+                start.get("isInterrupting", "true") != "false" for start in sub.findall(f"{{{_BPMN}}}startEvent")))
         models[pid] = ProcessModel(
             key=pid, name=spec.description or pid, content_hash=content_hash(model_files),
             files=model_files, spec=spec, subprocess_specs=subprocess_specs, user_tasks=user_tasks,
+            interrupting=interrupting,
         )
     return models
+
+
+_BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+
+
+def start_events(files: dict[str, str], key: str) -> set[tuple[str, str]]:
+    """(message | signal, name) of the start events of process `key`: what can start a case.
+
+    Read from the XML alone (no code runs); names are the message's or signal's name, as
+    the engine matches them.
+    """
+    found: set[tuple[str, str]] = set()
+    for name, text in files.items():
+        if not name.lower().endswith(".bpmn"):
+            continue
+        root = _safe_tree(text.encode("utf-8"), name)
+        names = {e.get("id"): (e.get("name") or e.get("id")) for tag in ("message", "signal")
+                 for e in root.iter(f"{{{_BPMN}}}{tag}")}
+        for process in root.iter(f"{{{_BPMN}}}process"):
+            if process.get("id") != key:
+                continue
+            for event in process.findall(f"{{{_BPMN}}}startEvent"):
+                for tag, attribute in (("message", "messageRef"), ("signal", "signalRef")):
+                    definition = event.find(f"{{{_BPMN}}}{tag}EventDefinition")
+                    if definition is not None and definition.get(attribute):
+                        found.add((tag, names.get(definition.get(attribute), definition.get(attribute))))
+    return found
 
 
 class ModelCache:

@@ -10,6 +10,7 @@ after reporting it in `StepResult.finished` for the case history.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -20,8 +21,9 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException, WorkflowException
+from SpiffWorkflow.exceptions import TaskNotFoundException, WorkflowException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
@@ -53,6 +55,7 @@ class OpenTask:
     stage: int | None
     candidate_group: str | None
     documentation: str | None
+    assignee: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,9 @@ class StepResult:
     tasks_in_state: int = 0
     pruned: int = 0
     completed_data: dict[str, Any] = field(default_factory=dict)
+    unchanged: bool = False  # the step did not run (killed, refused by the engine): only the incident is new
+    waiting: list[tuple[str, str]] = field(default_factory=list)  # (message | signal, name) the case waits for
+    thrown: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # sent to other cases
 
     def state_json(self) -> str:
         return json.dumps(self.state, separators=(",", ":"), ensure_ascii=False)
@@ -130,6 +136,7 @@ class CaseScriptEngine(PythonScriptEngine):
 
 
 _specs: ContextVar[tuple[Any, dict[str, Any]]] = ContextVar("iphs_specs")
+_running: ContextVar[str | None] = ContextVar("iphs_running", default=None)  # the element now running
 
 
 class _SpecSharingConverter(BpmnWorkflowConverter):
@@ -249,14 +256,18 @@ def _prune(workflow: BpmnWorkflow) -> int:
         if sub.completed:
             continue
         removed += _prune_workflow(sub)
-    # Subprocesses whose calling task is gone (completed long ago) go too.
+    # Subprocesses whose calling task is gone (completed long ago) go too, and with them
+    # the subprocesses they called. The calling task is looked up by id in every
+    # workflow's own task table: `sub.parent_workflow` would raise once it was pruned.
     changed = True
     while changed:
         changed = False
-        for task_id, sub in list(workflow.subprocesses.items()):
-            parent_wf = sub.parent_workflow or workflow
-            if task_id not in parent_wf.tasks or parent_wf is None:
-                removed += len(sub.tasks)
+        known: set[UUID] = set(workflow.tasks)
+        for sub in workflow.subprocesses.values():
+            known.update(sub.tasks)
+        for task_id in list(workflow.subprocesses):
+            if task_id not in known:
+                removed += len(workflow.subprocesses[task_id].tasks)
                 del workflow.subprocesses[task_id]
                 changed = True
     return removed
@@ -265,23 +276,29 @@ def _prune(workflow: BpmnWorkflow) -> int:
 # ---------------------------------------------------------------- describing a case
 
 
-def _due_at(task: Any, model: ProcessModel) -> tuple[datetime | None, str | None]:
-    """Evaluate dueDate and candidateGroup once, when the task opens, and keep them."""
+def _due_at(task: Any, model: ProcessModel) -> tuple[datetime | None, str | None, str | None]:
+    """Evaluate dueDate, candidateGroup and assignee once, when the task opens, and keep them."""
     info = model.user_tasks.get(task.task_spec.bpmn_id)
     if info is None:
-        return None, None
+        return None, None, None
     if "iphs_due" not in task.internal_data:
+        evaluate = task.workflow.script_engine.evaluate
         due = None
         if info.due_expression:
-            value = task.workflow.script_engine.evaluate(task, info.due_expression)
+            value = evaluate(task, info.due_expression)
             due = calendar.iso_utc(calendar.to_datetime(value)) if value else None
         group = None
         if info.candidate_group_expression:
-            value = task.workflow.script_engine.evaluate(task, info.candidate_group_expression)
+            value = evaluate(task, info.candidate_group_expression)
             group = str(value) if value else None
-        task._set_internal_data(iphs_due=due, iphs_group=group)
+        assignee = None
+        if info.assignee_expression:
+            value = evaluate(task, info.assignee_expression)
+            assignee = str(value) if value else None
+        task._set_internal_data(iphs_due=due, iphs_group=group, iphs_assignee=assignee)
     due = task.internal_data.get("iphs_due")
-    return (datetime.fromisoformat(due) if due else None), task.internal_data.get("iphs_group")
+    return ((datetime.fromisoformat(due) if due else None), task.internal_data.get("iphs_group"),
+            task.internal_data.get("iphs_assignee"))
 
 
 def _open_tasks(workflow: BpmnWorkflow, model: ProcessModel) -> list[OpenTask]:
@@ -289,28 +306,50 @@ def _open_tasks(workflow: BpmnWorkflow, model: ProcessModel) -> list[OpenTask]:
     for task in workflow.get_tasks(state=TaskState.READY, manual=True):
         spec = task.task_spec
         info = model.user_tasks.get(spec.bpmn_id)
-        due, group = _due_at(task, model)
+        due, group, assignee = _due_at(task, model)
         result.append(OpenTask(
             id=str(task.id), bpmn_id=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id,
             process_id=info.process_id if info else task.workflow.spec.name,
             lane=spec.lane, form_key=info.form_key if info else None, due_at=due,
             stage=info.stage if info else None, candidate_group=group,
-            documentation=info.documentation if info else None,
+            documentation=info.documentation if info else None, assignee=assignee,
         ))
     return result
 
 
+def _timer_due(value: Any) -> datetime | None:
+    if isinstance(value, dict):
+        value = value.get("next")
+    if not value:
+        return None
+    try:
+        return TimerEventDefinition.get_datetime(str(value))
+    except ValueError:
+        try:
+            parsed = TimerEventDefinition.parse_time_or_duration(str(value))
+        except (ValueError, TypeError):
+            return None
+        return parsed if isinstance(parsed, datetime) else None
+
+
 def _next_timer(workflow: BpmnWorkflow) -> datetime | None:
+    """The earliest timer the case waits for, including timers behind an event-based gateway."""
     due = []
     for event in workflow.waiting_events():
-        if event.event_type in _TIMER_TYPES and event.value:
-            value = event.value
-            if isinstance(value, dict):
-                value = value.get("next")
-            try:
-                due.append(TimerEventDefinition.get_datetime(str(value)))
-            except ValueError:
-                continue
+        if event.event_type in _TIMER_TYPES:
+            moment = _timer_due(event.value)
+            if moment is not None:
+                due.append(moment)
+    for task in workflow.event_manager.tasks.values():
+        definition = task.task_spec.event_definition
+        if type(definition).__name__ != "MultipleEventDefinition":
+            continue  # single timers are reported by waiting_events() above
+        if any(isinstance(d, TimerEventDefinition) for d in definition.event_definitions):
+            if task.internal_data.get("event_value") is None:
+                definition.has_fired(task)  # evaluates the timer expression once and keeps it
+            moment = _timer_due(task.internal_data.get("event_value"))
+            if moment is not None:
+                due.append(moment)
     return min(due) if due else None
 
 
@@ -357,6 +396,12 @@ def _error_message(err: BaseException) -> str:
     while current is not None and id(current) not in seen and len(parts) < 4:
         seen.add(id(current))
         text = str(current) or type(current).__name__
+        if text.startswith("No conditions satisfied"):  # SpiffWorkflow words it two ways
+            text = "no outgoing flow's condition matches at the gateway, and it has no default flow"
+        if isinstance(current, MemoryError):
+            text = "it needed more memory than the step's limit allows"
+        elif isinstance(current, SystemExit):
+            text = "the script tried to stop the engine (SystemExit)"
         if not any(text in part for part in parts):
             parts.append(text)
         current = current.__cause__ or current.__context__
@@ -364,6 +409,8 @@ def _error_message(err: BaseException) -> str:
     where = ""
     if task is not None:
         where = f" in '{task.task_spec.bpmn_name or task.task_spec.bpmn_id}' ({task.task_spec.bpmn_id})"
+    elif _running.get():
+        where = f" in {_running.get()}"
     message = " — ".join(parts) + where
     notes = [str(n) for n in getattr(err, "__notes__", None) or [] if str(n) not in message]
     if notes:
@@ -373,26 +420,136 @@ def _error_message(err: BaseException) -> str:
 
 MAX_SETTLE_ROUNDS = 100
 
+# The worker process sets this to learn which element runs now: if the step has to be
+# killed (CPU, memory or wall-clock limit) the incident can name the element.
+_progress: ContextVar[Callable[[Any], None] | None] = ContextVar("iphs_progress", default=None)
 
-def _advance(workflow: BpmnWorkflow) -> str | None:
+
+def report_progress_to(hook: Callable[[Any], None] | None) -> None:
+    """Call `hook(task)` before every engine task runs (None to stop)."""
+    _progress.set(hook)
+
+
+def _will_run(task: Any) -> None:
+    _running.set(element_label(task))
+    hook = _progress.get()
+    if hook is not None:
+        hook(task)
+
+
+def element_label(task: Any) -> str:
+    spec = task.task_spec
+    bpmn_id = getattr(spec, "bpmn_id", None) or spec.name
+    name = getattr(spec, "bpmn_name", None) or bpmn_id
+    return f"'{name}' ({bpmn_id})"
+
+
+def _interrupt(workflow: BpmnWorkflow, model: ProcessModel, known: set[UUID]) -> bool:
+    """An interrupting event subprocess that just started cancels the rest of its scope."""
+    interrupted = False
+    for task_id, sub in list(workflow.subprocesses.items()):
+        if task_id in known:
+            continue
+        known.add(task_id)
+        if sub.spec.name not in model.interrupting:
+            continue
+        caller = workflow.get_task_from_id(task_id)
+        keep = set()
+        node = caller
+        while node is not None:
+            keep.add(node.id)
+            node = node.parent
+        for task in list(caller.workflow.tasks.values()):
+            if task.id not in keep and task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED) \
+                    and task.task_spec.name not in _INTERNAL_SPECS:
+                task.cancel()
+                interrupted = True
+    return interrupted
+
+
+def _advance(workflow: BpmnWorkflow, model: ProcessModel | None = None,
+             known: set[UUID] | None = None) -> str | None:
     """Run engine steps until only human tasks and future timers wait; return an incident.
 
     One refresh + engine steps fires the timers due now, but the tasks they lead to may
     start timers that are already due too (a hold whose date has passed, a pilot shorter
-    than its reminder): repeat until nothing changes.
+    than its reminder): repeat until nothing changes. Every failure, whatever its type
+    (a model that raises SystemExit too), is an incident: it never escapes as a traceback.
     """
+    known = set(workflow.subprocesses) if known is None else known
     try:
         for _ in range(MAX_SETTLE_ROUNDS):
             before = _task_states(workflow)
             workflow.refresh_timers()
-            workflow.do_engine_steps()
+            if model is not None and model.interrupting:
+                _interrupt(workflow, model, known)
+            workflow.do_engine_steps(will_complete_task=_will_run)
+            if model is not None and model.interrupting:
+                _interrupt(workflow, model, known)
             if _task_states(workflow) == before:
                 break
-    except (SpiffWorkflowException, ScriptError, RecursionError, ArithmeticError) as err:
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - any model failure becomes an incident, never a crash
         return _error_message(err)
-    except Exception as err:  # noqa: BLE001 - any model failure becomes an incident, never a crash
-        return _error_message(err)
+    if model is not None and model.interrupting and not workflow.completed and not any(
+            t.has_state(TaskState.NOT_FINISHED_MASK) for t in workflow.tasks.values()):
+        workflow.completed = True  # an interrupting event subprocess ended the process
+    return _uncaught_event(workflow)
+
+
+def _uncaught_event(workflow: BpmnWorkflow) -> str | None:
+    """An error or escalation thrown with nobody to catch it is an incident naming its code."""
+    for event in workflow.bpmn_events:
+        definition = event.event_definition
+        kind = type(definition).__name__
+        if kind in ("ErrorEventDefinition", "EscalationEventDefinition"):
+            code = getattr(definition, "code", None) or getattr(definition, "name", None) or "?"
+            what = "error" if kind.startswith("Error") else "escalation"
+            return f"the {what} '{code}' was thrown and nothing in the process catches it"
     return None
+
+
+_CATCHABLE = {"MessageEventDefinition": "message", "SignalEventDefinition": "signal"}
+
+
+def _definitions(definition: Any) -> list[Any]:
+    if type(definition).__name__ == "MultipleEventDefinition":
+        return list(definition.event_definitions)
+    return [definition]
+
+
+def _event_subprocess_starts(workflow: BpmnWorkflow) -> list[Any]:
+    """Start-event definitions of the running process's event subprocesses (message, signal)."""
+    if workflow.completed:
+        return []
+    found = []
+    for name in getattr(workflow.spec.start, "trigger_specs", None) or []:
+        spec = workflow.subprocess_specs.get(name)
+        for start_spec in getattr(spec, "bpmn_start_events", None) or []:
+            found.extend(_definitions(start_spec.event_definition))
+    return found
+
+
+def _waiting(workflow: BpmnWorkflow) -> list[tuple[str, str]]:
+    """The messages and signals the case waits for (for the subscription index)."""
+    found: set[tuple[str, str]] = set()
+    definitions = [d for task in workflow.event_manager.tasks.values()
+                   for d in _definitions(task.task_spec.event_definition)]
+    for definition in definitions + _event_subprocess_starts(workflow):
+        kind = _CATCHABLE.get(type(definition).__name__)
+        if kind and definition.name:
+            found.add((kind, definition.name))
+    return sorted(found)
+
+
+def _thrown(workflow: BpmnWorkflow) -> list[tuple[str, str, dict[str, Any]]]:
+    """Messages and signals thrown that nothing in this case caught: for other cases."""
+    out = []
+    for event in workflow.bpmn_events:
+        kind = _CATCHABLE.get(type(event.event_definition).__name__)
+        if kind:
+            payload = event.payload if isinstance(event.payload, dict) else {}
+            out.append((kind, event.event_definition.name, sandbox.to_storable(payload)))
+    return out
 
 
 def _result(workflow: BpmnWorkflow, model: ProcessModel, engine: CaseScriptEngine,
@@ -406,34 +563,78 @@ def _result(workflow: BpmnWorkflow, model: ProcessModel, engine: CaseScriptEngin
     if incident is None:
         try:
             open_tasks = _open_tasks(workflow, model)
-        except Exception as err:  # noqa: BLE001 - a failing due-date expression is a model error
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - a failing due-date expression is a model error
             incident = _error_message(err)
     pruned = _prune(workflow) if incident is None else 0
     stages = [t.stage for t in open_tasks if t.stage is not None]
     status = "incident" if incident else ("completed" if workflow.completed else "running")
+    next_timer = None if incident else _next_timer(workflow)  # before the dump: it may note a timer's value
     return StepResult(
         state=_dump(workflow), status=status, open_tasks=open_tasks, finished=finished,
-        notifications=list(engine.notifications), next_timer_at=None if incident else _next_timer(workflow),
+        notifications=list(engine.notifications), next_timer_at=next_timer,
         incident=incident, data=_current_data(workflow), stage=max(stages) if stages else None,
         tasks_in_state=sum(len(wf.tasks) for wf in _all_workflows(workflow)), pruned=pruned,
-        completed_data=completed_data or {},
+        completed_data=completed_data or {}, waiting=[] if incident else _waiting(workflow),
+        thrown=_thrown(workflow),
     )
+
+
+def failed_step(state: dict[str, Any], message: str, data: dict[str, Any] | None = None) -> StepResult:
+    """The step could not run at all: the stored state stays exactly as it was, in incident."""
+    return StepResult(
+        state=state, status="incident", open_tasks=[], finished=[], notifications=[],
+        next_timer_at=None, incident=message[:2000], data=dict(data or {}), stage=None, unchanged=True,
+    )
+
+
+def _guarded(state: dict[str, Any], step: Callable[[], StepResult]) -> StepResult:
+    """Run `step`; anything but a refused input becomes an incident on the unchanged state."""
+    try:
+        return step()
+    except TaskNotReady:
+        raise
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - never a traceback, always an incident
+        return failed_step(state, _could_not_run(err))
+
+
+def _could_not_run(err: BaseException) -> str:
+    message = _error_message(err)
+    running = _running.get()
+    if running and running not in message:
+        message += f" in {running}"
+    return f"the engine could not run this step: {message}"
 
 
 # ---------------------------------------------------------------- operations
 
 
 def start(model: ProcessModel, data: dict[str, Any],
-          time_limit: float = sandbox.DEFAULT_TIME_LIMIT) -> StepResult:
-    """Create a new case from `model` with start `data` and run it to its first wait."""
+          time_limit: float = sandbox.DEFAULT_TIME_LIMIT,
+          on_initial: Callable[[dict[str, Any]], None] | None = None) -> StepResult:
+    """Create a new case from `model` with start `data` and run it to its first wait.
+
+    `on_initial` receives the state before anything ran: a worker hands it to the parent
+    first, so a start killed over a limit still leaves a case that can be retried.
+    """
     engine = CaseScriptEngine(time_limit)
+    clean = sandbox.to_storable(data)  # refused data is the caller's error (ScriptError)
     workflow = BpmnWorkflow(model.spec, model.subprocess_specs, script_engine=engine)
     start_task = workflow.task_tree
-    start_task.data.update(sandbox.to_storable(data))
+    start_task.data.update(clean)
     for task in workflow.get_tasks(state=TaskState.READY):
-        task.data.update(sandbox.to_storable(data))
-    incident = _advance(workflow)
-    return _result(workflow, model, engine, {}, incident)
+        task.data.update(clean)
+    initial = _dump(workflow)
+    if on_initial is not None:
+        on_initial(initial)
+
+    def step() -> StepResult:
+        _running.set(None)
+        return _result(workflow, model, engine, {}, _advance(workflow, model))
+
+    try:
+        return step()
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - never a traceback, always an incident
+        return failed_step(initial, _could_not_run(err), clean)
 
 
 def _ready_human_task(workflow: BpmnWorkflow, task_id: str) -> Any:
@@ -460,45 +661,119 @@ def complete(model: ProcessModel, state: dict[str, Any], task_id: str, data: dic
     it had been given here.
     """
     engine = CaseScriptEngine(time_limit)
-    workflow = _load(model, state, engine)
-    task = _ready_human_task(workflow, task_id)
     clean = sandbox.to_storable(data)
-    before = _task_states(workflow)
-    for name in clear:
-        task.data.pop(name, None)
-    task.set_data(**clean)
-    incident = None
-    try:
-        task.run()
-    except Exception as err:  # noqa: BLE001 - a failing postScript is an incident
-        incident = _error_message(err)
-    if incident is None:
-        incident = _advance(workflow)
-    return _result(workflow, model, engine, before, incident, completed_data=clean)
+
+    def step() -> StepResult:
+        _running.set(None)
+        workflow = _load(model, state, engine)
+        task = _ready_human_task(workflow, task_id)
+        before = _task_states(workflow)
+        for name in clear:
+            task.data.pop(name, None)
+        task.set_data(**clean)
+        incident = None
+        try:
+            _will_run(task)
+            task.run()
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - a failing postScript is an incident
+            incident = _error_message(err)
+        if incident is None:
+            incident = _advance(workflow, model)
+        return _result(workflow, model, engine, before, incident, completed_data=clean)
+
+    return _guarded(state, step)
 
 
 def fire_timers(model: ProcessModel, state: dict[str, Any],
                 time_limit: float = sandbox.DEFAULT_TIME_LIMIT) -> StepResult:
     """Fire the timers that are due by the engine clock and run the case on."""
     engine = CaseScriptEngine(time_limit)
-    workflow = _load(model, state, engine)
-    before = _task_states(workflow)
-    incident = _advance(workflow)
-    return _result(workflow, model, engine, before, incident)
+
+    def step() -> StepResult:
+        _running.set(None)
+        workflow = _load(model, state, engine)
+        before = _task_states(workflow)
+        return _result(workflow, model, engine, before, _advance(workflow, model))
+
+    return _guarded(state, step)
 
 
 def retry(model: ProcessModel, state: dict[str, Any],
           time_limit: float = sandbox.DEFAULT_TIME_LIMIT) -> StepResult:
     """Run the failed steps of a case in incident again (after the model or data is fixed)."""
     engine = CaseScriptEngine(time_limit)
-    workflow = _load(model, state, engine)
-    before = _task_states(workflow)
-    for wf in _all_workflows(workflow):
-        for task in list(wf.tasks.values()):
-            if task.state == TaskState.ERROR:
-                task._set_state(TaskState.READY)
-    incident = _advance(workflow)
-    return _result(workflow, model, engine, before, incident)
+
+    def step() -> StepResult:
+        _running.set(None)
+        workflow = _load(model, state, engine)
+        before = _task_states(workflow)
+        for wf in _all_workflows(workflow):
+            for task in list(wf.tasks.values()):
+                if task.state == TaskState.ERROR:
+                    task._set_state(TaskState.READY)
+        return _result(workflow, model, engine, before, _advance(workflow, model))
+
+    return _guarded(state, step)
+
+
+def _catch(workflow: BpmnWorkflow, kind: str, name: str, payload: dict[str, Any]) -> int:
+    """Hand a message or signal to the tasks waiting for it; the payload joins their data."""
+    caught = 0
+    for task in list(workflow.event_manager.tasks.values()):
+        for definition in _definitions(task.task_spec.event_definition):
+            if _CATCHABLE.get(type(definition).__name__) != kind or definition.name != name:
+                continue
+            if getattr(definition, "message_var", None) is None and getattr(definition, "variable", None) is None:
+                task.data.update(payload)  # Camunda's way: the payload's fields become case data
+            workflow.catch(BpmnEvent(definition, payload=dict(payload)))
+            caught += 1
+            break
+    if not caught:  # an event subprocess that starts with it
+        for definition in _event_subprocess_starts(workflow):
+            if _CATCHABLE.get(type(definition).__name__) == kind and definition.name == name:
+                workflow.catch(BpmnEvent(definition, payload=dict(payload)))
+                for sub in workflow.subprocesses.values():
+                    for task in sub.tasks.values():
+                        if task.state in (TaskState.READY, TaskState.WAITING, TaskState.FUTURE):
+                            task.data.update(payload)
+                caught += 1
+                break
+    return caught
+
+
+def deliver(model: ProcessModel, state: dict[str, Any], kind: str, name: str, payload: dict[str, Any],
+            time_limit: float = sandbox.DEFAULT_TIME_LIMIT) -> StepResult:
+    """Deliver a message or signal to a case waiting for it and run the case on.
+
+    Raises TaskNotReady when the case does not wait for it (any more).
+    """
+    engine = CaseScriptEngine(time_limit)
+    clean = sandbox.to_storable(payload)
+
+    def step() -> StepResult:
+        _running.set(None)
+        workflow = _load(model, state, engine)
+        before = _task_states(workflow)
+        known = set(workflow.subprocesses)
+        try:
+            caught = _catch(workflow, kind, name, clean)
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - a failing catch is an incident
+            return _result(workflow, model, engine, before, _error_message(err))
+        if not caught:
+            raise TaskNotReady(f"the case does not wait for the {kind} '{name}'")
+        return _result(workflow, model, engine, before, _advance(workflow, model, known))
+
+    return _guarded(state, step)
+
+
+def start_by(model: ProcessModel, kind: str, name: str, payload: dict[str, Any],
+             time_limit: float = sandbox.DEFAULT_TIME_LIMIT,
+             on_initial: Callable[[dict[str, Any]], None] | None = None) -> StepResult:
+    """Start a case at its message (or signal) start event with `payload` as its data."""
+    first = start(model, payload, time_limit, on_initial=on_initial)
+    if first.status != "running" or (kind, name) not in first.waiting:
+        raise TaskNotReady(f"the process does not start with the {kind} '{name}'")
+    return deliver(model, first.state, kind, name, payload, time_limit)
 
 
 def task_data(model: ProcessModel, state: dict[str, Any], task_id: str) -> dict[str, Any] | None:

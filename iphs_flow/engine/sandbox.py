@@ -48,7 +48,7 @@ MAX_FORMAT_WIDTH = 10_000
 
 _GUARDED_BINOPS = {ast.Pow: "**", ast.Mult: "*", ast.LShift: "<<", ast.Mod: "%"}
 _PADDING_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
-_FORMAT_WIDTH = re.compile(r"%[-#0 +]*(\d+|\*)?(?:\.(\d+|\*))?")
+_FORMAT_WIDTH = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\d+|\*)?(?:\.(\d+|\*))?")
 
 
 class _Policy(RestrictingNodeTransformer):
@@ -306,3 +306,24 @@ class SandboxedEnvironment(BasePythonScriptEngineEnvironment):
 
     def call_service(self, context: dict[str, Any], **kwargs: Any) -> str:
         raise ScriptError("service calls are handled by the engine")
+
+
+# Where deploy checks evaluate an expression that needs no case data (a timer's "P10D").
+# The engine worker pool installs itself here, so even that runs in a worker process.
+_constant_evaluator: Callable[[str], Any] | None = None
+
+
+def evaluate_here(expression: str) -> Any:
+    """Evaluate an expression without task data in this process (inside a worker)."""
+    return SandboxedEnvironment().evaluate(expression, {})
+
+
+def evaluate_constant(expression: str) -> Any:
+    """Evaluate an expression that needs no task data, in a worker when a pool is installed."""
+    evaluator = _constant_evaluator
+    return evaluate_here(expression) if evaluator is None else evaluator(expression)
+
+
+def install_evaluator(evaluator: Callable[[str], Any] | None) -> None:
+    global _constant_evaluator
+    _constant_evaluator = evaluator

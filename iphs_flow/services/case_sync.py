@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from iphs_flow.config import OWNER
+from sqlalchemy import delete
+
+from iphs_flow.config import NO_LANE, OWNER
 from iphs_flow.engine.clock import now
 from iphs_flow.engine.runtime import OpenTask, StepResult
-from iphs_flow.store.tables import Case, HumanTask
+from iphs_flow.engine.workers import ModelRef
+from iphs_flow.store.tables import Case, HumanTask, MessageWait, ProcessVersion
 from iphs_flow.store.unit_of_work import Transaction
 
 from .queries.tasks import task_view
@@ -20,11 +23,20 @@ from .task_notices import announce_new_tasks
 from .views import CaseView
 
 ENGINE = "system"
+STEP_ATTEMPTS = 3  # a step computed on a case that changed meanwhile is computed again
+
+
+def engine_ref(version: ProcessVersion) -> ModelRef:
+    """What the engine workers need to run a case of `version` (they cache the parsed spec)."""
+    return ModelRef.of(version.process_key, version.files)
 
 
 def _assignment(task: OpenTask, case: Case, lane_groups: dict[str, str]) -> tuple[str | None, str | None]:
-    """(candidate group, assignee) for a new task: the model's group, else its lane's."""
-    group = task.candidate_group or (lane_groups.get(task.lane) if task.lane else None)
+    """(candidate group, assignee) for a new task: the model's assignee and group, else its lane's
+    (a task in no lane: the fallback group)."""
+    group = task.candidate_group or lane_groups.get(task.lane if task.lane else NO_LANE)
+    if task.assignee:
+        return (None if group == OWNER else group), task.assignee
     if group == OWNER:
         return None, case.owner
     return group, None
@@ -32,8 +44,19 @@ def _assignment(task: OpenTask, case: Case, lane_groups: dict[str, str]) -> tupl
 
 def apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: dict[str, str],
                actor: str) -> None:
-    """Store `result` on `case` and bring the inbox, history and outbox in step with it."""
+    """Store `result` on `case` and bring the inbox, history and outbox in step with it.
+
+    A step that did not run at all (its worker was killed over a limit) changes nothing
+    but the case's status: the state, the open tasks and their ids stay, so a retry
+    runs the same step again.
+    """
     at = now()
+    if result.unchanged:
+        if case.state in (None, "", "{}"):
+            case.state = result.state_json()  # a start: the case as it was before anything ran
+        case.status, case.incident, case.next_timer_at, case.updated_at = "incident", result.incident, None, at
+        tx.events.add(case.id, ENGINE, "incident", data={"message": result.incident}, at=at)
+        return
     case.state = result.state_json()
     case.status = result.status
     case.incident = result.incident
@@ -94,10 +117,35 @@ def apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: dic
         if actor == ENGINE:
             record_engine_decision(tx, case, note, result, event)
 
+    sync_waits(tx, case, result)
     if result.incident:
         tx.events.add(case.id, ENGINE, "incident", data={"message": result.incident}, at=at)
     if result.status == "completed":
         tx.events.add(case.id, ENGINE, "case_closed", data={}, at=at)
+
+
+def correlation_values(case: Case, data: dict[str, Any]) -> dict[str, Any]:
+    """What a message may correlate on: the case number and the case's top-level plain values."""
+    values: dict[str, Any] = {k: v for k, v in data.items()
+                              if isinstance(v, (str, int, float, bool)) and len(str(v)) <= 500}
+    values["case_number"] = case.number
+    return values
+
+
+def sync_waits(tx: Transaction, case: Case, result: StepResult) -> None:
+    """Keep the subscription index (message_wait) in step with what the case now waits for."""
+    session = tx.session
+    session.execute(delete(MessageWait).where(MessageWait.case_id == case.id))
+    for index, (kind, name, payload) in enumerate(result.thrown):
+        # Delivered by the job loop in a transaction of its own, like any other outgoing work.
+        tx.outbox.add_once(f"{kind}:{case.id}:{case.version}:{index}:{name}", "bpmn_event",
+                           {"kind": kind, "name": name, "payload": payload, "from_case": case.number},
+                           case_id=case.id, due_at=now())
+    if result.status != "running":
+        return
+    values = correlation_values(case, result.data)
+    for kind, name in result.waiting:
+        session.add(MessageWait(case_id=case.id, kind=kind, name=name[:200], correlation=values))
 
 
 def case_view(case: Case, open_tasks: list[HumanTask] | None = None) -> CaseView:

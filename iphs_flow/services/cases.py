@@ -8,7 +8,6 @@ from typing import Any
 from jsonschema import FormatChecker
 
 from iphs_flow.bootstrap import AppContext
-from iphs_flow.engine import runtime
 from iphs_flow.engine.calendar import format_swedish
 from iphs_flow.engine.clock import now
 from iphs_flow.engine.errors import ScriptError, TaskNotReady
@@ -16,7 +15,7 @@ from iphs_flow.engine.numbers import coerce_numbers
 from iphs_flow.store.tables import Case, HumanTask
 
 from . import json_safety
-from .case_sync import ENGINE, apply_step, case_view
+from .case_sync import ENGINE, STEP_ATTEMPTS, apply_step, case_view, engine_ref
 from .errors import Conflict, InvalidInput, NotFound
 from .form_patterns import FormValidator
 from .idempotency import IdempotentRequest
@@ -24,7 +23,6 @@ from .idempotency import claim as idempotency_claim
 from .idempotency import settle as idempotency_settle
 from .people_fields import check_people
 from .permissions import ADMINISTRATOR, IDEA_OWNER, Actor, require_role, require_task_access
-from .processes import model_for
 from .read_log import record_read
 from .records import record_completion
 from .search_index import refresh as refresh_search_index
@@ -78,19 +76,23 @@ def start_case(ctx: AppContext, process_key: str, data: Any, actor: Actor,
     data = _require_object(data)
     if title is not None:
         json_safety.check(title, "title")
-    with ctx.uow.write() as tx:
-        key_row = idempotency_claim(tx, idempotency) if idempotency else None
+    # The engine step runs in a worker outside the write transaction: on SQLite a write
+    # transaction locks the whole database, and a step may take up to its wall-clock limit.
+    with ctx.uow.read() as tx:
         version = tx.processes.latest(process_key)
         if version is None:
             raise NotFound(f"no process '{process_key}' is deployed")
-        model = model_for(ctx, version)
-        try:
-            result = runtime.start(model, data, ctx.settings.script_time_limit)
-        except ScriptError as err:
-            raise InvalidInput(str(err), {"data": [str(err)]}) from None
+        version_id, ref, process_name = version.id, engine_ref(version), version.name
+    try:
+        result = ctx.engine.start(ref, data, ctx.settings.script_time_limit)
+    except ScriptError as err:
+        raise InvalidInput(str(err), {"data": [str(err)]}) from None
+    with ctx.uow.write() as tx:
+        key_row = idempotency_claim(tx, idempotency) if idempotency else None
+        version = tx.processes.get(version_id)
         year = now().year
         seq = tx.cases.next_number(ctx.settings.case_number_format, year)
-        case_title = (title or str(data.get("title") or "") or model.name).strip()[:300]
+        case_title = (title or str(data.get("title") or "") or process_name).strip()[:300]
         case = tx.cases.add(Case(
             number=_format_number(ctx.settings.case_number_format, year, seq), title=case_title,
             process_version_id=version.id, process_version=version, process_key=process_key, status="running",
@@ -117,38 +119,51 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
     With `idempotency`, the key and the response are recorded in the same transaction.
     """
     data = _require_object(data)
-    with ctx.uow.write() as tx:
-        key_row = idempotency_claim(tx, idempotency) if idempotency else None
-        row, case = visible_task(tx, task_id, actor)
-        if row.state == "open":
-            require_task_access(actor, row.assignee, row.candidate_group)
-        _check_open(row, case, expected_version)
-        form = case.process_version.forms.get(row.form_key) if row.form_key else None
-        if form:
-            data = coerce_numbers(form["schema"], data)  # "250 000" and "1,5" where a number is asked
-        validate_form(form, data)
-        check_people(tx, form, data)
-        model = model_for(ctx, case.process_version)
+    for _attempt in range(STEP_ATTEMPTS):
+        # Read and check, run the step in a worker with no transaction open, then store it
+        # if the case is still as it was read (else read and run again).
+        with ctx.uow.read() as tx:
+            row, case = visible_task(tx, task_id, actor)
+            if row.state == "open":
+                require_task_access(actor, row.assignee, row.candidate_group)
+            _check_open(row, case, expected_version)
+            form = case.process_version.forms.get(row.form_key) if row.form_key else None
+            if form:
+                data = coerce_numbers(form["schema"], data)  # "250 000" and "1,5" where a number is asked
+            validate_form(form, data)
+            check_people(tx, form, data)
+            seen_version, ref, state = case.version, engine_ref(case.process_version), json.loads(case.state)
+            spiff_task_id = row.spiff_task_id
         try:
-            left_empty = _fields_left_empty(form, data)
-            result = runtime.complete(model, json.loads(case.state), row.spiff_task_id, data,
-                                      ctx.settings.script_time_limit, clear=left_empty)
+            result = ctx.engine.complete(ref, state, spiff_task_id, data, ctx.settings.script_time_limit,
+                                         clear=_fields_left_empty(form, data))
         except TaskNotReady as err:
             raise Conflict(f"the task can no longer be completed: {err}") from None
-        event = tx.events.add(case.id, actor.username, "task_completed", task_key=row.task_key,
-                              task_name=row.name, data={"task_id": row.id, "data": result.completed_data})
-        record_completion(tx, case, row, form, result.completed_data, actor.username, event)
-        new_title = data.get("title")
-        if isinstance(new_title, str) and new_title.strip():
-            case.title = new_title.strip()[:300]  # the need form names the case
-        apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
-        tx.flush()
-        refresh_search_index(tx, case.id)
-        view = case_view(case, list(tx.tasks.open_for_case(case.id)))
-        if key_row is not None and idempotency is not None:
-            idempotency_settle(key_row, idempotency, view)
-        tx.commit()
-    return view
+        with ctx.uow.write() as tx:
+            key_row = idempotency_claim(tx, idempotency) if idempotency else None
+            row, case = visible_task(tx, task_id, actor)
+            if row.state == "open":
+                require_task_access(actor, row.assignee, row.candidate_group)
+            _check_open(row, case, expected_version)
+            if case.version != seen_version:
+                tx.session.rollback()
+                continue
+            if not result.unchanged:
+                event = tx.events.add(case.id, actor.username, "task_completed", task_key=row.task_key,
+                                      task_name=row.name, data={"task_id": row.id, "data": result.completed_data})
+                record_completion(tx, case, row, form, result.completed_data, actor.username, event)
+                new_title = data.get("title")
+                if isinstance(new_title, str) and new_title.strip():
+                    case.title = new_title.strip()[:300]  # the need form names the case
+            apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
+            tx.flush()
+            refresh_search_index(tx, case.id)
+            view = case_view(case, list(tx.tasks.open_for_case(case.id)))
+            if key_row is not None and idempotency is not None:
+                idempotency_settle(key_row, idempotency, view)
+            tx.commit()
+        return view
+    raise Conflict("the case was changed by someone else at the same time; reload and try again")
 
 
 def _fields_left_empty(form: dict[str, Any] | None, data: dict[str, Any]) -> frozenset[str]:
@@ -176,12 +191,17 @@ def _check_open(row: HumanTask, case: Case, expected_version: int | None) -> Non
 def retry_incident(ctx: AppContext, case_ref: str | int, actor: Actor) -> CaseView:
     """Run a case's failed step again, after the cause has been fixed."""
     require_role(actor, ADMINISTRATOR, "retry incidents")
-    with ctx.uow.write() as tx:
+    with ctx.uow.read() as tx:
         case = find_case(tx, case_ref)
         if case.status != "incident":
             raise Conflict(f"case {case.number} has no incident")
-        model = model_for(ctx, case.process_version)
-        result = runtime.retry(model, json.loads(case.state), ctx.settings.script_time_limit)
+        case_id, seen_version = case.id, case.version
+        ref, state = engine_ref(case.process_version), json.loads(case.state)
+    result = ctx.engine.retry(ref, state, ctx.settings.script_time_limit)
+    with ctx.uow.write() as tx:
+        case = find_case(tx, case_id)
+        if case.version != seen_version or case.status != "incident":
+            raise Conflict("the case was changed at the same time; try again")
         tx.events.add(case.id, actor.username, "incident_retried", data={"previous": case.incident})
         apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
         tx.flush()
@@ -194,8 +214,8 @@ def get_case(ctx: AppContext, case_ref: str | int, actor: Actor) -> CaseDetail:
     """A case with its current data and full history, for those who may see it."""
     with ctx.uow.read() as tx:
         case = visible_case(tx, case_ref, actor)
-        model = model_for(ctx, case.process_version)
-        data = runtime.inspect(model, json.loads(case.state)).data if case.state != "{}" else {}
+        data = ctx.engine.inspect(engine_ref(case.process_version), json.loads(case.state)).data \
+            if case.state != "{}" else {}
         history = [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name, e.data)
                    for e in tx.events.for_case(case.id)]
         detail = CaseDetail(case=case_view(case, list(tx.tasks.open_for_case(case.id))), data=data,

@@ -134,6 +134,24 @@ def _run_in_database(ctx: AppContext, worker: str, job: Outbox) -> str:
         return _fail(ctx, worker, job, f"{type(err).__name__}: {err}")
 
 
+def _deliver_thrown(ctx: AppContext, worker: str, job: Outbox) -> str:
+    """A message or signal one case threw for another (services/messages.py delivers it)."""
+    from .errors import ServiceError
+    from .messages import run_thrown_event
+
+    try:
+        run_thrown_event(ctx, job)
+    except ServiceError as err:
+        return _fail(ctx, worker, job, err.message)
+    except Exception as err:  # noqa: BLE001 - a broken job must not stop the others; it is recorded
+        log.exception("job %s failed", job.id)
+        return _fail(ctx, worker, job, f"{type(err).__name__}: {err}")
+    with ctx.uow.write() as tx:
+        settled = tx.outbox.finish(job.id, worker, status="done", last_error=None)
+        tx.commit()
+    return "done" if settled else "lost"
+
+
 def _settle_sent(ctx: AppContext, worker: str, job: Outbox) -> str:
     with ctx.uow.write() as tx:
         settled = tx.outbox.finish(job.id, worker, status="sent", last_error=None)
@@ -210,7 +228,8 @@ def process_due_jobs(ctx: AppContext, worker: str | None = None, *, limit: int |
     """Lease one batch of due jobs and do them: database work first, then the mails."""
     worker = worker or worker_name()
     jobs = _claim(ctx, worker, limit or ctx.settings.job_batch)
-    outcomes = [_run_in_database(ctx, worker, j) for j in jobs if j.kind != "mail"]
+    outcomes = [_run_in_database(ctx, worker, j) for j in jobs if j.kind not in ("mail", "bpmn_event")]
+    outcomes += [_deliver_thrown(ctx, worker, j) for j in jobs if j.kind == "bpmn_event"]
     outcomes += _send_mails(ctx, worker, [j for j in jobs if j.kind == "mail"], mailer)
     return JobRun(claimed=len(jobs), done=outcomes.count("done"), sent=outcomes.count("sent"),
                   retried=outcomes.count("retried"), incidents=outcomes.count("incident"),

@@ -102,19 +102,6 @@ def load_forms(forms_dir: Path, form_keys: set[str],
     return forms
 
 
-def _check_lanes(model: ProcessModel, lane_groups: dict[str, str]) -> None:
-    for task in model.user_tasks.values():
-        if task.lane is None and not task.candidate_group_expression:
-            raise InvalidProcess(
-                f"the user task '{task.name}' is in no lane, so nobody would get it; put it in a lane",
-                file_name=model.files and next(iter(model.files)), element_id=task.bpmn_id)
-        if task.lane is not None and task.lane not in lane_groups:
-            known = ", ".join(sorted(lane_groups))
-            raise InvalidProcess(
-                f"the lane '{task.lane}' maps to no role (known lanes: {known}; see IPHS_LANE_GROUPS)",
-                element_id=task.bpmn_id)
-
-
 def check_models(ctx: AppContext, files: dict[str, bytes],
                  forms: dict[str, dict[str, Any]] | None = None) -> dict[str, tuple[ProcessModel, dict]]:
     """Parse, check and attach forms; raise InvalidProcess pointing at the problem.
@@ -135,8 +122,7 @@ def check_models(ctx: AppContext, files: dict[str, bytes],
                                  line=err.line) from None
         raise InvalidProcess(str(err)) from None
     result = {}
-    for key, model in models.items():
-        _check_lanes(model, ctx.settings.lane_groups)
+    for key, model in models.items():  # lanes were checked by model_checks (one rule set)
         result[key] = (model, load_forms(ctx.settings.forms_dir, model.form_keys, forms))
     return result
 

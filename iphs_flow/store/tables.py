@@ -559,3 +559,19 @@ class GateDecision(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
 
     event: Mapped[CaseEvent | None] = relationship(lazy="raise")
+class MessageWait(Base):
+    """The subscription index: a message or signal a case waits for, kept in step on save.
+
+    `correlation` holds the case's number and its top-level data values when the wait was
+    written, so a message is matched to the one case whose values equal its correlation keys.
+    """
+
+    __tablename__ = "message_wait"
+    __table_args__ = (Index("ix_message_wait_kind_name", "kind", "name"),
+                      Index("ix_message_wait_case_id", "case_id"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(10))  # message | signal
+    name: Mapped[str] = mapped_column(String(200))
+    correlation: Mapped[dict[str, Any]] = mapped_column(JSON)

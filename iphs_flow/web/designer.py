@@ -85,7 +85,7 @@ def _draft_json(view: design.DraftView) -> dict[str, Any]:
 
 def _lane_roles() -> dict[str, str]:
     return {lane: (_("ärendets ägare") if group == OWNER else group)
-            for lane, group in _ctx().settings.lane_groups.items()}
+            for lane, group in _ctx().settings.lane_groups.items() if lane != "*"}  # "*": no lane
 
 
 # ------------------------------------------------------------------ start page

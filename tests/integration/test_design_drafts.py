@@ -114,9 +114,10 @@ def test_a_deployable_draft_has_no_problems(deployed) -> None:
     assert design.validate_draft(deployed, "review_loop", DESIGNER) == []
 
 
-def test_a_user_task_without_a_form_is_named(deployed) -> None:
+def test_a_user_task_without_a_form_is_named_as_a_mark_as_done_task(deployed) -> None:
     found = _problems_after(deployed, ORIGINAL.replace('<spiffworkflow:property name="formKey" value="review" />', ""))
-    assert ("review", "the user task 'Granska utkast' (review) names no form (property formKey)") in found
+    assert ("review", "the user task 'Granska utkast' (review) names no form: it is shown as a \"mark as done\" "
+                      "task with its documentation") in found
 
 
 def test_a_form_that_does_not_exist_is_named(deployed) -> None:
@@ -141,10 +142,10 @@ def test_a_timer_that_does_not_evaluate_is_named_with_its_line(deployed) -> None
         next(line for line in content.splitlines() if '"two days"' in line)) + 1
 
 
-def test_a_gateway_with_conditions_but_no_default_flow_is_named(deployed) -> None:
+def test_a_gateway_flow_with_no_condition_that_is_not_the_default_is_named(deployed) -> None:
     found = _problems_after(deployed, ORIGINAL.replace(' default="f_again"', ""))
-    assert found == [("decide", "the gateway 'Godkänt?' (decide) has no default flow; a case would stop with an "
-                                "error if no condition matches")]
+    assert found == [("decide", "the flow f_again leaves the gateway 'Godkänt?' (decide) without a condition and "
+                                "is not its default flow; make it the default flow or give it a condition")]
 
 
 def test_an_element_no_path_reaches_is_named(deployed) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from iphs_flow.engine import runtime
 from iphs_flow.engine.errors import InvalidModel, UnsafeXML
 from iphs_flow.engine.models import parse_deployment
 from tests.bpmn_builder import condition_process, script_process, timer_process, user_task_process
@@ -50,10 +51,10 @@ def test_a_timer_expression_using_case_data_is_accepted() -> None:
     parse_deployment({"t.bpmn": timer_process("start_of_day(resume_date)")})
 
 
-def test_a_user_task_without_a_form_is_refused() -> None:
-    with pytest.raises(InvalidModel, match="names no form") as info:
-        parse_deployment({"p.bpmn": user_task_process({"stage": "1"})})
-    assert info.value.element_id == "work"
+def test_a_user_task_without_a_form_becomes_a_mark_as_done_task() -> None:
+    model = parse_deployment({"p.bpmn": user_task_process({"stage": "1"})})["plain"]
+    assert model.user_tasks["work"].form_key is None
+    assert model.form_keys == set()
 
 
 def test_a_due_date_expression_is_checked() -> None:
@@ -61,14 +62,16 @@ def test_a_due_date_expression_is_checked() -> None:
         parse_deployment({"p.bpmn": user_task_process({"formKey": "formula", "dueDate": "import os"})})
 
 
-def test_an_exclusive_gateway_without_default_flow_is_refused() -> None:
+def test_an_exclusive_gateway_without_default_flow_deploys_and_no_match_is_an_incident_naming_it() -> None:
     xml = condition_process("x > 1").replace(b' default="f_no"', b"")
     xml = xml.replace(b'<bpmn:sequenceFlow id="f_no" sourceRef="gw" targetRef="no" />',
                       b'<bpmn:sequenceFlow id="f_no" sourceRef="gw" targetRef="no">'
-                      b"<bpmn:conditionExpression>x &lt;= 1</bpmn:conditionExpression></bpmn:sequenceFlow>")
-    with pytest.raises(InvalidModel, match="no default flow") as info:
-        parse_deployment({"g.bpmn": xml})
-    assert info.value.element_id == "gw"
+                      b"<bpmn:conditionExpression>x &lt; 0</bpmn:conditionExpression></bpmn:sequenceFlow>")
+    model = parse_deployment({"g.bpmn": xml})["condition_case"]
+    assert [t.bpmn_id for t in runtime.start(model, {"x": 2}).open_tasks] == ["yes"]
+    stuck = runtime.start(model, {"x": 0})
+    assert stuck.status == "incident"
+    assert "no outgoing flow" in stuck.incident and "(gw)" in stuck.incident
 
 
 def test_an_unknown_service_operator_is_refused() -> None:

@@ -32,3 +32,31 @@ def test_plain_xml_is_accepted() -> None:
 def test_broken_xml_is_refused_with_the_file_name() -> None:
     with pytest.raises(UnsafeXML, match="broken.bpmn: not well-formed"):
         check_untrusted_xml(b"<a><b></a>", "broken.bpmn")
+
+
+BPMN = 'xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"'
+XSI = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    (f'<bpmn:definitions {BPMN} xmlns:xi="http://www.w3.org/2001/XInclude">'
+     '<xi:include href="file:///etc/passwd" parse="text"/></bpmn:definitions>', "XInclude"),
+    (f'<bpmn:definitions {BPMN} {XSI} xsi:schemaLocation="http://www.omg.org/spec/BPMN/20100524/MODEL '
+     'http://attacker.invalid/BPMN20.xsd"/>', "points outside"),
+    (f'<bpmn:definitions {BPMN} {XSI} xsi:noNamespaceSchemaLocation="file:///etc/schema.xsd"/>', "points outside"),
+    (f'<bpmn:definitions {BPMN}><bpmn:import importType="http://www.w3.org/2001/XMLSchema" '
+     'location="../../secrets.xsd" namespace="urn:x"/></bpmn:definitions>', "points outside"),
+    (f'<?xml version="1.0"?><?xml-stylesheet href="http://attacker.invalid/x.xsl"?><bpmn:definitions {BPMN}/>',
+     "processing instructions"),
+    (f'<bpmn:definitions {BPMN}><bpmn:process id="p"><?php system("id"); ?></bpmn:process></bpmn:definitions>',
+     "processing instructions"),
+])
+def test_xinclude_outside_schema_locations_and_processing_instructions_are_refused(content: str, says: str) -> None:
+    with pytest.raises(UnsafeXML, match=says):
+        check_untrusted_xml(content.encode(), "evil.bpmn")
+
+
+def test_the_standard_omg_schema_location_of_other_modellers_is_accepted() -> None:
+    check_untrusted_xml(f'<?xml version="1.0" encoding="UTF-8"?><bpmn:definitions {BPMN} {XSI} '
+                        'xsi:schemaLocation="http://www.omg.org/spec/BPMN/20100524/MODEL '
+                        'http://www.omg.org/spec/BPMN/2.0/20100501/BPMN20.xsd"/>'.encode(), "signavio.bpmn")

@@ -17,7 +17,7 @@ from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine import runtime
 from iphs_flow.engine.vocabulary import StatusWords
 
-from ..case_sync import case_view
+from ..case_sync import case_view, engine_ref
 from ..errors import NotFound
 from ..permissions import Actor, may_work_on
 from ..processes import model_for
@@ -38,6 +38,7 @@ class TaskPage:
     closed_by: str | None
     closed_at: datetime | None
     prefill: dict[str, Any] = field(default_factory=dict)  # repeated fields from an earlier stage
+    documentation: str | None = None  # the model's description of the task, shown to the user
 
 
 def prefill_from_records(form: dict[str, Any] | None, records: CaseRecords) -> dict[str, Any]:
@@ -73,16 +74,19 @@ def task_page(ctx: AppContext, task_id: int, actor: Actor) -> TaskPage:
         row, case = visible_task(tx, task_id, actor)
         form = case.process_version.forms.get(row.form_key) if row.form_key else None
         data: dict[str, Any] = {}
+        documentation = None
         if row.state == "open" and case.state != "{}":
-            model = model_for(ctx, case.process_version)
             state = json.loads(case.state)
-            own = runtime.task_data(model, state, row.spiff_task_id)  # a condition task's own condition
-            data = own if own is not None else runtime.inspect(model, state).data
+            described = ctx.engine.inspect(engine_ref(case.process_version), state)
+            documentation = next((t.documentation for t in described.open_tasks if t.id == row.spiff_task_id), None)
+            own = runtime.task_data(model_for(ctx, case.process_version), state, row.spiff_task_id)
+            data = own if own is not None else described.data  # a condition task shows its own condition
         prefill = prefill_from_records(form, records_in(tx.session, case.id)) if row.state == "open" else {}
         may_work = row.state == "open" and may_work_on(actor, row.assignee, row.candidate_group)
         return TaskPage(task=task_view(row, case.number, case.title),
                         case=case_view(case, list(tx.tasks.open_for_case(case.id))), form=form, case_data=data,
-                        may_work=may_work, closed_by=row.closed_by, closed_at=row.closed_at, prefill=prefill)
+                        may_work=may_work, closed_by=row.closed_by, closed_at=row.closed_at, prefill=prefill,
+                        documentation=documentation)
 
 
 @dataclass(frozen=True)

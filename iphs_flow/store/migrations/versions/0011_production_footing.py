@@ -1,7 +1,7 @@
 """production footing: scheduler heartbeats, server-side sessions, login throttling
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import iphs_flow.store.tables
 
 
 revision = '0011'
-down_revision = '0008'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
