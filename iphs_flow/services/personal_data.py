@@ -29,11 +29,13 @@ from iphs_flow.store.tables import (
     GroupMember,
     HumanTask,
     IdempotencyKey,
+    LoginThrottle,
     Notification,
     Outbox,
     TaskDraft,
     UserAccount,
     UserRole,
+    UserSession,
 )
 
 from .errors import Conflict, InvalidInput, NotFound
@@ -198,6 +200,10 @@ def _deletions(account: UserAccount) -> list[tuple[str, Any, Any]]:
         ("user_role", UserRole, UserRole.user_id == account.id),
         ("group_member", GroupMember, GroupMember.user_id == account.id),
         ("outbox (ej skickade)", Outbox, Outbox.recipient.in_(recipients) & pending),
+        ("user_session", UserSession, UserSession.username == account.username),
+        ("login_throttle", LoginThrottle,
+         LoginThrottle.key.startswith("user:")  # "user:<zone>:<name>", services/login_throttle.py
+         & LoginThrottle.key.endswith(f":{account.username.strip().lower()[:200]}", autoescape=True)),
     ]
 
 

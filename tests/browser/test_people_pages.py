@@ -7,6 +7,7 @@ import re
 import pytest
 
 from iphs_flow.services import accounts, cases
+from iphs_flow.services.queries import tasks as task_queries
 from tests.browser.conftest import axe_violations, sign_in
 from tests.conftest import ADMIN
 from tests.integration.process_driver import NEED
@@ -77,7 +78,7 @@ def test_a_lead_assigns_a_task_with_the_keyboard_alone(people) -> None:
         lena.keyboard.press("Enter")
     assert re.search(rf"/tasks/{task.id}$", lena.url)
     assert "är tilldelad lars" in lena.content()
-    [now] = [t for t in cases.list_tasks(ctx, ADMIN, task.case_number, everyone=True) if t.id == task.id]
+    [now] = [t for t in task_queries.list_tasks(ctx, ADMIN, task.case_number, everyone=True) if t.id == task.id]
     assert now.assignee == "lars"
 
 

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from iphs_flow.services import accounts, cases, duplicates
+from iphs_flow.services.queries import tasks as task_queries
 from tests.browser.conftest import axe_violations, sign_in
 from tests.integration.process_driver import ASSIGN, NEED
 
@@ -24,9 +25,9 @@ def world(browser, served):
     first = _described(ctx, "anna", "Ensamhet bland äldre", "Äldre i Tensta är ensamma på helgerna <b>nu</b>.")
     second = _described(ctx, "anna", "Ensamma seniorer i Tensta", "Seniorer i Tensta är ensamma på helgerna.")
     lead = accounts.actor_for(ctx, "lena")
-    assign = next(t for t in cases.list_tasks(ctx, lead, str(second)) if t.task_key == "assign_lead")
+    assign = next(t for t in task_queries.list_tasks(ctx, lead, str(second)) if t.task_key == "assign_lead")
     cases.complete_task(ctx, assign.id, ASSIGN, lead)
-    g1 = next(t for t in cases.list_tasks(ctx, lead, str(second)) if t.task_key == "G1_decide")
+    g1 = next(t for t in task_queries.list_tasks(ctx, lead, str(second)) if t.task_key == "G1_decide")
     context = browser.new_context(bypass_csp=True)  # axe-core is injected as a script
     anna = context.new_page()
     sign_in(anna, server, "anna")

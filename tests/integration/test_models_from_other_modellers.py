@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from iphs_flow.app import create_app
 
+from iphs_flow.app import create_app
 from iphs_flow.engine import model_checks
 from iphs_flow.services import accounts, cases, processes
 from iphs_flow.services.errors import InvalidProcess

@@ -7,6 +7,7 @@ import pytest
 from iphs_flow.services import accounts, cases
 from iphs_flow.services.errors import InvalidInput
 from iphs_flow.services.permissions import Actor
+from iphs_flow.services.queries import tasks as task_queries
 from tests.conftest import ADMIN
 from tests.integration.process_driver import NEED
 from tests.integration.web_world import app_for, client_for, post_form, shipped_web_context
@@ -56,7 +57,7 @@ def test_a_name_that_is_no_innovation_lead_is_a_422_at_the_field_and_nothing_is_
         assert response.status_code == 422, wrong
         page = html(response)
         assert 'id="f-innovation_lead-error"' in page and f"”{wrong}” är ingen aktiv användare med rätt roll" in page
-    [still] = [t for t in cases.list_tasks(ctx, ADMIN, task.case_number, everyone=True) if t.id == task.id]
+    [still] = [t for t in task_queries.list_tasks(ctx, ADMIN, task.case_number, everyone=True) if t.id == task.id]
     assert still.state == "open"
     ok = post_form(lena, f"/tasks/{task.id}", {"_action": "submit", "innovation_lead": "lars"})
     assert ok.status_code == 302

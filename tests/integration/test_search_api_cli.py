@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from iphs_flow.cli import cli
 from iphs_flow.services import accounts, cases
+from iphs_flow.services.queries import tasks as task_queries
 from tests.conftest import FIXTURES, ROOT
 from tests.integration.api_world import Browser
 from tests.integration.process_driver import ASSIGN, NEED
@@ -66,7 +67,7 @@ def test_similar_cases_and_duplicates_over_http(world) -> None:
     assert Browser(app, "erik").get("/api/v1/similar?text=äldre+ensamma+helgerna").json == []
     assert anna.post(f"/api/v1/cases/{second}/duplicates", {"original": str(first)}).status_code == 403
     lead = accounts.actor_for(ctx, "lena")
-    assign = next(t for t in cases.list_tasks(ctx, lead, str(second)) if t.task_key == "assign_lead")
+    assign = next(t for t in task_queries.list_tasks(ctx, lead, str(second)) if t.task_key == "assign_lead")
     cases.complete_task(ctx, assign.id, ASSIGN, lead)
     lena = Browser(app, "lena")
     marked = lena.post(f"/api/v1/cases/{second}/duplicates", {"original": str(first), "reason": "Samma behov"})

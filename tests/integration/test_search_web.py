@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from iphs_flow.services import accounts, cases
+from iphs_flow.services import accounts
+from iphs_flow.services.queries import tasks as task_queries
 from tests.integration.web_world import app_for, client_for, post_form, shipped_web_context, start_case
 
 NEED_FORM = {"title": "Ensamhet bland äldre", "need": "Äldre i Tensta är ensamma på helgerna.",
@@ -81,7 +82,7 @@ def test_similar_cases_on_the_need_form_keep_what_was_typed_without_javascript(a
     # Anna may not see Lena's case: the list says nothing was found, rather than leaking it.
     assert f'href="/cases/{earlier}"' not in page and "Inga liknande ärenden hittades." in page
     assert "Många äldre är ensamma i hemmet på helgerna." in page and 'value="Isolerade seniorer"' in page
-    assert cases.list_tasks(app.extensions["iphs"], accounts.actor_for(app.extensions["iphs"], "anna"))[0].id \
+    assert task_queries.list_tasks(app.extensions["iphs"], accounts.actor_for(app.extensions["iphs"], "anna"))[0].id \
         == task_id  # nothing was submitted
     mine, _ = describe(anna)
     task2, _ = start_case(anna)
@@ -106,9 +107,9 @@ def test_the_g1_decider_sees_similar_cases_and_marks_a_duplicate_both_pages_link
     lena = client_for(app, "lena")
     ctx = app.extensions["iphs"]
     lead = accounts.actor_for(ctx, "lena")
-    assign = next(t for t in cases.list_tasks(ctx, lead, str(again)) if t.task_key == "assign_lead")
+    assign = next(t for t in task_queries.list_tasks(ctx, lead, str(again)) if t.task_key == "assign_lead")
     post_form(lena, f"/tasks/{assign.id}", {"innovation_lead": "lena", "_action": "submit"})
-    g1 = next(t for t in cases.list_tasks(ctx, lead, str(again)) if t.task_key == "G1_decide")
+    g1 = next(t for t in task_queries.list_tasks(ctx, lead, str(again)) if t.task_key == "G1_decide")
     page = lena.get(f"/tasks/{g1.id}").get_data(as_text=True)
     assert "Liknande ärenden" in page and f'href="/cases/{original}"' in page
     response = post_form(lena, f"/cases/{again}/duplicate", {"original": str(original), "next": f"/tasks/{g1.id}"})

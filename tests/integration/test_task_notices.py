@@ -10,6 +10,7 @@ from iphs_flow.engine import clock
 from iphs_flow.scheduler import Scheduler
 from iphs_flow.services import accounts, assignment, cases, notifications, processes
 from iphs_flow.services.permissions import Actor
+from iphs_flow.services.queries import tasks as task_queries
 from tests.conftest import fixture_files, make_context
 
 BASE = "https://iphs.example.se"
@@ -55,7 +56,7 @@ def test_a_task_for_a_group_is_mailed_to_every_member_and_not_to_the_owner_who_o
         ("lena@example.se", f"Ny uppgift: Bered inför grind i {view.number}"),
     ]
     [lena_mail] = [m for m in mail_server.messages if m.to == "lena@example.se"]
-    [task] = cases.list_tasks(smtp_ctx, Actor.system(), view.number, everyone=True)
+    [task] = task_queries.list_tasks(smtp_ctx, Actor.system(), view.number, everyone=True)
     assert "väntar på någon i gruppen innovation-leads" in lena_mail.body
     assert f"{BASE}/tasks/{task.id}" in lena_mail.body
     assert lena_mail.language == "sv"

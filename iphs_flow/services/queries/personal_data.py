@@ -46,6 +46,11 @@ NAMING_COLUMNS: dict[str, tuple[str, ...]] = {
     "design_draft": ("updated_by",),
     "idempotency_key": ("username",),
     "outbox": ("recipient",),
+    "stage_record": ("actor",),
+    "gate_decision": ("decider",),
+    "case_read": ("username",),
+    "retention_rule": ("created_by",),
+    "weeding_list": ("created_by", "approved_by"),
 }
 SKIP_TABLES = {"alembic_version", "case_counter"}
 
