@@ -30,11 +30,6 @@ def is_working_day(day: date) -> bool:
     return day.weekday() < 5 and day not in _holidays_in(day.year)
 
 
-def holiday_name(day: date) -> str | None:
-    """The Swedish name of the holiday on `day`, if any."""
-    return _holidays_in(day.year).get(day)
-
-
 def to_datetime(value: str | date | datetime) -> datetime:
     """Read an ISO date or date-time (or a date/datetime); a bare date means 00:00 in Stockholm."""
     if isinstance(value, datetime):

@@ -8,8 +8,6 @@ moves BPMN timers, due dates and history timestamps together.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 _lock = threading.Lock()
@@ -52,16 +50,6 @@ def reset() -> None:
     with _lock:
         _frozen = None
         _offset = timedelta(0)
-
-
-@contextmanager
-def frozen_at(at: datetime) -> Iterator[None]:
-    """Freeze the clock for the duration of a block (tests, simulations)."""
-    freeze(at)
-    try:
-        yield
-    finally:
-        reset()
 
 
 class ClockDatetime(datetime):

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -791,7 +791,3 @@ def inspect(model: ProcessModel, state: dict[str, Any]) -> StepResult:
     engine = CaseScriptEngine()
     workflow = _load(model, state, engine)
     return _result(workflow, model, engine, _task_states(workflow), None)
-
-
-def utcnow() -> datetime:
-    return clock.now().astimezone(timezone.utc)
