@@ -212,7 +212,9 @@ class FakeUnitOfWork:
 
 def fake_context(store: Store | None = None) -> AppContext:
     """An AppContext whose unit of work is in memory (settings are the defaults)."""
-    return AppContext(settings=Settings(), uow=FakeUnitOfWork(store), models=ModelCache())  # type: ignore[arg-type]
+    # No engine workers: the use cases tested over this unit of work run no engine step.
+    return AppContext(settings=Settings(), uow=FakeUnitOfWork(store), models=ModelCache(),  # type: ignore[arg-type]
+                      engine=None)  # type: ignore[arg-type]
 
 
 def a_case(store: Store, *, owner: str = "anna", status: str = "running", number: str = "IPHS 2026/0001",
