@@ -1,4 +1,7 @@
-"""The people pages pass axe-core and work with the keyboard: assign a task, manage people and groups."""
+"""The people pages pass axe-core and work with the keyboard: assign a task, manage people and groups.
+
+Pages (templates) covered: admin_people, admin_person, admin_person_new, admin_groups, task_people.
+"""
 
 from __future__ import annotations
 
