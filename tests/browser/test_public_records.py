@@ -1,5 +1,9 @@
 """Public records in the browser: e-archive delivery and a person's register extract and erasure,
-with axe-core clean pages and the keyboard alone."""
+with axe-core clean pages and the keyboard alone.
+
+Pages (templates) covered: case_admin (delivery), personal_data_find, personal_data,
+personal_data_erase, records, retention, audit.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """The administrators' security page and the "database unavailable" page pass axe-core
-(WCAG 2.1 A/AA), and "sign out everywhere" works with the keyboard alone."""
+(WCAG 2.1 A/AA), and "sign out everywhere" works with the keyboard alone.
+
+Pages (templates) covered: admin_security, unavailable.
+"""
 
 from __future__ import annotations
 
