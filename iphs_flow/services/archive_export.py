@@ -34,6 +34,7 @@ from iphs_flow.archive.model import (
 from iphs_flow.archive.sip import WrittenPackage, write_package, zip_package
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.clock import now
+from iphs_flow.engine.vocabulary import EVENTS
 
 from .cases import find_case
 from .errors import Conflict, InvalidInput, NotFound
@@ -45,19 +46,6 @@ try:
     SOFTWARE_VERSION = version("iphs-flow")
 except PackageNotFoundError:  # run from a checkout that was never installed
     SOFTWARE_VERSION = "0+unknown"
-
-# How the history reads in the package; unknown kinds are kept by their name.
-_HISTORY_WORDS = {
-    "case_started": "Ärendet inleddes", "task_completed": "Uppgift slutförd", "task_opened": "Uppgift öppnad",
-    "task_cancelled": "Uppgift avbruten", "timer_fired": "Tidsfrist löpte ut", "step": "Steg genomfört",
-    "step_cancelled": "Steg avbrutet", "step_failed": "Steg misslyckades", "task_claimed": "Uppgift tagen",
-    "task_unclaimed": "Uppgift återlämnad", "task_assigned": "Uppgift tilldelad",
-    "task_delegated": "Uppgift delegerad", "incident": "Fel i ett steg", "incident_retried": "Nytt försök efter fel",
-    "attachment_added": "Fil bifogad", "case_suspended": "Ärendet pausades", "case_resumed": "Ärendet återupptogs",
-    "case_terminated": "Ärendet avslutades i förtid", "case_migrated": "Ärendet flyttades till ny processversion",
-    "notification": "Avisering skickad", "case_closed": "Ärendet avslutades", "archived": "Levererat till e-arkivet",
-}
-
 
 @dataclass(frozen=True)
 class ArchiveExportView:
@@ -161,7 +149,7 @@ def _archive_case(ctx: AppContext, records: CaseRecordSet, pseudonymise: bool) -
     documents.sort(key=lambda d: d.created_at)
     history = tuple(
         HistoryEntry(at=e.at, actor=people.name(e.actor) or "", kind=e.kind,
-                     text=" – ".join(filter(None, (_HISTORY_WORDS.get(e.kind, e.kind), e.task_name))))
+                     text=" – ".join(filter(None, (EVENTS.get(e.kind, e.kind), e.task_name))))
         for e in records.events)
     return ArchiveCase(
         system_id=str(case.id), number=case.number, title=people.scrub(case.title), process_key=case.process_key,
