@@ -75,6 +75,14 @@ class Walk:
     case_id: int
 
     @classmethod
+    def to_g1(cls, ctx) -> Walk:
+        """An innovation case whose need is described and whose lead is named: it waits at G1."""
+        walk = cls.start(ctx)
+        walk.complete("need", NEED)
+        walk.complete("assign_lead", ASSIGN)
+        return walk
+
+    @classmethod
     def start(cls, ctx, key: str = "innovation", owner: Actor = OWNER) -> Walk:
         view = cases.start_case(ctx, key, {}, owner)
         return cls(ctx, view.number, view.id)

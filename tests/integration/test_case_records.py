@@ -15,7 +15,6 @@ from iphs_flow.store.migrate import alembic_config, upgrade
 from iphs_flow.store.tables import GateDecision
 from tests.conftest import ADMIN
 from tests.integration.process_driver import (
-    ASSIGN,
     CONCEPT,
     EVALUATION,
     G1_APPROVE,
@@ -23,7 +22,6 @@ from tests.integration.process_driver import (
     G3_APPROVE,
     G4_REALISED,
     IMPLEMENTATION,
-    NEED,
     OWNER,
     PILOT,
     UNDERSTAND,
@@ -40,15 +38,8 @@ def shipped(db_url):
     context.close()
 
 
-def to_g1(ctx) -> Walk:
-    walk = Walk.start(ctx)
-    walk.complete("need", NEED)
-    walk.complete("assign_lead", ASSIGN)
-    return walk
-
-
 def test_each_gate_round_is_kept_with_its_outcome_reason_and_decider(shipped) -> None:
-    walk = to_g1(shipped)
+    walk = Walk.to_g1(shipped)
     walk.complete("G1_decide", {"decision": "more_info", "info_request": "Hur många skolor berörs?"})
     walk.complete("G1_supplement", {"supplement_reply": "Fyra skolor i Skärholmen"})
     walk.complete("G1_decide", dict(G1_APPROVE, decision="approved_with_conditions", conditions=[
@@ -69,7 +60,7 @@ def test_each_gate_round_is_kept_with_its_outcome_reason_and_decider(shipped) ->
 
 
 def test_a_later_form_never_replaces_what_an_earlier_one_recorded(shipped) -> None:
-    walk = to_g1(shipped)
+    walk = Walk.to_g1(shipped)
     walk.complete("G1_decide", G1_APPROVE)
     walk.complete("understand", UNDERSTAND)
     walk.complete("concept", CONCEPT)
@@ -91,7 +82,7 @@ def test_a_later_form_never_replaces_what_an_earlier_one_recorded(shipped) -> No
 
 
 def test_recycling_keeps_both_rounds_of_the_stages_done_twice(shipped) -> None:
-    walk = to_g1(shipped)
+    walk = Walk.to_g1(shipped)
     walk.complete("G1_decide", G1_APPROVE)
     walk.complete("understand", UNDERSTAND)
     walk.complete("concept", CONCEPT)
@@ -111,7 +102,7 @@ def test_recycling_keeps_both_rounds_of_the_stages_done_twice(shipped) -> None:
 
 
 def test_the_hold_the_process_decides_itself_is_a_record_with_its_resume_date(shipped) -> None:
-    walk = to_g1(shipped)
+    walk = Walk.to_g1(shipped)
     walk.complete("G1_decide", {"decision": "more_info", "info_request": "Budget?", "reply_deadline": "2026-04-14"})
     walk.tick_at(clock.now() + timedelta(days=30, minutes=1))
     assert walk.open_keys() == []
@@ -121,7 +112,7 @@ def test_the_hold_the_process_decides_itself_is_a_record_with_its_resume_date(sh
 
 
 def test_a_refused_or_late_completion_records_nothing(shipped) -> None:
-    walk = to_g1(shipped)
+    walk = Walk.to_g1(shipped)
     g1 = walk.task("G1_decide")
     with pytest.raises(InvalidInput):
         cases.complete_task(shipped, g1.id, {"decision": "rejected"}, walk.worker(g1))  # no reason
@@ -135,7 +126,7 @@ def test_a_refused_or_late_completion_records_nothing(shipped) -> None:
 def test_the_migration_builds_the_records_of_existing_cases_from_their_history(shipped) -> None:
     from alembic import command
 
-    walk = to_g1(shipped)
+    walk = Walk.to_g1(shipped)
     walk.complete("G1_decide", {"decision": "more_info", "info_request": "Hur många?"})
     walk.complete("G1_supplement", {"supplement_reply": "Fyra"})
     walk.complete("G1_decide", G1_APPROVE)

@@ -11,11 +11,9 @@ from iphs_flow.engine import clock
 from iphs_flow.services import jobs, notifications
 from iphs_flow.services.queries.case_page import task_page
 from tests.integration.process_driver import (
-    ASSIGN,
     CONCEPT,
     G1_APPROVE,
     G2_APPROVE,
-    NEED,
     OWNER,
     UNDERSTAND,
     Walk,
@@ -35,20 +33,13 @@ def shipped(db_url):
     context.close()
 
 
-def to_g1(ctx) -> Walk:
-    walk = Walk.start(ctx)
-    walk.complete("need", NEED)
-    walk.complete("assign_lead", ASSIGN)
-    return walk
-
-
 def delivered(ctx) -> list:
     jobs.process_due_jobs(ctx, "test")
     return notifications.list_notifications(ctx, OWNER)
 
 
 def test_each_condition_task_shows_its_own_condition_and_the_mail_lists_them(shipped) -> None:
-    walk = to_g1(shipped)
+    walk = Walk.to_g1(shipped)
     walk.complete("G1_decide", dict(G1_APPROVE, decision="approved_with_conditions", conditions=[
         {"text": "Förankra med rektorerna", "due_date": "2026-04-30"},
         {"text": "Kontakta trafikkontoret", "due_date": "2026-05-15"}]))
@@ -61,7 +52,7 @@ def test_each_condition_task_shows_its_own_condition_and_the_mail_lists_them(shi
 
 
 def test_the_more_information_mail_carries_the_question_and_the_reply_date(shipped) -> None:
-    walk = to_g1(shipped)
+    walk = Walk.to_g1(shipped)
     walk.complete("G1_decide", {"decision": "more_info", "info_request": "Hur många skolor berörs?",
                                 "reply_deadline": "2026-04-14"})
     [mail] = [n for n in delivered(shipped) if n.template == "decision"]
@@ -71,7 +62,7 @@ def test_the_more_information_mail_carries_the_question_and_the_reply_date(shipp
 
 
 def test_a_pilot_ending_today_sends_only_the_nearest_reminder(shipped) -> None:
-    walk = to_g1(shipped)
+    walk = Walk.to_g1(shipped)
     walk.complete("G1_decide", G1_APPROVE)
     walk.complete("understand", UNDERSTAND)
     walk.complete("concept", CONCEPT)

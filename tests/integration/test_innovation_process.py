@@ -43,15 +43,8 @@ def ctx(sqlite_url):
     context.close()
 
 
-def to_g1(ctx) -> Walk:
-    walk = Walk.start(ctx)
-    walk.complete("need", NEED)
-    walk.complete("assign_lead", ASSIGN)
-    return walk
-
-
 def to_g2(ctx) -> Walk:
-    walk = to_g1(ctx)
+    walk = Walk.to_g1(ctx)
     walk.complete("G1_decide", G1_APPROVE)
     walk.complete("understand", UNDERSTAND)
     walk.complete("concept", CONCEPT)
@@ -137,7 +130,7 @@ def test_a_need_goes_straight_through_to_scaled_and_closed(ctx) -> None:
 
 @pytest.mark.parametrize("gate", ["G1", "G2", "G3"])
 def test_rejecting_at_a_gate_closes_the_case_and_the_reason_reaches_the_owner(ctx, gate) -> None:
-    walk = {"G1": to_g1, "G2": to_g2, "G3": to_g3}[gate](ctx)
+    walk = {"G1": Walk.to_g1, "G2": to_g2, "G3": to_g3}[gate](ctx)
     view = walk.complete(f"{gate}_decide", {"decision": "rejected", "reason": "Ligger utanför stadens uppdrag"})
     assert view.status == "completed" and walk.open_keys() == []
     decision = walk.mails()[-1]
@@ -149,7 +142,7 @@ def test_rejecting_at_a_gate_closes_the_case_and_the_reason_reaches_the_owner(ct
 
 
 def test_rejecting_a_gate_requires_a_reason(ctx) -> None:
-    walk = to_g1(ctx)
+    walk = Walk.to_g1(ctx)
     with pytest.raises(InvalidInput) as info:
         walk.complete("G1_decide", {"decision": "rejected"})
     assert "reason" in info.value.fields
@@ -157,14 +150,14 @@ def test_rejecting_a_gate_requires_a_reason(ctx) -> None:
 
 
 def test_approving_requires_every_must_criterion(ctx) -> None:
-    walk = to_g1(ctx)
+    walk = Walk.to_g1(ctx)
     with pytest.raises(InvalidInput) as info:
         walk.complete("G1_decide", dict(G1_APPROVE, not_duplicate=False))
     assert "not_duplicate" in info.value.fields
 
 
 def test_a_held_case_wakes_up_on_its_resume_date(ctx) -> None:
-    walk = to_g1(ctx)
+    walk = Walk.to_g1(ctx)
     walk.complete("G1_decide", {"decision": "on_hold", "reason": "Budgetåret är slut", "resume_date": "2026-08-17"})
     assert walk.open_keys() == []
     assert local(walk.case().case.next_timer_at) == "2026-08-17 00:00"
@@ -193,7 +186,7 @@ def test_recycling_goes_back_to_an_earlier_stage_and_forward_again(ctx) -> None:
 
 
 def test_more_information_requested_and_answered(ctx) -> None:
-    walk = to_g1(ctx)
+    walk = Walk.to_g1(ctx)
     walk.complete("G1_decide", {"decision": "more_info", "info_request": "Hur många skolor berörs?",
                                 "reply_deadline": "2026-04-14"})
     supplement = walk.task("G1_supplement")
@@ -206,7 +199,7 @@ def test_more_information_requested_and_answered(ctx) -> None:
 
 
 def test_unanswered_requests_are_reminded_and_put_on_hold_after_30_days(ctx) -> None:
-    walk = to_g1(ctx)
+    walk = Walk.to_g1(ctx)
     walk.complete("G1_decide", {"decision": "more_info", "info_request": "Budget?", "reply_deadline": "2026-04-14"})
     asked = clock.now()
     walk.tick_at(asked + timedelta(days=7, minutes=1))
@@ -224,7 +217,7 @@ def test_unanswered_requests_are_reminded_and_put_on_hold_after_30_days(ctx) -> 
 
 
 def test_gate_deciders_are_reminded_on_working_days_5_and_8_and_escalated_on_day_10(ctx) -> None:
-    walk = to_g1(ctx)  # G1 opened Tuesday 31 March 09:00; Easter falls in the period
+    walk = Walk.to_g1(ctx)  # G1 opened Tuesday 31 March 09:00; Easter falls in the period
     fired = []
     for _ in range(3):
         fired.append(local(walk.advance_to_next_timer()))
@@ -235,7 +228,7 @@ def test_gate_deciders_are_reminded_on_working_days_5_and_8_and_escalated_on_day
 
 
 def test_approval_with_conditions_opens_a_task_per_condition(ctx) -> None:
-    walk = to_g1(ctx)
+    walk = Walk.to_g1(ctx)
     walk.complete("G1_decide", dict(G1_APPROVE, decision="approved_with_conditions", conditions=[
         {"text": "Förankra med rektorerna", "due_date": "2026-04-30"},
         {"text": "Kontakta trafikkontoret", "due_date": "2026-05-15"}]))
@@ -246,7 +239,7 @@ def test_approval_with_conditions_opens_a_task_per_condition(ctx) -> None:
 
 
 def test_the_pilot_decider_depends_on_budget_and_scope(ctx) -> None:
-    walk = to_g1(ctx)
+    walk = Walk.to_g1(ctx)
     walk.complete("G1_decide", G1_APPROVE)
     walk.complete("understand", UNDERSTAND)
     walk.complete("concept", dict(CONCEPT, pilot_budget=8_000_000, pilot_scope="department"))
@@ -254,7 +247,7 @@ def test_the_pilot_decider_depends_on_budget_and_scope(ctx) -> None:
 
 
 def test_referring_elsewhere_closes_the_case_with_the_reference(ctx) -> None:
-    walk = to_g1(ctx)
+    walk = Walk.to_g1(ctx)
     view = walk.complete("G1_decide", {"decision": "referred", "reason": "Gäller trafiknämndens ansvar",
                                        "refer_to": "Trafikkontoret, dnr T2026/114"})
     assert view.status == "completed"
