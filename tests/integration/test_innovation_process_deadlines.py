@@ -25,7 +25,7 @@ from tests.integration.process_driver import (
     local,
     shipped_context,
 )
-from tests.integration.test_innovation_process import MONDAY_BEFORE_EASTER, to_g1, to_g2, to_g3
+from tests.integration.test_innovation_process import MONDAY_BEFORE_EASTER, to_g2, to_g3
 
 MINUTE = timedelta(minutes=1)
 
@@ -41,7 +41,7 @@ def ctx(sqlite_url):
 def at_stage(ctx, key: str) -> Walk:
     """A case whose idea owner has just been given the stage task `key`."""
     if key in ("understand", "concept"):
-        walk = to_g1(ctx)
+        walk = Walk.to_g1(ctx)
         walk.complete("G1_decide", G1_APPROVE)
         if key == "concept":
             walk.complete("understand", UNDERSTAND)
@@ -167,7 +167,7 @@ def test_finishing_the_stage_task_in_time_stops_the_idle_clock(ctx) -> None:
 
 
 def test_the_g1_clock_stands_still_while_the_owner_supplements(ctx) -> None:
-    walk = to_g1(ctx)  # G1 opens Tuesday 31 March 09:00 with 10 working days
+    walk = Walk.to_g1(ctx)  # G1 opens Tuesday 31 March 09:00 with 10 working days
     assert local(walk.task("G1_decide").due_at) == "2026-04-16 09:00"
     walk.tick_at(datetime(2026, 4, 2, 8, 0, tzinfo=timezone.utc))  # Thursday 10:00: two working days used
     walk.complete("G1_decide", {"decision": "more_info", "info_request": "Hur många skolor berörs?"})
@@ -188,7 +188,7 @@ def test_the_g1_clock_stands_still_while_the_owner_supplements(ctx) -> None:
     assert walk.open_keys() == ["understand"]
 
 
-GATES = {"G1": (to_g1, 10, (5, 8)), "G2": (to_g2, 15, (5, 10)), "G3": (to_g3, 15, (5, 10))}
+GATES = {"G1": (Walk.to_g1, 10, (5, 8)), "G2": (to_g2, 15, (5, 10)), "G3": (to_g3, 15, (5, 10))}
 
 
 @pytest.mark.parametrize("gate", list(GATES))
@@ -212,7 +212,7 @@ def test_only_the_working_days_left_carry_over_after_komplettering(ctx, gate) ->
 
 
 def test_a_reminder_sent_before_the_pause_is_not_sent_again(ctx) -> None:
-    walk = to_g1(ctx)
+    walk = Walk.to_g1(ctx)
     walk.advance_to_next_timer()  # working day 5: Thursday 9 April 09:00
     walk.tick_at(datetime(2026, 4, 10, 8, 0, tzinfo=timezone.utc))  # Friday 10:00, working day 6
     walk.complete("G1_decide", {"decision": "more_info", "info_request": "Vem är behovsägare?"})
@@ -229,7 +229,7 @@ def test_a_reminder_sent_before_the_pause_is_not_sent_again(ctx) -> None:
 
 
 def test_the_day_8_reminder_and_escalation_follow_the_paused_clock(ctx) -> None:
-    walk = to_g1(ctx)
+    walk = Walk.to_g1(ctx)
     walk.advance_to_next_timer()  # working day 5
     walk.tick_at(datetime(2026, 4, 10, 8, 0, tzinfo=timezone.utc))  # working day 6
     walk.complete("G1_decide", {"decision": "more_info", "info_request": "Vem är behovsägare?"})
@@ -242,7 +242,7 @@ def test_the_day_8_reminder_and_escalation_follow_the_paused_clock(ctx) -> None:
 
 
 def test_a_decision_ends_the_pause_and_a_woken_case_gets_the_full_time_again(ctx) -> None:
-    walk = to_g1(ctx)
+    walk = Walk.to_g1(ctx)
     walk.tick_at(datetime(2026, 4, 2, 8, 0, tzinfo=timezone.utc))  # two working days used
     walk.complete("G1_decide", {"decision": "more_info", "info_request": "Budget?"})
     asked = clock.now()
@@ -260,7 +260,7 @@ def test_a_decision_ends_the_pause_and_a_woken_case_gets_the_full_time_again(ctx
 
 
 def test_a_request_without_a_reply_deadline_gives_the_owner_14_days(ctx) -> None:
-    walk = to_g1(ctx)
+    walk = Walk.to_g1(ctx)
     walk.complete("G1_decide", {"decision": "more_info", "info_request": "Hur många skolor berörs?"})
     supplement = walk.task("G1_supplement")
     assert local(supplement.due_at) == "2026-04-14 09:00"
@@ -271,7 +271,7 @@ def test_a_request_without_a_reply_deadline_gives_the_owner_14_days(ctx) -> None
 
 
 def test_an_explicit_reply_deadline_still_wins_and_an_earlier_one_is_not_reused(ctx) -> None:
-    walk = to_g1(ctx)
+    walk = Walk.to_g1(ctx)
     walk.complete("G1_decide", {"decision": "more_info", "info_request": "Fråga 1", "reply_deadline": "2026-04-08"})
     assert local(walk.task("G1_supplement").due_at) == "2026-04-08 00:00"
     walk.complete("G1_supplement", {"supplement_reply": "Svar 1"})
