@@ -575,3 +575,29 @@ class MessageWait(Base):
     kind: Mapped[str] = mapped_column(String(10))  # message | signal
     name: Mapped[str] = mapped_column(String(200))
     correlation: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+# ---------------------------------------------------------------- secrecy (OSL)
+
+
+class SecrecyMarking(Base):
+    """A secrecy marking (sekretessmarkering) on a part of a case, with the OSL provision it rests on.
+
+    A case is a public record, but a field of its data (e.g. a company's business terms)
+    or an attachment may be secret under offentlighets- och sekretesslagen. The marking
+    names what it covers: a data field by its key, wherever that key was recorded in the
+    case, or one attachment by its id. Only those who handle the case see what is marked;
+    search, the public pages, digests, mails to others and exports leave it out.
+    """
+
+    __tablename__ = "secrecy_marking"
+    __table_args__ = (UniqueConstraint("case_id", "target_kind", "target", name="uq_secrecy_marking_target"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"))
+    target_kind: Mapped[str] = mapped_column(String(20))  # field | attachment
+    target: Mapped[str] = mapped_column(String(200))  # the field's key, or the attachment's id
+    provision: Mapped[str] = mapped_column(String(200))  # e.g. "OSL 31 kap. 16 §"
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    marked_by: Mapped[str] = mapped_column(String(200))
+    marked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
