@@ -19,12 +19,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from iphs_flow.bootstrap import AppContext, build
 from iphs_flow.config import Settings
 from iphs_flow.engine import clock
+from iphs_flow.services import accounts
 from iphs_flow.store.database import make_engine
 from iphs_flow.store.migrate import upgrade
 from tests.smtp_server import MailServer
@@ -33,6 +35,11 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PG_ADMIN_URL = os.environ.get("IPHS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("IPHS_REQUIRE_POSTGRES") == "1"
+
+# Test accounts are hashed with argon2id at its cheapest: a test world makes a dozen accounts and
+# the production cost (tests/integration/test_permissions.py checks it) would be most of its time.
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+accounts.use_password_hasher(FAST_HASHER)
 
 # A Thursday in term time, well away from holidays, 09:00 in Stockholm.
 T0 = datetime(2026, 3, 12, 8, 0, tzinfo=timezone.utc)

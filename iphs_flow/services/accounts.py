@@ -17,9 +17,25 @@ from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .permissions import ADMINISTRATOR, IDEA_OWNER, ROLES, Actor, require_role
 from .sessions import end_all_in
 
-_hasher = PasswordHasher()
+# argon2id at the library's defaults (RFC 9106's low-memory profile: 64 MiB, 3 passes),
+# above OWASP's minimum; a stored hash carries its own parameters, so raising them later
+# rehashes each password at its owner's next login (check_needs_rehash below).
+DEFAULT_HASHER = PasswordHasher()
+_hasher = DEFAULT_HASHER
 # Verifying against this keeps the time of a login with an unknown name the same.
 _DUMMY_HASH = _hasher.hash("not a real password")
+
+
+def use_password_hasher(hasher: PasswordHasher) -> None:
+    """Hash and check passwords with `hasher` from now on in this process.
+
+    For test suites only, as Django's test settings swap in a fast hasher: every test
+    world creates a dozen accounts, and 150 ms of argon2 each is most of a test's time.
+    The server never calls this.
+    """
+    global _hasher, _DUMMY_HASH
+    _hasher = hasher
+    _DUMMY_HASH = hasher.hash("not a real password")
 MIN_PASSWORD = 12
 
 

@@ -86,3 +86,25 @@ def test_passwords_are_checked_with_argon2_and_failures_are_logged(ctx) -> None:
     assert ("login_failed", "eva") in events and ("login_failed", "nobody") in events
     assert ("login", "eva") in events
     assert stored.startswith("$argon2")
+
+
+def test_the_server_hashes_passwords_with_argon2id_above_the_owasp_minimum() -> None:
+    from argon2 import Type
+    hasher = accounts.DEFAULT_HASHER
+    assert hasher.type is Type.ID
+    assert hasher.memory_cost >= 19 * 1024 and hasher.time_cost >= 2
+    assert hasher.hash("a password of twelve").startswith("$argon2id$v=19$m=65536,t=3")
+
+
+def test_a_password_hashed_at_a_lower_cost_is_rehashed_at_the_next_login(ctx) -> None:
+    accounts.add_user(ctx, "ebba", "Ebba", password="correct horse battery", roles={"idea_owner"})
+    accounts.use_password_hasher(accounts.DEFAULT_HASHER)
+    try:
+        assert accounts.authenticate(ctx, "ebba", "correct horse battery") is not None
+        with ctx.uow.read() as tx:
+            from iphs_flow.store.tables import UserAccount
+            stored = tx.session.query(UserAccount).filter_by(username="ebba").one().password_hash
+        assert stored.startswith("$argon2id$v=19$m=65536,t=3")
+    finally:
+        from tests.conftest import FAST_HASHER
+        accounts.use_password_hasher(FAST_HASHER)
