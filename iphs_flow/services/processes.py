@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,22 @@ def read_model_files(paths: list[Path]) -> dict[str, bytes]:
     return files
 
 
+@lru_cache(maxsize=512)
+def _schema_problem(schema_json: str) -> str | None:
+    """Where and why a schema breaks the Draft 2020-12 meta-schema, or None.
+
+    Checking against the meta-schema costs ~0.1 s a form; a deploy checks every form its
+    models name, and the same forms are deployed again and again (each new version, each
+    test), so the answer is kept per content.
+    """
+    try:
+        Draft202012Validator.check_schema(json.loads(schema_json))
+    except SchemaError as err:
+        path = "/".join(str(p) for p in err.path) or "(root)"
+        return f"{path}: {err.message}"
+    return None
+
+
 def check_form(key: str, schema: Any, ui: Any, file_name: str | None = None) -> dict[str, Any]:
     """Check one form: a Draft 2020-12 JSON Schema of an object whose field names scripts may use.
 
@@ -50,12 +67,9 @@ def check_form(key: str, schema: Any, ui: Any, file_name: str | None = None) -> 
         raise InvalidProcess(f"the form '{key}' must be a JSON object", file_name=where)
     if ui is not None and not isinstance(ui, dict):
         raise InvalidProcess(f"the layout (ui) of the form '{key}' must be a JSON object", file_name=where)
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as err:
-        path = "/".join(str(p) for p in err.path) or "(root)"
-        raise InvalidProcess(f"the form '{key}' is not a valid JSON Schema at {path}: {err.message}",
-                             file_name=where) from None
+    problem = _schema_problem(json.dumps(schema, sort_keys=True, ensure_ascii=False))
+    if problem is not None:
+        raise InvalidProcess(f"the form '{key}' is not a valid JSON Schema at {problem}", file_name=where)
     if schema.get("type") != "object":
         raise InvalidProcess(f"the form '{key}' must describe an object (\"type\": \"object\")",
                              file_name=where)
