@@ -283,3 +283,19 @@ def test_the_digest_preview_command_prints_what_would_be_sent(world, db_url) -> 
     bad = CliRunner().invoke(cli, ["digest", "preview", "--user", "frida", "--month", "2026-13"], obj=world)
     assert bad.exit_code == 2 and "month" in bad.output
     clock.freeze(datetime(2026, 12, 2, 10, 0, tzinfo=timezone.utc))
+
+
+def test_erasing_a_person_deletes_what_they_follow_and_their_settings(world) -> None:
+    from iphs_flow.services import personal_data
+    from iphs_flow.store.tables import CaseFollower, FollowPreference
+    from tests.people import ADMIN
+
+    walk = Walk.to_g1(world)
+    following.follow(world, walk.case_id, who(world, "frida"))
+    following.set_settings(world, who(world, "frida"), "none", True)
+    places = {step.place for step in personal_data.erasure_preview(world, "frida", ADMIN).steps}
+    assert {"case_follower", "follow_preference"} <= places
+    personal_data.erase_person(world, "frida", ADMIN, confirm="frida")
+    with world.uow.read() as tx:
+        assert tx.session.scalars(select(CaseFollower)).all() == []
+        assert tx.session.scalars(select(FollowPreference)).all() == []
