@@ -34,6 +34,7 @@ from iphs_flow.web.auth import init_auth
 from iphs_flow.web.case_admin import bp as case_admin_bp
 from iphs_flow.web.design_tables import bp as design_tables_bp
 from iphs_flow.web.designer import init_designer
+from iphs_flow.web.following import init_following
 from iphs_flow.web.home import init_home
 from iphs_flow.web.notices import bp as notices_bp
 from iphs_flow.web.pages import init_pages
@@ -86,6 +87,7 @@ def create_app(config: dict[str, Any] | None = None, context: AppContext | None 
     app.register_blueprint(retention_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(security_admin_bp)
+    init_following(app)
 
     @app.get("/healthz")
     def health() -> tuple[dict[str, str], int]:

@@ -800,6 +800,28 @@ def search_reindex(actor: str | None) -> None:
     click.echo(f"reindexed {count} case(s)")
 
 
+@cli.group("digest", help="The monthly 'Nytt i portföljen' digest.")
+def digest_group() -> None:
+    pass
+
+
+@digest_group.command("preview", help="Print the digest USER would get for MONTH (YYYY-MM, default last month).")
+@click.option("--user", "username", required=True, help="Whose digest: the cases they may see, in their language.")
+@click.option("--month", default=None, help="The month the digest tells of, e.g. 2026-11.")
+@click.option("--as", "actor", default=None)
+def digest_preview(username: str, month: str | None, actor: str | None) -> None:
+    from iphs_flow.services import portfolio_news
+
+    shown = _run(lambda: portfolio_news.preview(_context(), username, month or portfolio_news.last_month(),
+                                                _actor(actor)))
+    state = "subscribed" if shown.subscribed else "not subscribed"
+    click.echo(f"To: {username} ({state}); month {shown.month}")
+    if shown.empty:
+        click.echo("Nothing new that month among the cases they may see: no mail would be sent.")
+    click.echo(f"Subject: {shown.subject}\n")
+    click.echo(shown.body)
+
+
 def main() -> None:
     cli(prog_name="iphs-flow")
 

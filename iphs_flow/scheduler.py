@@ -27,7 +27,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.clock import now
 from iphs_flow.notify.mailer import SmtpMailer
-from iphs_flow.services import login_throttle, sessions
+from iphs_flow.services import login_throttle, portfolio_news, sessions
 from iphs_flow.services.idempotency import purge_expired
 from iphs_flow.services.jobs import JobRun, MailerFactory, next_job_due, process_due_jobs, worker_name
 from iphs_flow.services.readiness import beat
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 MAX_ROUNDS = 50
 PURGE_EVERY_SECONDS = 3600.0
 BEAT_EVERY_SECONDS = 5.0
+MONTHLY_EVERY_SECONDS = 60.0
 
 
 @dataclass
@@ -67,6 +68,7 @@ class Scheduler:
         self._jobs_busy = threading.Lock()
         self._next_purge = 0.0
         self._next_beat = 0.0
+        self._next_monthly = 0.0
 
     def run_once(self) -> Tick:
         """Fire due timers, then do due jobs until none is left (mails follow notifications).
@@ -75,6 +77,7 @@ class Scheduler:
         batches, so mail volume does not make timers late.
         """
         self._beat()
+        self.monthly_digests()
         tick = Tick(timers=self._fire_if_due())
         job_due = next_job_due(self.ctx)
         if job_due is None or job_due > now():
@@ -96,6 +99,18 @@ class Scheduler:
             return
         self._next_beat = time.monotonic() + min(BEAT_EVERY_SECONDS, self.ctx.settings.heartbeat_stale_seconds / 4)
         beat(self.ctx, self.worker)
+
+    def monthly_digests(self) -> int:
+        """At most once a minute: queue last month's "Nytt i portföljen" digests once their day has
+        come (services/portfolio_news.py; the job keys make every scheduler queue them once)."""
+        if time.monotonic() < self._next_monthly:
+            return 0
+        self._next_monthly = time.monotonic() + MONTHLY_EVERY_SECONDS
+        try:
+            return portfolio_news.queue_due(self.ctx)
+        except Exception:  # noqa: BLE001 - a failed digest queue must not stop timers and mails
+            log.exception("queueing the monthly digests failed")
+            return 0
 
     def housekeeping(self) -> int:
         """At most once an hour per scheduler: delete API idempotency keys past their 24 hours
@@ -142,6 +157,8 @@ class Scheduler:
         It runs in its own thread, beside the timer loop: a slow or killed timer step
         never makes a mail wait.
         """
+        self.monthly_digests()
+
         def work() -> bool:
             run = process_due_jobs(self.ctx, self.worker, mailer=self.mailer)
             if run.claimed:

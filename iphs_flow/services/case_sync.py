@@ -17,6 +17,7 @@ from iphs_flow.engine.workers import ModelRef
 from iphs_flow.store.tables import Case, HumanTask, MessageWait, ProcessVersion
 from iphs_flow.store.unit_of_work import Transaction
 
+from .following import announce_stage_change
 from .queries.tasks import task_view
 from .records import DECISION_TEMPLATE, collapse_reminders, decision_details, record_engine_decision
 from .task_notices import announce_new_tasks
@@ -57,6 +58,7 @@ def apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: dic
         case.status, case.incident, case.next_timer_at, case.updated_at = "incident", result.incident, None, at
         tx.events.add(case.id, ENGINE, "incident", data={"message": result.incident}, at=at)
         return
+    stage_before = case.stage
     case.state = result.state_json()
     case.status = result.status
     case.incident = result.incident
@@ -66,6 +68,7 @@ def apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: dic
         case.stage = result.stage
     if result.status == "completed" and case.closed_at is None:
         case.closed_at = at
+    announce_stage_change(tx, case, stage_before, case.stage, actor, at)
 
     for step in result.finished:
         if step.manual and step.outcome == "completed":

@@ -34,8 +34,11 @@ from iphs_flow.notify.mailer import MAIL_ERRORS, SmtpMailer
 from iphs_flow.store.tables import Outbox
 
 from .errors import Conflict, NotFound
+from .following import FOLLOW_NOTICE, dispatch_follow_notice
 from .notifications import NobodyToNotify, build_digest, dispatch_notification
 from .permissions import ADMINISTRATOR, Actor, require_role
+from .portfolio_news import JOB as MONTHLY_DIGEST
+from .portfolio_news import build_monthly_digest
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +123,10 @@ def _run_in_database(ctx: AppContext, worker: str, job: Outbox) -> str:
                 dispatch_notification(tx, job, ctx.settings, at)
             elif job.kind == "digest":
                 build_digest(tx, job, ctx.settings, at)
+            elif job.kind == FOLLOW_NOTICE:
+                dispatch_follow_notice(tx, job, ctx.settings, at)
+            elif job.kind == MONTHLY_DIGEST:
+                build_monthly_digest(tx, job, ctx.settings, at)
             else:
                 raise NobodyToNotify(f"unknown job kind '{job.kind}'")
             if not tx.outbox.finish(job.id, worker, status="done", last_error=None):

@@ -26,6 +26,8 @@ from iphs_flow.store.tables import (
     ApiToken,
     Base,
     Case,
+    CaseFollower,
+    FollowPreference,
     GroupMember,
     HumanTask,
     IdempotencyKey,
@@ -201,6 +203,8 @@ def _deletions(account: UserAccount) -> list[tuple[str, Any, Any]]:
         ("group_member", GroupMember, GroupMember.user_id == account.id),
         ("outbox (ej skickade)", Outbox, Outbox.recipient.in_(recipients) & pending),
         ("user_session", UserSession, UserSession.username == account.username),
+        ("case_follower", CaseFollower, CaseFollower.username == account.username),
+        ("follow_preference", FollowPreference, FollowPreference.username == account.username),
         ("login_throttle", LoginThrottle,
          LoginThrottle.key.startswith("user:")  # "user:<zone>:<name>", services/login_throttle.py
          & LoginThrottle.key.endswith(f":{account.username.strip().lower()[:200]}", autoescape=True)),

@@ -15,6 +15,8 @@ from iphs_flow.engine.vocabulary import HOLD_OUTCOMES, gate_outcome, is_gate_for
 from iphs_flow.store.tables import Case, CaseEvent, GateDecision, HumanTask, StageRecord
 from iphs_flow.store.unit_of_work import Transaction
 
+from .following import announce_decision
+
 
 def _text(value: Any) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
@@ -27,14 +29,14 @@ def record_completion(tx: Transaction, case: Case, row: HumanTask, form: dict[st
     outcome = gate_outcome(data)
     if outcome is not None and (form is None or is_gate_form(form.get("schema"))):
         conditions = data.get("conditions")
-        return tx.records.add_gate_decision(GateDecision(
+        return _announced(tx, case, tx.records.add_gate_decision(GateDecision(
             case_id=case.id, task_id=row.id, event=event, stage=row.stage, gate=row.task_key, gate_name=row.name,
             form_key=row.form_key, round=tx.records.next_gate_round(case.id, row.task_key), outcome=outcome,
             reason=_text(data.get("reason")) or _text(data.get("comment")),
             conditions=list(conditions) if isinstance(conditions, list) and outcome == "approved_with_conditions"
             else [],
             resume_date=_text(data.get("resume_date")) if outcome in HOLD_OUTCOMES else None,
-            data=dict(data), decider=actor, at=at))
+            data=dict(data), decider=actor, at=at)))
     return tx.records.add_stage_record(StageRecord(
         case_id=case.id, task_id=row.id, event=event, stage=row.stage, task_key=row.task_key, task_name=row.name,
         form_key=row.form_key, round=tx.records.next_stage_round(case.id, row.task_key), data=dict(data),
@@ -59,13 +61,19 @@ def record_engine_decision(tx: Transaction, case: Case, note: Notification, resu
     gate = note.about_task or note.source
     names = {step.bpmn_id: step.name for step in result.finished}
     resume = note.params.get("resume_date") or result.data.get("resume_date")
-    return tx.records.add_gate_decision(GateDecision(
+    return _announced(tx, case, tx.records.add_gate_decision(GateDecision(
         case_id=case.id, task_id=None, event=event, stage=case.stage, gate=gate,
         gate_name=tx.records.gate_name(case.id, gate) or names.get(note.source, gate),
         form_key=None, round=tx.records.next_gate_round(case.id, gate), outcome=outcome,
         reason=_text(note.params.get("reason")), conditions=[],
         resume_date=_text(resume) if outcome in HOLD_OUTCOMES else None,
-        data=dict(note.params), decider="system", at=event.at))
+        data=dict(note.params), decider="system", at=event.at)))
+
+
+def _announced(tx: Transaction, case: Case, decision: GateDecision) -> GateDecision:
+    """A recorded decision is also news for the case's followers (services/following.py)."""
+    announce_decision(tx, case, decision)
+    return decision
 
 
 def decision_details(outcome: Any, data: dict[str, Any]) -> dict[str, Any]:

@@ -601,3 +601,49 @@ class SecrecyMarking(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     marked_by: Mapped[str] = mapped_column(String(200))
     marked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+# ---------------------------------------------------------------- following a case (issue 18 point 2)
+
+
+class CaseFollower(Base):
+    """Someone who chose to follow a case: told of its stage changes, decisions and updates.
+
+    Nobody follows by default, not even the owner or the people working on the case (they
+    are told of their own tasks and decisions already); following is each person's choice.
+    """
+
+    __tablename__ = "case_follower"
+    __table_args__ = (UniqueConstraint("case_id", "username", name="uq_case_follower_case_username"),
+                      Index("ix_case_follower_username", "username", "id"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"))
+    username: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class CaseUpdate(Base):
+    """A short plain-text update an innovation lead sent to the followers of a case."""
+
+    __tablename__ = "case_update"
+    __table_args__ = (Index("ix_case_update_case_id", "case_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"))
+    author: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class FollowPreference(Base):
+    """How a person wants to hear about the cases they follow, and whether they want the monthly
+    "Nytt i portföljen" digest. No row means the defaults: follow mail as their other mail, no digest."""
+
+    __tablename__ = "follow_preference"
+
+    username: Mapped[str] = mapped_column(String(200), primary_key=True)
+    case_mail: Mapped[str] = mapped_column(String(20), default="same")  # same | immediate | daily | none
+    monthly_digest: Mapped[bool] = mapped_column(default=False)
+    subscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)

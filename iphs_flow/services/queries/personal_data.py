@@ -51,6 +51,7 @@ NAMING_COLUMNS: dict[str, tuple[str, ...]] = {
     "case_read": ("username",),
     "retention_rule": ("created_by",),
     "weeding_list": ("created_by", "approved_by"),
+    "case_update": ("author",),
 }
 SKIP_TABLES = {"alembic_version", "case_counter"}
 
