@@ -151,7 +151,7 @@ def listing() -> Response:
         stamp = public.stamp(_ctx(), filters)
 
         def render() -> tuple[str, str]:
-            found = public.public_list(_ctx(), filters, page, known=stamp)
+            found = public.public_list(_ctx(), filters, page, per_page=public.PER_PAGE, known=stamp)
             return render_template("showcase_list.html", found=found, filters=filters, **_helpers()), "text/html"
 
         return conditional("list", stamp, render, filters, page)

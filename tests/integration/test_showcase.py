@@ -310,8 +310,19 @@ def test_open_data_json_csv_and_a_dcat_description_that_parses(world) -> None:
             graph.objects(dataset, DCTERMS.title))
 
 
-def test_the_list_filters_by_goal_stage_and_phase_and_pages(world) -> None:
+def test_the_list_filters_by_goal_stage_and_phase_and_pages(world, monkeypatch) -> None:
     client = world.app.test_client()
+    record = showcase.publication_of(world.ctx, world.draft.case_id, LEAD)
+    showcase.save_publication(world.ctx, world.draft.case_id, showcase.PublicationInput(
+        "Andra publicerade", "Text", (11,), "Enheten", "enheten@stad.se"), LEAD, publish=True,
+        expected_version=record.version)
+    monkeypatch.setattr(public, "PER_PAGE", 1)
+    first = client.get(f"{BASE}?mal=11").get_data(as_text=True)
+    assert "Andra publicerade" in first and PUBLIC.title not in first and "Sida 1 av 2" in first
+    assert 'href="/stadens-innovationer?sida=2&amp;mal=11"' in first
+    second = client.get(f"{BASE}?mal=11&sida=2").get_data(as_text=True)
+    assert PUBLIC.title in second and "Andra publicerade" not in second and 'rel="prev"' in second
+    monkeypatch.setattr(public, "PER_PAGE", 20)
     assert PUBLIC.title in client.get(f"{BASE}?mal=11&steg=0&fas=testar").get_data(as_text=True)
     for query in ("mal=5", "steg=3", "fas=infort"):
         html = client.get(f"{BASE}?{query}").get_data(as_text=True)
