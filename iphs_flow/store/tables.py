@@ -673,10 +673,13 @@ class ContactConsent(Base):
 
 @event.listens_for(Session, "before_flush")
 def _published_case_moved(session: Session, _context: Any, _instances: Any) -> None:
-    """A case that moves to another stage or status changes what its public page says: note when."""
+    """A case that moves to another stage or status, or gets a gate decision, changes what its public
+    page says: note when."""
     moved = [obj.id for obj in session.dirty
              if isinstance(obj, Case) and obj.id is not None
              and (inspect(obj).attrs.stage.history.has_changes() or inspect(obj).attrs.status.history.has_changes())]
+    # A new gate decision changes the status words ("Vilande", "Genomförd") even where the status stays.
+    moved += [obj.case_id for obj in session.new if isinstance(obj, GateDecision) and obj.case_id is not None]
     if moved:
         session.connection().execute(
             update(Publication.__table__).where(Publication.__table__.c.case_id.in_(moved)).values(public_changed_at=now()))

@@ -12,6 +12,8 @@ forms. A draft, an unpublished case or an id that never existed is the same 404.
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -73,18 +75,57 @@ def _http_date(at: datetime | None) -> datetime:
     return (at or datetime(2026, 1, 1, tzinfo=timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
 
 
+class RenderedCache:
+    """Rendered public answers by ETag, in this process: an unchanged stamp means an unchanged answer.
+
+    The ETag is made from everything an answer depends on (the page, its filters and language,
+    how many cases it covers and when the newest of them last changed), so a hit can never be
+    stale; entries of an older stamp simply stop being asked for and fall out (least recently used).
+    """
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, tuple[Any, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> tuple[Any, str] | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def put(self, key: str, value: tuple[Any, str]) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
+def _rendered() -> RenderedCache:
+    """The app's own cache (each app serves one database)."""
+    return current_app.extensions.setdefault("iphs_showcase_rendered", RenderedCache())
+
+
 def conditional(kind: str, stamp: public.Stamp, render: Callable[[], tuple[Any, str]], *parts: object) -> Response:
-    """Answer 304 when the client's copy is current, else render; both with the caching headers."""
+    """Answer 304 when the client's copy is current, else render (or reuse the rendering of the same
+    ETag); both with the caching headers."""
     last = _http_date(stamp.changed_at)
-    seed = "|".join(str(p) for p in (MARKUP, kind, lang(), stamp.count, stamp.changed_at, *parts))
+    seed = "|".join(str(p) for p in (MARKUP, kind, lang(), stamp.count, stamp.changed_at, stamp.edits, *parts))
     etag = hashlib.sha256(seed.encode()).hexdigest()[:32]
     matches = request.if_none_match.contains(etag) if request.if_none_match else (
         request.if_modified_since is not None and request.if_modified_since >= last)
     if matches:
         response = Response(status=304)
     else:
-        body, mimetype = render()
-        response = Response(body, mimetype=mimetype)
+        key = f"{request.host}|{etag}"  # absolute links in feeds and open data name the host
+        cache = _rendered()
+        found = cache.get(key)
+        if found is None:
+            found = render()
+            cache.put(key, found)
+        response = Response(found[0], mimetype=found[1])
     response.set_etag(etag)
     response.last_modified = last
     signed_in = current_app.config.get("SESSION_COOKIE_NAME", "session") in request.cookies
@@ -166,7 +207,7 @@ def case(publication_id: int) -> Response:
             abort(404)
         image = (in_lang("showcase.image", publication_id=found.id, v=found.image_hash[:12])
                  if found.image_hash else None)
-        return conditional("case", public.Stamp(1, found.changed_at),
+        return conditional("case", public.Stamp(1, found.changed_at, found.edits),
                            lambda: (render_case_page(found, image), "text/html"), found.id)
 
 

@@ -36,7 +36,8 @@ PHASES = ("testar", "infort", "avslutat")  # what the city tests, has implemente
 
 _COLUMNS = (Publication.id, Publication.case_id, Publication.title, Publication.summary, Publication.goals,
             Publication.unit, Publication.contact_email, Publication.image_hash, Publication.image_alt,
-            Publication.image_type, Publication.published_at, Publication.public_changed_at, Case.stage, Case.status)
+            Publication.image_type, Publication.published_at, Publication.public_changed_at, Publication.version,
+            Case.stage, Case.status)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Filters:
 class Stamp:
     count: int
     changed_at: datetime | None
+    edits: int = 0  # the sum of the records' versions: every saved edit counts, whatever the clock says
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class PublicCase:
     phase: str
     published_at: datetime | None
     changed_at: datetime
+    edits: int = 0  # the record's version
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,7 @@ def _public(row: Any, decisions: dict[int, Any]) -> PublicCase:
         row.id, row.title, row.summary, tuple(int(g) for g in row.goals or ()), row.unit, row.contact_email,
         row.image_hash, row.image_alt if row.image_hash else None, row.image_type, row.stage, stage_word(row.stage),
         public_status(row.status, last.outcome if last else None, last.resume_date if last else None),
-        phase_of(row.stage, row.status), row.published_at, row.public_changed_at)
+        phase_of(row.stage, row.status), row.published_at, row.public_changed_at, row.version)
 
 
 def _read(session: Any, statement: Any) -> list[PublicCase]:
@@ -134,15 +137,15 @@ def _read(session: Any, statement: Any) -> list[PublicCase]:
 def stamp(ctx: AppContext, filters: Filters = Filters()) -> Stamp:
     """How many published cases match and when the newest of them last changed for the public."""
     with ctx.uow.read() as tx:
-        count, changed = tx.session.execute(
-            select(func.count(Publication.id), func.max(Publication.public_changed_at))
+        count, changed, edits = tx.session.execute(
+            select(func.count(Publication.id), func.max(Publication.public_changed_at), func.sum(Publication.version))
             .join(Case, Case.id == Publication.case_id).where(*_where(filters))).one()
     if isinstance(changed, str):  # SQLite hands back an aggregate's datetime as text
         changed = datetime.fromisoformat(changed)
     if changed is not None and changed.tzinfo is None:
         from datetime import timezone
         changed = changed.replace(tzinfo=timezone.utc)
-    return Stamp(int(count or 0), changed)
+    return Stamp(int(count or 0), changed, int(edits or 0))
 
 
 def public_list(ctx: AppContext, filters: Filters = Filters(), page: int = 1, per_page: int = PER_PAGE,
