@@ -40,9 +40,11 @@ from iphs_flow.web.notices import bp as notices_bp
 from iphs_flow.web.pages import init_pages
 from iphs_flow.web.people_admin import bp as people_admin_bp
 from iphs_flow.web.personal_data import bp as personal_data_bp
+from iphs_flow.web.publishing import bp as publishing_bp
 from iphs_flow.web.retention import bp as retention_bp
 from iphs_flow.web.search import init_search
 from iphs_flow.web.security_admin import bp as security_admin_bp
+from iphs_flow.web.showcase import bp as showcase_bp
 from iphs_flow.web.task_assignment import init_task_assignment
 
 # Templates, static files and translations are the web pages' (iphs_flow/web/...).
@@ -88,6 +90,8 @@ def create_app(config: dict[str, Any] | None = None, context: AppContext | None 
     app.register_blueprint(audit_bp)
     app.register_blueprint(security_admin_bp)
     init_following(app)
+    app.register_blueprint(showcase_bp)
+    app.register_blueprint(publishing_bp)
 
     @app.get("/healthz")
     def health() -> tuple[dict[str, str], int]:

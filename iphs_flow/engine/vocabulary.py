@@ -50,6 +50,13 @@ EVENTS: dict[str, str] = {
     "stage_changed": "Nytt steg", "followers_updated": "Uppdatering till följarna",
 }
 
+# The public showcase (issue 18): what its lead did with a case's public page.
+EVENTS.update({
+    "publication_draft_saved": "Text för webbplatsen sparad som utkast",
+    "publication_published": "Publicerat på webbplatsen",
+    "publication_updated": "Publicerad text ändrad", "publication_unpublished": "Avpublicerat från webbplatsen",
+})
+
 # What kind of BPMN element a history row is about, in words, when the element has no name
 # of its own (SpiffWorkflow falls back to the id, e.g. "G1_remind_day5").
 ELEMENT_KINDS: dict[str, str] = {

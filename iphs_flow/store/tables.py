@@ -16,11 +16,15 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
+    event,
+    inspect,
+    update,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from iphs_flow.engine.clock import now
@@ -647,3 +651,81 @@ class FollowPreference(Base):
     monthly_digest: Mapped[bool] = mapped_column(default=False)
     subscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+# ---------------------------------------------------------------- public showcase (issue 18)
+
+
+class Publication(Base):
+    """What the city tells the public about one case: texts the innovation lead wrote for it.
+
+    The public pages show these fields and the case's live stage and status, nothing else of
+    the case. `state` is draft (only the lead sees it, in the preview), published or
+    unpublished; `public_changed_at` is when what the public sees last changed — an edit, a
+    publishing, or the case moving to another stage or status (kept by the listener below).
+    """
+
+    __tablename__ = "publication"
+    __table_args__ = (Index("ix_publication_state_changed", "state", "public_changed_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), unique=True)
+    state: Mapped[str] = mapped_column(String(20), default="draft")  # draft | published | unpublished
+    title: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(Text)
+    goals: Mapped[list[Any]] = mapped_column(JSON, default=list)  # Agenda 2030 goal numbers, 1-17
+    unit: Mapped[str] = mapped_column(String(300))
+    contact_email: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    image: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
+    image_type: Mapped[str | None] = mapped_column(String(20), nullable=True)  # image/png | image/jpeg | image/webp
+    image_alt: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    image_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    updated_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    published_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    unpublished_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    unpublished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    unpublish_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    public_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class PublicationGoal(Base):
+    """One Agenda 2030 goal of a publication: the index the public list filters by."""
+
+    __tablename__ = "publication_goal"
+    __table_args__ = (Index("ix_publication_goal_goal", "goal", "publication_id"),)
+
+    publication_id: Mapped[int] = mapped_column(ForeignKey("publication.id", ondelete="CASCADE"), primary_key=True)
+    goal: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class ContactConsent(Base):
+    """A person's own consent that their e-mail address is shown as a unit's public contact."""
+
+    __tablename__ = "contact_consent"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(200), unique=True)
+    email: Mapped[str] = mapped_column(String(300))
+    given_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+@event.listens_for(Session, "before_flush")
+def _published_case_moved(session: Session, _context: Any, _instances: Any) -> None:
+    """A case that moves to another stage or status, or gets a gate decision, changes what its public
+    page says: note when."""
+    moved = [obj.id for obj in session.dirty
+             if isinstance(obj, Case) and obj.id is not None
+             and (inspect(obj).attrs.stage.history.has_changes() or inspect(obj).attrs.status.history.has_changes())]
+    # A new gate decision changes the status words ("Vilande", "Genomförd") even where the status stays.
+    moved += [obj.case_id for obj in session.new if isinstance(obj, GateDecision) and obj.case_id is not None]
+    if moved:
+        session.connection().execute(
+            update(Publication.__table__).where(Publication.__table__.c.case_id.in_(moved)).values(public_changed_at=now()))

@@ -1,4 +1,9 @@
-"""The site's front door: people who are signed in go to their tasks; the public page shows counts."""
+"""The site's front door: people who are signed in go to their tasks; everyone else sees what the city works on.
+
+The anonymous page shows the newest published cases of the public showcase (web/showcase.py)
+and how many cases there are per stage, in plain words — never an unpublished case's title,
+and never the user names of the people who work in the system.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +11,22 @@ from typing import Any
 
 from flask import Flask, current_app, redirect, render_template, url_for
 
-from iphs_flow.engine.clock import now
 from iphs_flow.http.identity import current_actor
-from iphs_flow.services import processes as process_service
 from iphs_flow.services.queries import case_lists
+from iphs_flow.services.queries import showcase as public
+from iphs_flow.web import showcase as public_pages
+
+LATEST = 5
 
 
 def index() -> Any:
-    # Signed-in people start from their tasks; until people sign in, the public page
-    # shows counts, never case titles or data.
     if current_actor() is not None:
         return redirect(url_for("pages.inbox"))
     context = current_app.extensions["iphs"]
-    return render_template(
-        "index.html",
-        processes=process_service.list_processes(context),
-        counts=case_lists.count_cases(context),
-        now=now(),
-    )
+    latest = public.public_list(context, public.Filters(), 1, per_page=LATEST)
+    return render_template("index.html", latest=latest, counts=case_lists.count_cases(context),
+                           page_words=public_pages.page_words, phase_name=public_pages.phase_name,
+                           stage_label=public_pages.stage_label)
 
 
 def init_home(app: Flask) -> None:

@@ -1,4 +1,4 @@
-"""The plain start page lists processes, cases and open tasks, in Swedish."""
+"""The plain start page says what the city works on, with counts in plain words, in Swedish."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from iphs_flow.services import cases, processes
 from tests.conftest import ANNA, DESIGNER, fixture_files
 
 
-def test_the_start_page_lists_processes_and_counts_but_no_case_data(ctx) -> None:
+def test_the_start_page_shows_counts_in_plain_words_but_no_case_data_nor_user_names(ctx) -> None:
     processes.deploy_process(ctx, fixture_files("review_loop.bpmn"), DESIGNER)
     cases.start_case(ctx, "review_loop", {"title": "Grönare skolgårdar"}, ANNA)
     client = create_app(context=ctx).test_client()
@@ -15,7 +15,9 @@ def test_the_start_page_lists_processes_and_counts_but_no_case_data(ctx) -> None
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert '<html lang="sv">' in html
-    assert "Granskning med omarbetning" in html and "running" in html
+    assert "Pågår" in html and "running" not in html
+    assert DESIGNER.username not in html  # who deployed a process is nobody's business on the public page
+    assert 'href="/stadens-innovationer"' in html and 'href="/login"' in html
     assert "Grönare skolgårdar" not in html  # no case data for anonymous visitors
     assert page.headers["X-Content-Type-Options"] == "nosniff"
     assert client.get("/healthz").json == {"status": "ok"}
