@@ -21,6 +21,7 @@ from iphs_flow.engine.clock import now
 from iphs_flow.store.tables import Case, CaseEvent, SearchDocument
 
 from .permissions import ADMINISTRATOR, Actor, require_role
+from .secrecy import redact, secrets_of_case
 from .text_analysis import analysed, clean
 
 # Which document a form field's text belongs to. Fields of the shipped forms (forms/);
@@ -121,7 +122,11 @@ def _case_documents(session: Session | Connection, case_id: int) -> list[Documen
         select(CaseEvent.kind, CaseEvent.task_key, CaseEvent.data)
         .where(CaseEvent.case_id == case_id, CaseEvent.kind.in_(("case_started", "task_completed")))
         .order_by(CaseEvent.id)).all()
-    return documents_for(title, [(r[0], r[1], r[2] or {}) for r in rows])
+    # Secret-marked fields (OSL) are never indexed, so no match or snippet can show them.
+    secrets = secrets_of_case(session, case_id)
+    events = [(r[0], r[1], {**(r[2] or {}), "data": redact((r[2] or {}).get("data") or {}, secrets)})
+              if secrets else (r[0], r[1], r[2] or {}) for r in rows]
+    return documents_for(title, events)
 
 
 def write_documents(session: Session | Connection, case_id: int, documents: Sequence[Document]) -> None:
