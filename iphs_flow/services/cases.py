@@ -220,7 +220,8 @@ def get_case(ctx: AppContext, case_ref: str | int, actor: Actor) -> CaseDetail:
 
         withheld = withheld_from(tx, actor, case)
         data = withheld.redact(data)
-        history = [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name, withheld.redact_event(e.kind, e.data))
+        history = [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name,
+                             withheld.redact_event(e.kind, e.data, e.actor))
                    for e in tx.events.for_case(case.id)]
         detail = CaseDetail(case=case_view(case, list(tx.tasks.open_for_case(case.id))), data=data,
                             history=history)

@@ -107,6 +107,9 @@ class Withheld:
     secrets: Secrets = NOTHING_SECRET
     provisions: Mapping[str, str] = field(default_factory=dict)  # field key or "attachment:<id>" -> provision
     labels: Mapping[str, str] = field(default_factory=dict)  # field key -> label
+    # The owner: what they themselves wrote (their records and events) is shown to them even where
+    # the same field, written by others, is left out.
+    author: str | None = None
 
     def hides(self, key: str) -> bool:
         return self.secrets.hides(key)
@@ -120,17 +123,20 @@ class Withheld:
     def label(self, key: str) -> str:
         return self.labels.get(key, key)
 
-    def redact(self, data: Mapping[str, Any] | None) -> dict[str, Any]:
+    def redact(self, data: Mapping[str, Any] | None, by: str | None = None) -> dict[str, Any]:
+        """`data` without the marked fields; `by` is who wrote it (the owner's own writing is kept for them)."""
         data = data or {}
+        if by is not None and by == self.author:
+            return dict(data)
         return {k: v for k, v in data.items() if not self.secrets.hides(k)}
 
     def hidden_in(self, data: Mapping[str, Any] | None) -> list[str]:
         return [k for k in (data or {}) if self.secrets.hides(k)]
 
-    def redact_event(self, kind: str, data: Mapping[str, Any] | None) -> dict[str, Any]:
+    def redact_event(self, kind: str, data: Mapping[str, Any] | None, by: str | None = None) -> dict[str, Any]:
         """An event's data with the marked form fields (its `data`) and mail parameters (`params`) left out."""
         out = dict(data or {})
-        if not self.secrets:
+        if not self.secrets or (by is not None and by == self.author):
             return out
         for key in ("data", "params"):
             if isinstance(out.get(key), Mapping):
@@ -165,14 +171,16 @@ def field_labels(forms: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _own_submissions(tx: Transaction, case: Case, username: str) -> tuple[set[str], set[int]]:
-    """Field keys and attachment ids the person themselves submitted in the case."""
-    keys: set[str] = set()
-    for (data,) in tx.session.execute(select(CaseEvent.data).where(
-            CaseEvent.case_id == case.id, CaseEvent.actor == username,
-            CaseEvent.kind.in_(("case_started", "task_completed")))):
+    """Field keys only the person themselves submitted in the case (nobody else wrote them), and
+    the attachment ids they brought in."""
+    own: set[str] = set()
+    others: set[str] = set()
+    for actor, data in tx.session.execute(select(CaseEvent.actor, CaseEvent.data).where(
+            CaseEvent.case_id == case.id, CaseEvent.kind.in_(("case_started", "task_completed")))):
         submitted = (data or {}).get("data")
         if isinstance(submitted, Mapping):
-            keys |= set(submitted)
+            (own if actor == username else others).update(submitted)
+    keys = own - others
     files = set(tx.session.scalars(select(CaseAttachment.id).where(CaseAttachment.case_id == case.id,
                                                                     CaseAttachment.uploaded_by == username)))
     return keys, files
@@ -189,10 +197,12 @@ def withheld_from(tx: Transaction, actor: Actor, case: Case) -> Withheld:
     if not secrets or handles_case(tx, actor, case):
         return NOTHING_WITHHELD
     fields, files = set(secrets.fields), set(secrets.attachments)
+    author = None
     if actor.username == case.owner:
         own_keys, own_files = _own_submissions(tx, case, actor.username)
         fields -= own_keys
         files -= own_files
+        author = actor.username
     if not fields and not files:
         return NOTHING_WITHHELD
     provisions = {}
@@ -200,7 +210,7 @@ def withheld_from(tx: Transaction, actor: Actor, case: Case) -> Withheld:
         key = marking.target if marking.target_kind == FIELD else f"attachment:{marking.target}"
         provisions[key] = marking.provision
     return Withheld(Secrets(frozenset(fields), frozenset(files)), provisions,
-                    field_labels(case.process_version.forms))
+                    field_labels(case.process_version.forms), author)
 
 
 # ---------------------------------------------------------------- lists: klassificeringsstruktur, OSL

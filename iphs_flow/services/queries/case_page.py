@@ -118,7 +118,8 @@ def case_page(ctx: AppContext, case_id: int, actor: Actor) -> CaseOverview:
         require_visible(tx, actor, case, case_id)
         forms = dict(case.process_version.forms)
         withheld = withheld_from(tx, actor, case)
-        history = [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name, withheld.redact_event(e.kind, e.data))
+        history = [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name,
+                             withheld.redact_event(e.kind, e.data, e.actor))
                    for e in tx.events.for_case(case.id)]
         records = redacted_records(records_in(tx.session, case.id), withheld)
         detail = CaseDetail(case=case_view(case, list(tx.tasks.open_for_case(case.id))), data={}, history=history)
@@ -245,7 +246,8 @@ def case_history(ctx: AppContext, case_ref: str | int, actor: Actor) -> list[Eve
         case = visible_case(tx, case_ref, actor)
         case_id = case.id
         withheld = withheld_from(tx, actor, case)
-        history = [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name, withheld.redact_event(e.kind, e.data))
+        history = [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name,
+                             withheld.redact_event(e.kind, e.data, e.actor))
                    for e in tx.events.for_case(case.id)]
     record_read(ctx, case_id, actor, "history")
     return history

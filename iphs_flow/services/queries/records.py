@@ -131,9 +131,9 @@ def redacted_records(records: CaseRecords, withheld: Any) -> CaseRecords:
         return records
     from dataclasses import replace
 
-    stages = [replace(r, data=withheld.redact(r.data)) for r in records.stages]
-    decisions = [replace(d, data=withheld.redact(d.data),
-                         reason=None if withheld.secrets.hides_reason else d.reason,
+    stages = [replace(r, data=withheld.redact(r.data, r.actor)) for r in records.stages]
+    decisions = [d if d.decider == withheld.author else
+                 replace(d, data=withheld.redact(d.data), reason=None if withheld.secrets.hides_reason else d.reason,
                          conditions=[] if withheld.hides("conditions") else d.conditions)
                  for d in records.decisions]
     return CaseRecords(stages, decisions)

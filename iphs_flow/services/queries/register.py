@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select, true
 
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.calendar import STOCKHOLM
@@ -134,7 +134,7 @@ def search_register(ctx: AppContext, query: RegisterQuery, actor: Actor) -> Regi
     if query.counterpart:
         where.append(exists().where(RegisteredDocument.case_id == Case.id,
                                     _like(RegisteredDocument.counterpart, query.counterpart)))
-    base = select(Case.id).select_from(Case).outerjoin(reg, reg.case_id == Case.id).where(and_(*where))
+    base = select(Case.id).select_from(Case).outerjoin(reg, reg.case_id == Case.id).where(and_(true(), *where))
     with ctx.uow.read() as tx:
         total = int(tx.session.scalar(select(func.count()).select_from(base.subquery())) or 0)
         pages = max(1, -(-total // PER_PAGE))
