@@ -349,8 +349,20 @@ def get_registration(ctx: AppContext, case_ref: str | int, actor: Actor) -> Regi
         return registration_view(tx, visible_case(tx, case_ref, actor))
 
 
+def not_text(value: str) -> bool:
+    """NUL characters and lone surrogates are no text (and PostgreSQL refuses them)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return "\x00" in value
+
+
 def _text(value: Any, limit: int, name: str, problems: dict[str, list[str]]) -> str | None:
     text = " ".join(str(value or "").split())
+    if not_text(text):
+        problems[name] = ["not text (a NUL character or a lone surrogate)"]
+        return None
     if len(text) > limit:
         problems[name] = [f"at most {limit} characters"]
     return text or None
@@ -475,13 +487,18 @@ def mark_secret(ctx: AppContext, case_ref: str | int, actor: Actor, *, kind: str
             if not FIELD_KEY.fullmatch(target) or target in UNMARKABLE or target not in _case_field_keys(tx, case):
                 problems["target"] = ["not a field of this case"]
         else:
-            attachment = tx.attachments.get(int(target)) if target.isdigit() and len(target) < 19 else None
+            number = int(target) if target.isascii() and target.isdigit() and len(target) < 19 else None
+            attachment = tx.attachments.get(number) if number is not None else None
             if attachment is None or attachment.case_id != case.id:
                 problems["target"] = ["not an attachment of this case"]
         if provision not in {p.code for p in provisions(tx)}:
             problems["provision"] = ["choose a provision from the list"]
         reason_text = " ".join(str(reason or "").split())
-        if not reason_text:
+        if not_text(target):
+            problems["target"] = ["not a field or attachment of this case"]
+        if not_text(reason_text) or not_text(str(provision or "")):
+            problems["reason"] = ["not text (a NUL character or a lone surrogate)"]
+        elif not reason_text:
             problems["reason"] = ["required: why the provision applies"]
         elif len(reason_text) > MAX_REASON:
             problems["reason"] = [f"at most {MAX_REASON} characters"]
@@ -513,7 +530,7 @@ def lift_secrecy(ctx: AppContext, case_ref: str | int, marking_id: int, actor: A
         if view is None:
             raise NotFound(f"there is no secrecy marking {marking_id} in this case")
         reason_text = " ".join(str(reason or "").split())
-        if not reason_text or len(reason_text) > MAX_REASON:
+        if not reason_text or len(reason_text) > MAX_REASON or not_text(reason_text):
             raise InvalidInput("say why the secrecy is lifted", {"reason": ["required, at most 2000 characters"]})
         tx.session.execute(delete(SecrecyMarking).where(SecrecyMarking.id == marking_id))
         tx.events.add(case.id, actor.username, "secrecy_lifted",

@@ -43,9 +43,10 @@ def _refused(case_id: int, err: InvalidInput | Conflict) -> tuple[str, int]:
 def update(case_id: int) -> Any:
     form = request.form
     version = form.get("version", "")
+    shown = int(version) if version.isascii() and version.isdigit() and len(version) < 10 else -1
     try:
         registration.update_registration(
-            _ctx(), case_id, require_login_actor(), version=int(version) if version.isdigit() else -1,
+            _ctx(), case_id, require_login_actor(), version=shown,
             classification=form.get("classification"), description=form.get("description"), unit=form.get("unit"),
             registered_on=form.get("registered_on"))
     except (InvalidInput, Conflict) as err:

@@ -293,3 +293,21 @@ def test_the_register_extract_and_the_erasure_cover_markings_and_registered_docu
     with ctx.uow.read() as tx:
         assert tx.session.scalar(select(SecrecyMarking.marked_by)) != "lisa"
         assert "lisa" not in {e.actor for e in tx.session.scalars(select(CaseEvent))}
+
+
+def test_text_that_is_not_text_is_refused_at_its_field_never_a_server_error(world) -> None:
+    ctx, app = world
+    view = case_at_gate(ctx)
+    lena, rut = Browser(app, "lena"), Browser(app, "rut")
+    refused = lena.client.post(f"/cases/{view.id}/registration", data={
+        "csrf_token": lena.token, "version": "²", "description": "noll\x00tecken", "unit": ""})
+    assert refused.status_code in (409, 422)
+    refused = lena.client.post(f"/cases/{view.id}/registration", data={
+        "csrf_token": lena.token, "version": "0", "description": "noll\x00tecken", "unit": ""})
+    assert refused.status_code == 422
+    marked = lena.client.post(f"/cases/{view.id}/secrecy", data={
+        "csrf_token": lena.token, "target": "attachment:²", "provision": PROVISION, "reason": "x\x00"})
+    assert marked.status_code == 422
+    assert rut.get("/diarium?q=a%00b").status_code == 422
+    assert rut.get("/api/v1/register?q=a%00b").status_code == 422
+    assert rut.get("/api/v1/register?page=0").status_code == 422

@@ -24,6 +24,7 @@ from ..registration import (
     document_views,
     field_labels,
     markings_of,
+    not_text,
     registration_view,
 )
 from ..secrecy import FIELD
@@ -67,6 +68,9 @@ def parse_query(args: dict[str, Any]) -> RegisterQuery:
 
     def text(name: str) -> str:
         value = " ".join(str(args.get(name) or "").split())
+        if not_text(value):
+            problems[name] = ["not text (a NUL character or a lone surrogate)"]
+            return ""
         if len(value) > 200:
             problems[name] = ["at most 200 characters"]
         return value[:200]
