@@ -820,6 +820,87 @@ def digest_preview(username: str, month: str | None, actor: str | None) -> None:
         click.echo("Nothing new that month among the cases they may see: no mail would be sent.")
     click.echo(f"Subject: {shown.subject}\n")
     click.echo(shown.body)
+@cli.group("register", help="The register (diariet): search it, answer a records request, maintain its lists.")
+def register_group() -> None:
+    pass
+
+
+@register_group.command("list", help="Registered cases and documents matching every filter, newest first.")
+@click.option("--number", default="")
+@click.option("--from", "date_from", default="", help="Registered on or after (2026-12-01).")
+@click.option("--to", "date_to", default="", help="Registered on or before.")
+@click.option("--classification", default="")
+@click.option("--unit", default="")
+@click.option("--text", "q", default="", help="Words of a description.")
+@click.option("--party", default="", help="A sender or recipient.")
+@click.option("--page", default="1")
+@click.option("--as", "actor", default=None)
+def register_list(number: str, date_from: str, date_to: str, classification: str, unit: str, q: str, party: str,
+                  page: str, actor: str | None) -> None:
+    from iphs_flow.services.queries import register
+
+    args = {"number": number, "from": date_from, "to": date_to, "classification": classification, "unit": unit,
+            "q": q, "party": party, "page": page}
+    found = _run(lambda: register.search_register(_context(), register.parse_query(args), _actor(actor)))
+    click.echo(f"{found.total} case(s), page {found.page} of {found.pages}")
+    for row in found.rows:
+        r = row.registration
+        click.echo(f"{r.number}\t{r.registered_on.isoformat()}\t{r.classification or '-'}\t{r.unit or '-'}\t"
+                   f"{r.description}")
+        for d in row.documents:
+            secret = f" [sekretess: {d.secret}]" if d.secret else ""
+            click.echo(f"    {d.full_number}\t{d.registered_at.date().isoformat()}\t{d.direction}\t"
+                       f"{d.counterpart}\t{d.description}{secret}")
+
+
+@register_group.command("request", help="Answer a public-records request for CASE: what exists, what is secret.")
+@click.argument("case")
+@click.option("--as", "actor", default=None)
+def register_request(case: str, actor: str | None) -> None:
+    from iphs_flow.services.queries import register
+
+    answer = _run(lambda: register.records_request(_context(), case, _actor(actor)))
+    click.echo(json.dumps(answer.as_json(), ensure_ascii=False, indent=2))
+
+
+def _list_file(path: str) -> list[dict[str, Any]]:
+    """Entries from a JSON list of {code, name[, active]} or a CSV file with the columns code;name."""
+    text = Path(path).read_text(encoding="utf-8")
+    if path.endswith(".json"):
+        data = json.loads(text)
+        if not isinstance(data, list):
+            raise click.ClickException("the JSON file must hold a list of {code, name}")
+        return data
+    import csv
+
+    dialect = csv.Sniffer().sniff(text.splitlines()[0] if text else ";", delimiters=";,\t")
+    rows = [r for r in csv.reader(text.splitlines(), dialect) if r and any(c.strip() for c in r)]
+    if rows and [c.strip().lower() for c in rows[0][:2]] == ["code", "name"]:
+        rows = rows[1:]
+    return [{"code": r[0], "name": r[1] if len(r) > 1 else ""} for r in rows]
+
+
+@register_group.command("load", help="Load the klassificeringsstruktur (classes) or the OSL provisions from FILE.")
+@click.argument("which", type=click.Choice(["classes", "provisions"]))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--as", "actor", default=None)
+def register_load(which: str, file: str, actor: str | None) -> None:
+    from iphs_flow.services import registration
+
+    load = registration.load_classes if which == "classes" else registration.load_provisions
+    count = _run(lambda: load(_context(), _list_file(file), _actor(actor)))
+    click.echo(f"loaded {count} {which}; entries not in the file are no longer offered")
+
+
+@register_group.command("lists", help="The klassificeringsstruktur and the OSL provisions as they stand.")
+def register_lists() -> None:
+    from iphs_flow.services import registration
+
+    for title, entries in (("classes", registration.list_classes(_context())),
+                           ("provisions", registration.list_provisions(_context()))):
+        click.echo(f"{title}:")
+        for e in entries:
+            click.echo(f"  {e.code}\t{e.name}" + ("" if e.active else "\t(inactive)"))
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from flask_wtf.csrf import generate_csrf
 
 from iphs_flow.http.identity import current_user
 
-from . import admin, cases, following, me, messages, processes, search, tasks
+from . import admin, cases, following, me, messages, processes, register, search, tasks
 from .common import make_blueprint
 from .schemas import SessionSchema
 
@@ -32,4 +32,5 @@ def whoami() -> dict[str, Any]:
 
 
 def blueprints() -> list[Blueprint]:
-    return [session_bp, cases.bp, tasks.bp, processes.bp, me.bp, admin.bp, search.bp, messages.bp, following.bp]
+    return [session_bp, cases.bp, tasks.bp, processes.bp, me.bp, admin.bp, search.bp, messages.bp, following.bp,
+            register.bp]

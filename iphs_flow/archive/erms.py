@@ -13,7 +13,7 @@ from datetime import datetime
 from lxml import etree
 
 from .case_xml import clean_text, xml_datetime
-from .model import ArchiveCase, Document
+from .model import ArchiveCase, Document, Restriction
 
 NS = "https://DILCIS.eu/XML/ERMS"
 
@@ -47,12 +47,21 @@ def _dates(parent: etree._Element, **dates: datetime | None) -> None:
             _sub(holder, "date", xml_datetime(moment), dateType=date_type)
 
 
+def _restrictions(parent: etree._Element, restrictions: tuple[Restriction, ...]) -> None:
+    """Secrecy under OSL as ERMS restrictions (confidential, with the provision as regulation)."""
+    for restriction in restrictions:
+        element = _sub(parent, "restriction", restrictionType="confidential")
+        _sub(element, "explanatoryText", restriction.explanation)
+        _sub(element, "regulation", restriction.regulation)
+
+
 def _record(parent: etree._Element, case: ArchiveCase, document: Document, position: int, path: str) -> None:
     record = _sub(parent, "record", systemIdentifier=document.key, recordType=document.kind,
                   recordPhysicalOrDigital="digital")
     _sub(record, "objectId", f"{case.number}:{position}")
     _sub(record, "title", document.title)
     _sub(record, "runningNumber", str(position))
+    _restrictions(record, document.restrictions)
     _sub(record, "direction", directionDefinition=document.direction)
     if document.agent:
         agents = _sub(record, "agents")
@@ -92,6 +101,7 @@ def erms_xml(case: ArchiveCase, document_paths: dict[str, str], *, software: str
     _sub(aggregation, "title", case.title)
     _sub(aggregation, "subject", case.process_name)
     _sub(aggregation, "status", value=_STATUS.get(case.status, "closed"))
+    _restrictions(aggregation, case.restrictions)
     agents = _sub(aggregation, "agents")
     _agent(agents, "creator", case.owner, "idéägare")
     if case.unit:

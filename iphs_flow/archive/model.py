@@ -23,6 +23,14 @@ class FormField:
 
 
 @dataclass(frozen=True)
+class Restriction:
+    """A secrecy marking (OSL) on the case file or one document: what it covers and the provision."""
+
+    explanation: str
+    regulation: str  # e.g. "OSL 31 kap. 16 §"
+
+
+@dataclass(frozen=True)
 class Document:
     """One document (handling) of the case: a submitted form, a decision, a comment, a file."""
 
@@ -37,6 +45,7 @@ class Document:
     source: Path | None = None  # an attachment's bytes on disk
     filename: str | None = None  # an attachment's name as uploaded
     mimetype: str | None = None
+    restrictions: tuple[Restriction, ...] = ()  # the document's secret parts; the content is kept
 
 
 @dataclass(frozen=True)
@@ -81,4 +90,5 @@ class ArchiveCase:
     decisions: tuple[Decision, ...] = ()
     history: tuple[HistoryEntry, ...] = ()
     people_pseudonymised: bool = False
+    restrictions: tuple[Restriction, ...] = ()  # every secrecy marking of the case
     extra: dict[str, str] = field(default_factory=dict)

@@ -30,6 +30,7 @@ from iphs_flow.archive.model import (
     Document,
     FormField,
     HistoryEntry,
+    Restriction,
 )
 from iphs_flow.archive.sip import WrittenPackage, write_package, zip_package
 from iphs_flow.bootstrap import AppContext
@@ -160,6 +161,39 @@ def _archive_case(ctx: AppContext, records: CaseRecordSet, pseudonymise: bool) -
         people_pseudonymised=pseudonymise)
 
 
+def _registered(archive_case: ArchiveCase, tx: Any, records: CaseRecordSet) -> ArchiveCase:
+    """The case with its registration data and its secrecy markings as ERMS restrictions.
+
+    The archive keeps the content of secret parts (it must hold the whole record); the
+    markings travel with it, on the case file and on each document they touch.
+    """
+    from dataclasses import replace
+
+    from .registration import field_labels, markings_of, registration_view
+
+    registration = registration_view(tx, records.case)
+    labels = field_labels(records.forms)
+    markings = markings_of(tx, records.case.id)
+    fields = {m.target: m.provision for m in markings if m.target_kind == "field"}
+    files = {m.target: m.provision for m in markings if m.target_kind == "attachment"}
+
+    def marked(document: Document) -> Document:
+        found = [Restriction(f"Sekretessmarkerad uppgift: {labels.get(f.name, f.name)}", fields[f.name])
+                 for f in document.fields if f.name in fields]
+        if document.kind == "decision" and "reason" in fields and not any(f.name == "reason" for f in document.fields):
+            found.append(Restriction("Sekretessmarkerad uppgift: motivering", fields["reason"]))
+        if document.kind == "attachment" and document.key.removeprefix("bilaga-") in files:
+            found.append(Restriction("Sekretessmarkerad bilaga", files[document.key.removeprefix("bilaga-")]))
+        return replace(document, restrictions=tuple(found)) if found else document
+
+    case_level = tuple(Restriction(f"Sekretessmarkerad {'uppgift' if m.target_kind == 'field' else 'bilaga'}: "
+                                   f"{labels.get(m.target, m.target) if m.target_kind == 'field' else m.target}",
+                                   m.provision) for m in markings)
+    return replace(archive_case, documents=tuple(marked(d) for d in archive_case.documents),
+                   restrictions=case_level, classification=registration.classification,
+                   unit=registration.unit, description=registration.description)
+
+
 def _submitter(ctx: AppContext) -> Submitter:
     settings = ctx.settings
     return Submitter(organisation=settings.organisation, organisation_code=settings.organisation_code,
@@ -183,7 +217,7 @@ def export_case(ctx: AppContext, case_ref: str | int, out_dir: Path, actor: Acto
             raise Conflict(f"case {records.case.number} is not closed; only closed cases go to the e-archive")
         wanted = (records.case.process_key in ctx.settings.archive_pseudonymise
                   if pseudonymise is None else pseudonymise)
-        archive_case = _archive_case(ctx, records, wanted)
+        archive_case = _registered(_archive_case(ctx, records, wanted), tx, records)
     try:
         written: WrittenPackage = write_package(archive_case, out_dir, _submitter(ctx), now())
     except FileNotFoundError as err:

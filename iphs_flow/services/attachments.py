@@ -25,6 +25,7 @@ from iphs_flow.store.tables import CaseAttachment
 from .errors import InvalidInput, NotFound
 from .permissions import Actor
 from .read_log import record_read
+from .registration import register_attachment, withheld_from
 from .visibility import require_visible, visible_case
 
 TYPES = {
@@ -132,6 +133,7 @@ def add_attachment(ctx: AppContext, case_ref: str | int, filename: str, stream: 
         tx.events.add(case.id, actor.username, "attachment_added", data={"filename": name, "size": len(content)})
         try:
             tx.flush()
+            register_attachment(tx, case, row, actor.username)  # an incoming document of the case (OSL 5 kap.)
             view = _view(row)
             tx.commit()
         except Exception:
@@ -144,7 +146,8 @@ def list_attachments(ctx: AppContext, case_ref: str | int, actor: Actor) -> list
     with ctx.uow.read() as tx:
         case = visible_case(tx, case_ref, actor)
         rows = tx.attachments.for_case(case.id)
-        return [_view(r) for r in rows]
+        withheld = withheld_from(tx, actor, case)
+        return [_view(r) for r in rows if not withheld.hides_attachment(r.id)]
 
 
 def open_attachment(ctx: AppContext, attachment_id: int, actor: Actor) -> tuple[AttachmentView, Path]:
@@ -155,6 +158,8 @@ def open_attachment(ctx: AppContext, attachment_id: int, actor: Actor) -> tuple[
             raise NotFound(f"there is no attachment {attachment_id}")
         case = tx.cases.get(row.case_id)
         require_visible(tx, actor, case, f"for attachment {attachment_id}")
+        if withheld_from(tx, actor, case).hides_attachment(row.id):  # secret (OSL): not there for non-handlers
+            raise NotFound(f"there is no attachment {attachment_id}")
         path = Path(ctx.settings.attachments_dir) / row.stored_name
         if not path.is_file():
             raise NotFound(f"the file of attachment {attachment_id} is missing")

@@ -216,7 +216,12 @@ def get_case(ctx: AppContext, case_ref: str | int, actor: Actor) -> CaseDetail:
         case = visible_case(tx, case_ref, actor)
         data = ctx.engine.inspect(engine_ref(case.process_version), json.loads(case.state)).data \
             if case.state != "{}" else {}
-        history = [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name, e.data)
+        from .registration import withheld_from  # secret-marked fields (OSL) left out for non-handlers
+
+        withheld = withheld_from(tx, actor, case)
+        data = withheld.redact(data)
+        history = [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name,
+                             withheld.redact_event(e.kind, e.data, e.actor))
                    for e in tx.events.for_case(case.id)]
         detail = CaseDetail(case=case_view(case, list(tx.tasks.open_for_case(case.id))), data=data,
                             history=history)

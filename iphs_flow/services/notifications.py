@@ -26,6 +26,7 @@ from iphs_flow.store.unit_of_work import Transaction
 
 from .errors import InvalidInput, NotFound
 from .permissions import ADMINISTRATOR, Actor, require_role
+from .registration import register_sent_mail, withheld_for_person
 
 NOTIFY_MODES = ("immediate", "daily", "weekly")
 DIGEST_HOUR = time(7, 0)
@@ -225,13 +226,21 @@ def dispatch_notification(tx: Transaction, job: Outbox, settings: Settings, at: 
     for person in recipients:
         # A manager reads the case, not the subordinate's task page.
         person_link = f"{root}/cases/{case.id}" if payload.get("to") == "manager" and case else link
+        personal = payload
+        if case is not None:  # secret-marked fields (OSL) never reach a mail to someone who does not handle the case
+            withheld = withheld_for_person(tx, person.username, case)
+            if withheld:
+                personal = {**payload, "params": withheld.redact(payload.get("params") or {})}
         text = render(payload.get("template", "generic"), person.language,
-                      _context(person, payload, case, task, person_link, holder))
+                      _context(person, personal, case, task, person_link, holder))
         key = bounded_key(job.idempotency_key, person.username)
         tx.notifications.add_once(Notification(
             key=key, username=person.username, case_id=job.case_id, template=payload.get("template", "generic"),
             subject=text.subject, body=text.body, link=person_link, created_at=at, read_at=None))
         queue_mail(tx, settings, person, key, text.subject, text.body, person_link, job.case_id, at)
+        if case is not None and person.email:  # a decision or message sent out is an outgoing document
+            register_sent_mail(tx, case, payload.get("template", "generic"), bounded_key("mail", key),
+                               person.username, text.subject, at)
     return len(recipients)
 
 

@@ -16,6 +16,8 @@ INNOVATION_LEAD = "innovation_lead"
 PROCESS_DESIGNER = "process_designer"
 ADMINISTRATOR = "administrator"
 ROLES = (IDEA_OWNER, APPROVER, INNOVATION_LEAD, PROCESS_DESIGNER, ADMINISTRATOR)
+REGISTRAR = "registrar"  # keeps the register (diariet): registration data, secrecy, records requests
+ROLES = (*ROLES, REGISTRAR)
 
 SYSTEM = "system"
 
@@ -39,7 +41,7 @@ class Actor:
 
     @property
     def sees_all_cases(self) -> bool:
-        return self.is_system or bool({INNOVATION_LEAD, ADMINISTRATOR} & self.roles)
+        return self.is_system or bool({INNOVATION_LEAD, ADMINISTRATOR, REGISTRAR} & self.roles)
 
 
 def require_role(actor: Actor, role: str, action: str) -> None:

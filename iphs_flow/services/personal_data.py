@@ -34,6 +34,8 @@ from iphs_flow.store.tables import (
     LoginThrottle,
     Notification,
     Outbox,
+    RegisteredDocument,
+    SecrecyMarking,
     TaskDraft,
     UserAccount,
     UserRole,
@@ -119,6 +121,21 @@ def register_extract(ctx: AppContext, username: str, actor: Actor) -> RegisterEx
             ("access_log", tuple(ExtractItem("access", None, None, a.at,
                                              f"{a.event}" + (f" från {a.remote_addr}" if a.remote_addr else ""))
                                  for a in rows.access)),
+            ("secrecy_markings", tuple(
+                ExtractItem("secrecy_marking", c.number, c.id, m.marked_at,
+                            f"sekretessmarkerade {m.target_kind} {m.target} enligt {m.provision}")
+                for m, c in tx.session.execute(select(SecrecyMarking, Case)
+                                               .join(Case, Case.id == SecrecyMarking.case_id)
+                                               .where(SecrecyMarking.marked_by == username)
+                                               .order_by(SecrecyMarking.id)).all())),
+            ("registered_documents", tuple(
+                ExtractItem("registered_document", c.number, c.id, d.registered_at,
+                            f"{c.number}:{d.number} {'från' if d.direction == 'incoming' else 'till'} personen: "
+                            f"{d.description}")
+                for d, c in tx.session.execute(select(RegisteredDocument, Case)
+                                               .join(Case, Case.id == RegisteredDocument.case_id)
+                                               .where(RegisteredDocument.counterpart == username)
+                                               .order_by(RegisteredDocument.id)).all())),
             ("mentions", tuple(ExtractItem(f"{m.table}.{m.column}", case_numbers.get(m.case_id), m.case_id, None,
                                            "namnet eller adressen nämns i texten") for m in rows.mentions)),
         )

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, text
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from iphs_flow.engine.clock import now
-from iphs_flow.store.tables import Case, CaseEvent, SearchDocument
+from iphs_flow.store.tables import Case, CaseEvent, SearchDocument, SecrecyMarking
 
 from .permissions import ADMINISTRATOR, Actor, require_role
+from .secrecy import redact, secrets_of_case
 from .text_analysis import analysed, clean
 
 # Which document a form field's text belongs to. Fields of the shipped forms (forms/);
@@ -113,7 +115,7 @@ def documents_for(title: str, events: Sequence[tuple[str, str | None, Mapping[st
     return [Document(field, clean("\n".join(parts[field]))[:MAX_BODY]) for field in FIELDS if field in parts]
 
 
-def _case_documents(session: Session | Connection, case_id: int) -> list[Document]:
+def _case_documents(session: Session | Connection, case_id: int, secrecy: bool = True) -> list[Document]:
     title = session.execute(select(Case.title).where(Case.id == case_id)).scalar_one_or_none()
     if title is None:
         return []
@@ -121,7 +123,11 @@ def _case_documents(session: Session | Connection, case_id: int) -> list[Documen
         select(CaseEvent.kind, CaseEvent.task_key, CaseEvent.data)
         .where(CaseEvent.case_id == case_id, CaseEvent.kind.in_(("case_started", "task_completed")))
         .order_by(CaseEvent.id)).all()
-    return documents_for(title, [(r[0], r[1], r[2] or {}) for r in rows])
+    # Secret-marked fields (OSL) are never indexed, so no match or snippet can show them.
+    secrets = secrets_of_case(session, case_id) if secrecy else None
+    events = [(r[0], r[1], {**(r[2] or {}), "data": redact((r[2] or {}).get("data") or {}, secrets)})
+              if secrets else (r[0], r[1], r[2] or {}) for r in rows]
+    return documents_for(title, events)
 
 
 def write_documents(session: Session | Connection, case_id: int, documents: Sequence[Document]) -> None:
@@ -150,7 +156,12 @@ def refresh(tx: Any, case_id: int) -> None:
 
 
 def rebuild_on(connection: Session | Connection, batch: int = 500) -> int:
-    """Index every case again; returns how many cases were indexed."""
+    """Index every case again; returns how many cases were indexed.
+
+    Migration 0014 runs this before the secrecy markings' table exists (0017): nothing can be marked then.
+    """
+    secrecy = sa_inspect(connection.connection() if isinstance(connection, Session) else connection) \
+        .has_table(SecrecyMarking.__tablename__)
     done = 0
     last = 0
     while True:
@@ -159,7 +170,7 @@ def rebuild_on(connection: Session | Connection, batch: int = 500) -> int:
         if not ids:
             return done
         for case_id in ids:
-            write_documents(connection, case_id, _case_documents(connection, case_id))
+            write_documents(connection, case_id, _case_documents(connection, case_id, secrecy))
         done += len(ids)
         last = ids[-1]
 

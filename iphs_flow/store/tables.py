@@ -6,12 +6,14 @@ and PostgreSQL; a test compares the two so they cannot drift apart.
 
 from __future__ import annotations
 
+from datetime import date as date_type
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -729,3 +731,73 @@ def _published_case_moved(session: Session, _context: Any, _instances: Any) -> N
     if moved:
         session.connection().execute(
             update(Publication.__table__).where(Publication.__table__.c.case_id.in_(moved)).values(public_changed_at=now()))
+
+
+# ---------------------------------------------------------------- registration (OSL 5 kap.)
+
+
+class CaseRegistration(Base):
+    """A case's registration data (diarieföring): date, classification, public description, unit.
+
+    The diarienummer is the case's number. A case without a row reads as registered on the
+    day it started, unclassified, with its title as description; the row is written on the
+    first change. `last_document` hands out the running numbers of its registered documents.
+    """
+
+    __tablename__ = "case_registration"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), primary_key=True)
+    registered_on: Mapped[date_type] = mapped_column(Date)
+    classification: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    description: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    unit: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    last_document: Mapped[int] = mapped_column(Integer, default=0)
+    version: Mapped[int] = mapped_column(Integer, default=0)  # counts changes; a form names the one it showed
+    updated_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class RegistryClass(Base):
+    """One entry of the city's klassificeringsstruktur, maintained by administrators."""
+
+    __tablename__ = "registry_class"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)  # e.g. "1.3.1"
+    name: Mapped[str] = mapped_column(String(300))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class OslProvision(Base):
+    """A provision of offentlighets- och sekretesslagen a secrecy marking may cite."""
+
+    __tablename__ = "osl_provision"
+
+    code: Mapped[str] = mapped_column(String(100), primary_key=True)  # e.g. "OSL 31 kap. 16 §"
+    name: Mapped[str] = mapped_column(String(300))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class RegisteredDocument(Base):
+    """An incoming or outgoing document of a case in the register (diariet), numbered within the case.
+
+    Incoming: an attachment (sender = who brought it in). Outgoing: a decision or message sent
+    by mail (recipient). `ref` names what it registers (the attachment's id, the mail's key).
+    """
+
+    __tablename__ = "registered_document"
+    __table_args__ = (UniqueConstraint("case_id", "number", name="uq_registered_document_case_number"),
+                      UniqueConstraint("case_id", "kind", "ref", name="uq_registered_document_ref"),
+                      Index("ix_registered_document_at", "registered_at"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    direction: Mapped[str] = mapped_column(String(10))  # incoming | outgoing
+    kind: Mapped[str] = mapped_column(String(20))  # attachment | decision | message
+    ref: Mapped[str] = mapped_column(String(200))
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    counterpart: Mapped[str] = mapped_column(String(300))  # sender (incoming) or recipient (outgoing)
+    description: Mapped[str] = mapped_column(String(500))
+    registered_by: Mapped[str] = mapped_column(String(200))

@@ -45,7 +45,7 @@ from iphs_flow.engine.vocabulary import (
     is_gate_form,
 )
 from iphs_flow.http.i18n import LANGUAGES
-from iphs_flow.services import accounts, assignment, attachments, comments, drafts
+from iphs_flow.services import accounts, assignment, attachments, comments, drafts, registration
 from iphs_flow.services import cases as case_service
 from iphs_flow.services import processes as process_service
 from iphs_flow.services.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -234,7 +234,7 @@ def case(case_id: int) -> str:
                            viewer=full and vendor_available() and bool(picture.xml),
                            comments=comments.list_comments(_ctx(), case_id, actor), stages=STAGES,
                            files=attachments.list_attachments(_ctx(), case_id, actor),
-                           stage_name=stage_name)
+                           stage_name=stage_name, registration=registration.registration_panel(_ctx(), case_id, actor))
 
 
 @bp.get("/cases/<int:case_id>/diagram.bpmn")

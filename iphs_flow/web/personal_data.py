@@ -25,6 +25,8 @@ SECTION_TITLES = {
     "cases": "Ärenden som personen äger", "tasks": "Uppgifter", "decisions_and_forms": "Formulär, beslut och händelser",
     "comments": "Kommentarer", "attachments": "Bifogade filer", "notifications": "Aviseringar", "mails": "E-post",
     "api_tokens": "API-nycklar", "access_log": "Åtkomstlogg", "mentions": "Där personen nämns i text",
+    "secrecy_markings": "Sekretessmarkeringar personen gjort",
+    "registered_documents": "Registrerade handlingar till eller från personen",
 }
 
 

@@ -22,9 +22,10 @@ from ..errors import NotFound
 from ..permissions import Actor, may_work_on
 from ..processes import model_for
 from ..read_log import record_read
+from ..registration import NOTHING_WITHHELD, Withheld, withheld_from
 from ..views import CaseDetail, CaseView, EventView, TaskView
 from ..visibility import require_visible, visible_case, visible_task
-from .records import CaseRecords, records_in, status_words
+from .records import CaseRecords, records_in, redacted_records, status_words
 from .tasks import task_view
 
 
@@ -39,6 +40,7 @@ class TaskPage:
     closed_at: datetime | None
     prefill: dict[str, Any] = field(default_factory=dict)  # repeated fields from an earlier stage
     documentation: str | None = None  # the model's description of the task, shown to the user
+    withheld: Withheld = NOTHING_WITHHELD  # secret-marked fields left out for this person (OSL)
 
 
 def prefill_from_records(form: dict[str, Any] | None, records: CaseRecords) -> dict[str, Any]:
@@ -81,12 +83,15 @@ def task_page(ctx: AppContext, task_id: int, actor: Actor) -> TaskPage:
             documentation = next((t.documentation for t in described.open_tasks if t.id == row.spiff_task_id), None)
             own = runtime.task_data(model_for(ctx, case.process_version), state, row.spiff_task_id)
             data = own if own is not None else described.data  # a condition task shows its own condition
-        prefill = prefill_from_records(form, records_in(tx.session, case.id)) if row.state == "open" else {}
+        withheld = withheld_from(tx, actor, case)
+        data = withheld.redact(data)
+        prefill = prefill_from_records(form, redacted_records(records_in(tx.session, case.id), withheld)) \
+            if row.state == "open" else {}
         may_work = row.state == "open" and may_work_on(actor, row.assignee, row.candidate_group)
         return TaskPage(task=task_view(row, case.number, case.title),
                         case=case_view(case, list(tx.tasks.open_for_case(case.id))), form=form, case_data=data,
                         may_work=may_work, closed_by=row.closed_by, closed_at=row.closed_at, prefill=prefill,
-                        documentation=documentation)
+                        documentation=documentation, withheld=withheld)
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,7 @@ class CaseOverview:
     records: CaseRecords
     forms: dict[str, Any]
     status: StatusWords
+    withheld: Withheld = NOTHING_WITHHELD  # secret-marked fields left out for this person (OSL)
 
 
 def case_page(ctx: AppContext, case_id: int, actor: Actor) -> CaseOverview:
@@ -111,13 +117,15 @@ def case_page(ctx: AppContext, case_id: int, actor: Actor) -> CaseOverview:
             raise NotFound(f"there is no case {case_id}")
         require_visible(tx, actor, case, case_id)
         forms = dict(case.process_version.forms)
-        history = [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name, e.data)
+        withheld = withheld_from(tx, actor, case)
+        history = [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name,
+                             withheld.redact_event(e.kind, e.data, e.actor))
                    for e in tx.events.for_case(case.id)]
-        records = records_in(tx.session, case.id)
+        records = redacted_records(records_in(tx.session, case.id), withheld)
         detail = CaseDetail(case=case_view(case, list(tx.tasks.open_for_case(case.id))), data={}, history=history)
         words = status_words(case.status, records.last_decision, detail.case.open_tasks)
     record_read(ctx, case_id, actor, "case")
-    return CaseOverview(detail, records, forms, words)
+    return CaseOverview(detail, records, forms, words, withheld)
 
 
 FLOW_NODES = ("userTask", "manualTask", "serviceTask", "scriptTask", "businessRuleTask", "task", "callActivity",
@@ -237,7 +245,9 @@ def case_history(ctx: AppContext, case_ref: str | int, actor: Actor) -> list[Eve
     with ctx.uow.read() as tx:
         case = visible_case(tx, case_ref, actor)
         case_id = case.id
-        history = [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name, e.data)
+        withheld = withheld_from(tx, actor, case)
+        history = [EventView(e.at, e.actor, e.kind, e.task_key, e.task_name,
+                             withheld.redact_event(e.kind, e.data, e.actor))
                    for e in tx.events.for_case(case.id)]
     record_read(ctx, case_id, actor, "history")
     return history
@@ -264,7 +274,8 @@ def gate_decisions(ctx: AppContext, case_ref: str | int, actor: Actor) -> list[G
     """
     with ctx.uow.read() as tx:
         case = visible_case(tx, case_ref, actor)
+        records = redacted_records(records_in(tx.session, case.id), withheld_from(tx, actor, case))
         return [GateDecision(task_id=d.task_id, task_key=d.gate, task_name=d.gate_name, stage=d.stage,
                              outcome=d.outcome, reason=d.reason, decided_by=d.decider, decided_at=d.at,
                              data=dict(d.data))
-                for d in records_in(tx.session, case.id).decisions]
+                for d in records.decisions]

@@ -19,7 +19,7 @@ from iphs_flow.store.tables import CaseAttachment
 
 from ..cases import visible_task
 from ..permissions import Actor
-from .records import GateDecisionView, StageRecordView, records_in
+from .records import GateDecisionView, StageRecordView, records_in, redacted_records
 
 
 @dataclass(frozen=True)
@@ -74,10 +74,14 @@ def decision_brief(ctx: AppContext, task_id: int, actor: Actor) -> DecisionBrief
         row, case = visible_task(tx, task_id, actor)
         gate = row.task_key
         forms = dict(case.process_version.forms)
-        records = records_in(tx.session, case.id)
+        from ..registration import withheld_from  # secret-marked parts (OSL) left out for non-handlers
+
+        withheld = withheld_from(tx, actor, case)
+        records = redacted_records(records_in(tx.session, case.id), withheld)
         files = tx.session.execute(select(CaseAttachment.id, CaseAttachment.filename, CaseAttachment.size,
                                           CaseAttachment.uploaded_by).where(CaseAttachment.case_id == case.id)
                                    .order_by(CaseAttachment.id)).all()
+        files = [f for f in files if not withheld.hides_attachment(f.id)]
     facts = []
     for record in records.latest_per_task():
         form = forms.get(record.form_key) if record.form_key else None

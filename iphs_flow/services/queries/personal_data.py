@@ -52,6 +52,9 @@ NAMING_COLUMNS: dict[str, tuple[str, ...]] = {
     "retention_rule": ("created_by",),
     "weeding_list": ("created_by", "approved_by"),
     "case_update": ("author",),
+    "secrecy_marking": ("marked_by",),
+    "case_registration": ("updated_by",),
+    "registered_document": ("registered_by", "counterpart"),
 }
 SKIP_TABLES = {"alembic_version", "case_counter"}
 

@@ -113,10 +113,27 @@ def case_records(ctx: AppContext, case_ref: str | int, actor: Actor) -> CaseReco
     """The records of a case the actor may see (NotFound otherwise, alike for a missing case)."""
     with ctx.uow.read() as tx:
         case = visible_case(tx, case_ref, actor)
-        return records_in(tx.session, case.id)
+        from ..registration import withheld_from
+
+        return redacted_records(records_in(tx.session, case.id), withheld_from(tx, actor, case))
 
 
 def status_words(status: str, last: GateDecisionView | None, open_tasks: list[Any]) -> StatusWords:
     """Plain words for where a case stands, from its last decision and what it waits for."""
     return plain_status(status, last.outcome if last else None, last.resume_date if last else None,
                         [t.form_key for t in open_tasks])
+
+
+def redacted_records(records: CaseRecords, withheld: Any) -> CaseRecords:
+    """The records with what `withheld` (services/registration.py:Withheld) hides left out: marked
+    fields of every record, and a decision's reason when `reason`/`comment` is marked."""
+    if not withheld:
+        return records
+    from dataclasses import replace
+
+    stages = [replace(r, data=withheld.redact(r.data, r.actor)) for r in records.stages]
+    decisions = [d if d.decider == withheld.author else
+                 replace(d, data=withheld.redact(d.data), reason=None if withheld.secrets.hides_reason else d.reason,
+                         conditions=[] if withheld.hides("conditions") else d.conditions)
+                 for d in records.decisions]
+    return CaseRecords(stages, decisions)
