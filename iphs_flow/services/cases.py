@@ -26,8 +26,9 @@ from .permissions import ADMINISTRATOR, IDEA_OWNER, Actor, require_role, require
 from .read_log import record_read
 from .records import record_completion
 from .search_index import refresh as refresh_search_index
+from .search_index import refresh_after_completion as refresh_search_after
 from .views import CaseDetail, CaseView, EventView
-from .visibility import find_case, visible_case, visible_task
+from .visibility import find_case, visible_case, visible_task, visible_task_for_step
 
 MAX_DATA_BYTES = 256 * 1024
 
@@ -100,10 +101,9 @@ def start_case(ctx: AppContext, process_key: str, data: Any, actor: Actor,
         ))
         tx.events.add(case.id, actor.username, "case_started",
                       data={"process": process_key, "version": version.version, "data": data})
-        apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
-        tx.flush()
-        refresh_search_index(tx, case.id)
-        view = case_view(case, list(tx.tasks.open_for_case(case.id)))
+        open_rows = apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
+        refresh_search_index(tx, case.id, case.title)  # flushes
+        view = case_view(case, open_rows)
         if key_row is not None and idempotency is not None:
             idempotency_settle(key_row, idempotency, view)
         tx.commit()
@@ -123,7 +123,7 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
         # Read and check, run the step in a worker with no transaction open, then store it
         # if the case is still as it was read (else read and run again).
         with ctx.uow.read() as tx:
-            row, case = visible_task(tx, task_id, actor)
+            row, case, files_length = visible_task_for_step(tx, task_id, actor)
             if row.state == "open":
                 require_task_access(actor, row.assignee, row.candidate_group)
             _check_open(row, case, expected_version)
@@ -132,7 +132,8 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
                 data = coerce_numbers(form["schema"], data)  # "250 000" and "1,5" where a number is asked
             validate_form(form, data)
             check_people(tx, form, data)
-            seen_version, ref, state = case.version, engine_ref(case.process_version), json.loads(case.state)
+            seen_version, state = case.version, json.loads(case.state)
+            ref = engine_ref(case.process_version, files_length)
             spiff_task_id = row.spiff_task_id
         try:
             result = ctx.engine.complete(ref, state, spiff_task_id, data, ctx.settings.script_time_limit,
@@ -148,17 +149,21 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
             if case.version != seen_version:
                 tx.session.rollback()
                 continue
-            if not result.unchanged:
-                event = tx.events.add(case.id, actor.username, "task_completed", task_key=row.task_key,
-                                      task_name=row.name, data={"task_id": row.id, "data": result.completed_data})
-                record_completion(tx, case, row, form, result.completed_data, actor.username, event)
-                new_title = data.get("title")
-                if isinstance(new_title, str) and new_title.strip():
-                    case.title = new_title.strip()[:300]  # the need form names the case
-            apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
+            title_before = case.title
+            with tx.session.no_autoflush:  # everything goes to the database in one flush per table
+                if not result.unchanged:
+                    event = tx.events.add(case.id, actor.username, "task_completed", task_key=row.task_key,
+                                          task_name=row.name, data={"task_id": row.id,
+                                                                    "data": result.completed_data})
+                    record_completion(tx, case, row, form, result.completed_data, actor.username, event)
+                    new_title = data.get("title")
+                    if isinstance(new_title, str) and new_title.strip():
+                        case.title = new_title.strip()[:300]  # the need form names the case
+                open_rows = apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
             tx.flush()
-            refresh_search_index(tx, case.id)
-            view = case_view(case, list(tx.tasks.open_for_case(case.id)))
+            if not result.unchanged:
+                refresh_search_after(tx, case, result.completed_data, title_before)
+            view = case_view(case, open_rows)
             if key_row is not None and idempotency is not None:
                 idempotency_settle(key_row, idempotency, view)
             tx.commit()
@@ -203,9 +208,9 @@ def retry_incident(ctx: AppContext, case_ref: str | int, actor: Actor) -> CaseVi
         if case.version != seen_version or case.status != "incident":
             raise Conflict("the case was changed at the same time; try again")
         tx.events.add(case.id, actor.username, "incident_retried", data={"previous": case.incident})
-        apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
+        open_rows = apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
         tx.flush()
-        view = case_view(case, list(tx.tasks.open_for_case(case.id)))
+        view = case_view(case, open_rows)
         tx.commit()
     return view
 

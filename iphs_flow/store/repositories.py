@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Text, cast, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, defer, joinedload
+from sqlalchemy.orm import Session, defer, joinedload, undefer
 
 from iphs_flow.engine.clock import now
 
@@ -182,6 +182,21 @@ class TaskRepository:
 
     def get(self, task_id: int) -> HumanTask | None:
         return self.session.get(HumanTask, task_id)
+
+    def with_case(self, task_id: int, with_state: bool = False) -> tuple[HumanTask, Case, int | None] | None:
+        """A task and its case (with its process version) in one query. With `with_state` (a
+        step is about to run) also the case's workflow state, and the stored length of its
+        version's files, which tells a cached copy of them from a version edited in place."""
+        query = (select(HumanTask, Case).join(Case, Case.id == HumanTask.case_id)
+                 .where(HumanTask.id == task_id))
+        if with_state:
+            files_length = (select(func.length(cast(ProcessVersion.files, Text)))
+                            .where(ProcessVersion.id == Case.process_version_id).scalar_subquery())
+            query = query.add_columns(files_length).options(undefer(Case.state))
+        found = self.session.execute(query).first()
+        if found is None:
+            return None
+        return found[0], found[1], (found[2] if with_state else None)
 
     def open_for_case(self, case_id: int) -> Sequence[HumanTask]:
         return self.session.scalars(
