@@ -70,7 +70,8 @@ def _assignment(task: OpenTask, case: Case, lane_groups: dict[str, str]) -> tupl
 
 
 def apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: dict[str, str],
-               actor: str) -> list[HumanTask]:
+               actor: str, open_before: list[HumanTask] | None = None,
+               waits: bool | None = None) -> list[HumanTask]:
     """Store `result` on `case` and bring the inbox, history and outbox in step with it;
     returns the case's open tasks as they now are (the caller's answer shows them).
 
@@ -81,14 +82,16 @@ def apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: dic
     The open tasks are read once; what the step closes and opens is then known here, so
     the notices and the answer need no second read. Nothing is flushed until the new
     tasks need their ids, so the history rows, the case row and the inbox rows go to the
-    database together (one INSERT per table).
+    database together (one INSERT per table). A caller that read the case's open tasks
+    (`open_before`) and whether it waits for a message (`waits`) in this transaction, with
+    the case row, passes them on and saves the queries.
     """
     with tx.session.no_autoflush:
-        return _apply_step(tx, case, result, lane_groups, actor)
+        return _apply_step(tx, case, result, lane_groups, actor, open_before, waits)
 
 
 def _apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: dict[str, str],
-                actor: str) -> list[HumanTask]:
+                actor: str, open_before: list[HumanTask] | None, waits: bool | None) -> list[HumanTask]:
     at = now()
     if result.unchanged:
         if case.state in (None, "", "{}"):
@@ -120,7 +123,7 @@ def _apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: di
                       data={"type": step.kind}, at=at)
 
     open_ids = [t.id for t in result.open_tasks]
-    before = list(tx.tasks.open_for_case(case.id))
+    before = list(tx.tasks.open_for_case(case.id)) if open_before is None else list(open_before)
     existing = {row.spiff_task_id: row for row in before}
     completed = {s.id for s in result.finished if s.manual and s.outcome == "completed"}
     gone = [sid for sid in existing if sid not in open_ids]
@@ -162,7 +165,7 @@ def _apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: di
         if actor == ENGINE:
             record_engine_decision(tx, case, note, result, event)
 
-    sync_waits(tx, case, result)
+    sync_waits(tx, case, result, waited=waits)
     if result.incident:
         tx.events.add(case.id, ENGINE, "incident", data={"message": result.incident}, at=at)
     if result.status == "completed":
@@ -178,10 +181,12 @@ def correlation_values(case: Case, data: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def sync_waits(tx: Transaction, case: Case, result: StepResult) -> None:
-    """Keep the subscription index (message_wait) in step with what the case now waits for."""
+def sync_waits(tx: Transaction, case: Case, result: StepResult, waited: bool | None = None) -> None:
+    """Keep the subscription index (message_wait) in step with what the case now waits for
+    (`waited` False: the caller saw, in this transaction, that it waited for nothing before)."""
     session = tx.session
-    session.execute(delete(MessageWait).where(MessageWait.case_id == case.id))
+    if waited is not False:
+        session.execute(delete(MessageWait).where(MessageWait.case_id == case.id))
     for index, (kind, name, payload) in enumerate(result.thrown):
         # Delivered by the job loop in a transaction of its own, like any other outgoing work.
         tx.outbox.add_once(f"{kind}:{case.id}:{case.version}:{index}:{name}", "bpmn_event",

@@ -28,7 +28,7 @@ from .records import record_completion
 from .search_index import refresh as refresh_search_index
 from .search_index import refresh_after_completion as refresh_search_after
 from .views import CaseDetail, CaseView, EventView
-from .visibility import find_case, visible_case, visible_task, visible_task_for_step
+from .visibility import find_case, visible_case, visible_task, visible_task_for_step, visible_task_to_complete
 
 MAX_DATA_BYTES = 256 * 1024
 
@@ -134,7 +134,7 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
             check_people(tx, form, data)
             seen_version, state = case.version, json.loads(case.state)
             ref = engine_ref(case.process_version, files_length)
-            spiff_task_id = row.spiff_task_id
+            spiff_task_id, case_id = row.spiff_task_id, case.id
         try:
             result = ctx.engine.complete(ref, state, spiff_task_id, data, ctx.settings.script_time_limit,
                                          clear=_fields_left_empty(form, data))
@@ -142,7 +142,7 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
             raise Conflict(f"the task can no longer be completed: {err}") from None
         with ctx.uow.write() as tx:
             key_row = idempotency_claim(tx, idempotency) if idempotency else None
-            row, case = visible_task(tx, task_id, actor)
+            row, case, open_before, waits = visible_task_to_complete(tx, task_id, case_id, actor)
             if row.state == "open":
                 require_task_access(actor, row.assignee, row.candidate_group)
             _check_open(row, case, expected_version)
@@ -159,7 +159,8 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
                     new_title = data.get("title")
                     if isinstance(new_title, str) and new_title.strip():
                         case.title = new_title.strip()[:300]  # the need form names the case
-                open_rows = apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
+                open_rows = apply_step(tx, case, result, ctx.settings.lane_groups, actor.username,
+                                       open_before=open_before, waits=waits)
             tx.flush()
             if not result.unchanged:
                 refresh_search_after(tx, case, result.completed_data, title_before)

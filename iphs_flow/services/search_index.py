@@ -11,7 +11,6 @@ so the case and its index never disagree); `rebuild` redoes every case
 from __future__ import annotations
 
 import json
-
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any

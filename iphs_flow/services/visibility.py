@@ -59,10 +59,23 @@ def visible_task_for_step(tx: Transaction, task_id: int, actor: Actor) -> tuple[
     return _task_with_case(tx, task_id, actor, with_state=True)
 
 
-def _task_with_case(tx: Transaction, task_id: int, actor: Actor, with_state: bool) -> tuple[HumanTask, Case, int | None]:
+def _task_with_case(tx: Transaction, task_id: int, actor: Actor,
+                    with_state: bool) -> tuple[HumanTask, Case, int | None]:
     found = tx.tasks.with_case(task_id, with_state=with_state)
     if found is None:
         raise NotFound(f"there is no task {task_id}")
     row, case, files_length = found
     require_visible(tx, actor, case, f"for task {task_id}")
     return row, case, files_length
+
+
+def visible_task_to_complete(tx: Transaction, task_id: int, case_id: int,
+                             actor: Actor) -> tuple[HumanTask, Case, list[HumanTask], bool]:
+    """As visible_task, for the write that completes it: with the case's open tasks and whether
+    the case waits for a message, all in one query (`case_id`: the task's case, as read before)."""
+    rows, case, waits = tx.tasks.for_completion(case_id, task_id)
+    row = next((r for r in rows if r.id == task_id), None)
+    if row is None or case is None:
+        raise NotFound(f"there is no task {task_id}")
+    require_visible(tx, actor, case, f"for task {task_id}")
+    return row, case, [r for r in rows if r.state == "open"], waits
