@@ -25,7 +25,7 @@ from .people_fields import check_people
 from .permissions import ADMINISTRATOR, IDEA_OWNER, Actor, require_role, require_task_access
 from .read_log import record_read
 from .records import record_completion
-from .search_index import refresh as refresh_search_index
+from .search_index import index_new_case
 from .search_index import refresh_after_completion as refresh_search_after
 from .views import CaseDetail, CaseView, EventView
 from .visibility import find_case, visible_case, visible_task, visible_task_for_step, visible_task_to_complete
@@ -101,8 +101,10 @@ def start_case(ctx: AppContext, process_key: str, data: Any, actor: Actor,
         ))
         tx.events.add(case.id, actor.username, "case_started",
                       data={"process": process_key, "version": version.version, "data": data})
-        open_rows = apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
-        refresh_search_index(tx, case.id, case.title)  # flushes
+        # A new case has no open tasks, waits nor documents yet: nothing to read back.
+        open_rows = apply_step(tx, case, result, ctx.settings.lane_groups, actor.username,
+                               open_before=[], waits=False)
+        index_new_case(tx, case.id, case.title, data)  # flushes
         view = case_view(case, open_rows)
         if key_row is not None and idempotency is not None:
             idempotency_settle(key_row, idempotency, view)
@@ -111,8 +113,12 @@ def start_case(ctx: AppContext, process_key: str, data: Any, actor: Actor,
 
 
 def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
-                  expected_version: int | None = None, idempotency: IdempotentRequest | None = None) -> CaseView:
+                  expected_version: int | None = None, idempotency: IdempotentRequest | None = None,
+                  discard_draft: bool = False) -> CaseView:
     """Complete an open human task with form data.
+
+    With `discard_draft` (the web form), the actor's saved draft of the task goes in the
+    same transaction: it was what they just submitted.
 
     Exactly one of two concurrent completions wins: the loser gets Conflict, because the
     case row's version no longer matches (or, on SQLite, the task is no longer open).
@@ -165,6 +171,8 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
             if not result.unchanged:
                 refresh_search_after(tx, case, result.completed_data, title_before)
             view = case_view(case, open_rows)
+            if discard_draft:
+                tx.drafts.delete(task_id, actor.username)
             if key_row is not None and idempotency is not None:
                 idempotency_settle(key_row, idempotency, view)
             tx.commit()

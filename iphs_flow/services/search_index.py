@@ -126,17 +126,19 @@ def _case_documents(session: Session | Connection, case_id: int, title: str | No
     return documents_for(title, [(r[0], r[1], r[2] or {}) for r in rows])
 
 
-def write_documents(session: Session | Connection, case_id: int, documents: Sequence[Document]) -> None:
+def write_documents(session: Session | Connection, case_id: int, documents: Sequence[Document],
+                    new_case: bool = False) -> None:
     """Make a case's documents (and, on SQLite, their FTS5 rows) those of `documents`.
 
     Only what differs is written: a submission usually changes one field's text, so one
-    document is updated and the others are left as they are.
+    document is updated and the others are left as they are. `new_case`: the case was
+    created in this transaction, so it has no documents yet.
     """
     sqlite = session.get_bind().dialect.name == "sqlite" if isinstance(session, Session) \
         else session.dialect.name == "sqlite"
     stored: dict[str, tuple[int, str]] = {}
     surplus: list[int] = []
-    for doc_id, field, body in session.execute(
+    for doc_id, field, body in [] if new_case else session.execute(
             select(SearchDocument.id, SearchDocument.field, SearchDocument.body)
             .where(SearchDocument.case_id == case_id).order_by(SearchDocument.id)).all():
         if field in stored:
@@ -178,6 +180,14 @@ def refresh(tx: Any, case_id: int, title: str | None = None) -> None:
     (`title`: the case's title, when the caller holds it)."""
     tx.session.flush()
     write_documents(tx.session, case_id, _case_documents(tx.session, case_id, title))
+
+
+def index_new_case(tx: Any, case_id: int, title: str, start_data: Mapping[str, Any]) -> None:
+    """The documents of a case started in this transaction: its title and what it was started with
+    (its history holds nothing else yet, so it is not read back)."""
+    tx.session.flush()
+    write_documents(tx.session, case_id, documents_for(title, [("case_started", None, {"data": start_data})]),
+                    new_case=True)
 
 
 def changes_documents(submitted: Mapping[str, Any] | None) -> bool:

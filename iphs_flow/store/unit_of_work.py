@@ -119,23 +119,6 @@ class UnitOfWork:
             self._held.reset(token)
             held.release()
 
-    def hold_connection(self) -> Callable[[], None]:
-        """Start a `one_connection()` block that ends when the returned function is called
-        (for a request, whose start and end are two hooks rather than one `with`)."""
-        if self._held.get() is not None:
-            return lambda: None
-        held = _Held(self.engine)
-        token = self._held.set(held)
-
-        def release() -> None:
-            try:
-                self._held.reset(token)
-            except ValueError:  # reset from another context: just forget it
-                self._held.set(None)
-            held.release()
-
-        return release
-
     def _session(self, write: bool) -> Session:
         held = self._held.get()
         connection = held.take() if held is not None else None
