@@ -49,6 +49,7 @@ bench: install
 	$(BIN)/python -m bench.scheduler
 	$(BIN)/python -m bench.web
 	$(BIN)/python -m bench.search
+	$(BIN)/python -m bench.http
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

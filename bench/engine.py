@@ -187,7 +187,7 @@ def isolation(completions: int) -> None:
             t0 = time.perf_counter()
             views[index] = cases.complete_task(ctx, task.id, completion_data(task.task_key, round_no), actor)
             replace_times.append(time.perf_counter() - t0)
-        print(f"  replacing a killed worker (kill -> next completion done, spec parsed again): "
+        print(f"  replacing killed workers (kill every idle worker -> the next completion done): "
               f"median {statistics.median(replace_times) * 1000:.0f} ms, max {max(replace_times) * 1000:.0f} ms")
         for ctx, _views in contexts.values():
             ctx.close()

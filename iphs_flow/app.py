@@ -25,6 +25,7 @@ from iphs_flow.http.headers import init_headers
 from iphs_flow.http.i18n import init_i18n
 from iphs_flow.http.identity import init_sessions
 from iphs_flow.http.oidc import init_provider
+from iphs_flow.http.one_connection import init_one_connection
 from iphs_flow.http.protection import init_protection
 from iphs_flow.http.unavailable import init_unavailable
 from iphs_flow.web import error_pages
@@ -72,6 +73,7 @@ def create_app(config: dict[str, Any] | None = None, context: AppContext | None 
     init_provider(app)
     bearer.init_bearer(app)  # after the limiter is set up: refused tokens still count against the limit
     init_headers(app)
+    init_one_connection(app)  # every request's transactions share one pooled connection
 
     # People: the web pages.  Programs: the REST API.
     init_home(app)

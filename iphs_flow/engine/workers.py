@@ -10,7 +10,10 @@ every engine step and every evaluation of model code runs in a worker process:
   the kernel kills a worker that spins (SIGXCPU), whatever it catches;
 - the parent waits at most the wall-clock limit for the answer, then kills the worker.
 
-A worker that died is replaced; the step becomes an incident naming the element that was
+Workers are forked from a template that has the engine imported and warmed
+(worker_template.py), and one warm spare that has already parsed the models in use waits
+beside the pool: a worker that died is replaced by the spare at once (and a new spare is
+started in the background). A worker that died is replaced; the step becomes an incident naming the element that was
 running (the worker writes it to shared memory before each element) and the limit, and
 the case keeps its state. Workers keep parsed specs by content hash: the parent sends a
 model's files only to a worker that has not seen them.
@@ -23,8 +26,10 @@ process without any limit; it exists for the benchmark's comparison only.
 from __future__ import annotations
 
 import atexit
+import io
 import math
 import multiprocessing
+import os
 import queue
 import resource
 import signal
@@ -33,6 +38,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing import context, forkserver, popen_forkserver, spawn, util
 from typing import Any
 
 from . import clock, runtime, sandbox
@@ -41,6 +47,7 @@ from .models import ModelCache, ProcessModel, content_hash, parse_deployment
 
 PROGRESS_BYTES = 512
 SPEC_CACHE_SIZE = 64
+SPARE_MODELS = 8  # the spare learns this many of the most recently used models
 _REFUSALS: dict[str, type[EngineError]] = {
     "TaskNotReady": TaskNotReady, "ScriptError": ScriptError, "UnsafeXML": UnsafeXML,
 }
@@ -140,6 +147,10 @@ def _worker_main(conn: Any, limits: Limits, progress: Any) -> None:
                     answer: Any = getattr(runtime, op)(model, *args, on_initial=lambda s: conn.send(("initial", s)))
                 else:
                     answer = getattr(runtime, op)(model, *args)
+            elif kind == "prime":  # a spare learns a model before it is needed
+                key, digest, files = payload
+                _model(cache, key, digest, files)
+                answer = None
             elif kind == "call":
                 clock_setting, func, args = payload
                 clock.restore(clock_setting)
@@ -159,12 +170,47 @@ def _worker_main(conn: Any, limits: Limits, progress: Any) -> None:
 # ---------------------------------------------------------------- the parent's side
 
 
+class _WorkerPopen(popen_forkserver.Popen):
+    """The forkserver's launch, except that the worker does not import the parent's `__main__`.
+
+    multiprocessing hands every child the parent's main module to import again (as
+    `__mp_main__`), so that functions defined there can be unpickled. An engine worker
+    only ever runs functions of this package; under gunicorn, `iphs-flow` or a benchmark
+    the main module pulls in the whole web app, which made starting a worker (and so
+    replacing a killed one) take about a second. The forkserver already holds this module
+    and the engine imported (set_forkserver_preload), so a worker is ready at once.
+    """
+
+    def _launch(self, process_obj: Any) -> None:
+        prep_data = {key: value for key, value in spawn.get_preparation_data(process_obj._name).items()
+                     if key not in ("init_main_from_name", "init_main_from_path")}
+        buf = io.BytesIO()
+        context.set_spawning_popen(self)
+        try:
+            context.reduction.dump(prep_data, buf)
+            context.reduction.dump(process_obj, buf)
+        finally:
+            context.set_spawning_popen(None)
+        self.sentinel, w = forkserver.connect_to_new_process(self._fds)
+        parent_w = os.dup(w)  # as in popen_forkserver: the child's sentinel of its parent
+        self.finalizer = util.Finalize(self, util.close_fds, (parent_w, self.sentinel))
+        with open(w, "wb", closefd=True) as f:
+            f.write(buf.getbuffer())
+        self.pid = forkserver.read_signed(self.sentinel)
+
+
+class _WorkerProcess(context.ForkServerProcess):
+    @staticmethod
+    def _Popen(process_obj: Any) -> _WorkerPopen:
+        return _WorkerPopen(process_obj)
+
+
 class _Worker:
     def __init__(self, mp: Any, limits: Limits) -> None:
         self.progress = mp.Array("c", PROGRESS_BYTES, lock=False)
         self.conn, child = mp.Pipe()
-        self.process = mp.Process(target=_worker_main, args=(child, limits, self.progress),
-                                  name="iphs-engine-worker", daemon=True)
+        self.process = _WorkerProcess(target=_worker_main, args=(child, limits, self.progress),
+                                      name="iphs-engine-worker", daemon=True)
         self.process.start()
         child.close()
         self.known: set[tuple[str, str]] = set()
@@ -198,8 +244,15 @@ class EngineWorkers:
         self._lock = threading.Lock()
         self._closed = False
         self.replaced = 0
+        # A warm spare (see _keep_spare): started beside the pool, taught the models in use,
+        # and put in the place of a worker that died, so nobody waits for a fresh one.
+        self._spare: _Worker | None = None
+        self._spare_lock = threading.Lock()
+        self._spare_wanted = threading.Event()
+        self._keeper: threading.Thread | None = None
+        self._recent: OrderedDict[tuple[str, str], ModelRef] = OrderedDict()
         self._mp = multiprocessing.get_context("forkserver")
-        self._mp.set_forkserver_preload(["iphs_flow.engine.workers"])
+        self._mp.set_forkserver_preload(["iphs_flow.engine.worker_template"])
         if not in_process:
             sandbox.install_evaluator(self.evaluate)
 
@@ -292,6 +345,7 @@ class EngineWorkers:
                 break
             if ref is not None:
                 worker.known.add((ref.key, ref.digest))
+                self._note_model(ref)
             if kind == "memory":
                 return None, initial, self._died(worker, memory=True)
             healthy = True
@@ -336,12 +390,14 @@ class EngineWorkers:
                 except BaseException:
                     self._started -= 1
                     raise
+                finally:
+                    self._start_keeper()
         worker = self._idle.get()
         if not worker.alive():
             worker.kill()
             with self._lock:
                 self.replaced += 1
-                return _Worker(self._mp, self.limits)
+            return self._claim_spare() or _Worker(self._mp, self.limits)
         return worker
 
     def _give_back(self, worker: _Worker, healthy: bool) -> None:
@@ -352,6 +408,12 @@ class EngineWorkers:
                 if self._closed:
                     return
                 self.replaced += 1
+            spare = self._claim_spare()
+            if spare is not None:
+                with self._lock:
+                    self._started += 1
+                self._idle.put(spare)
+                return
             # Replace it now, in the background: the request that hit the limit answers at once.
             threading.Thread(target=self._add_worker, name="iphs-engine-replace", daemon=True).start()
             return
@@ -370,6 +432,78 @@ class EngineWorkers:
             raise
         self._idle.put(worker)
 
+    # ------------------------------------------------------------ the warm spare
+
+    def _start_keeper(self) -> None:
+        """Start the thread that keeps a spare ready (called with self._lock held)."""
+        if self._keeper is None and not self._closed:
+            self._keeper = threading.Thread(target=self._keep_spare, name="iphs-engine-spare", daemon=True)
+            self._keeper.start()
+            self._spare_wanted.set()
+
+    def _note_model(self, ref: ModelRef) -> None:
+        """Remember the models in use, so the spare can learn them before it is needed."""
+        with self._lock:
+            new = (ref.key, ref.digest) not in self._recent
+            self._recent[(ref.key, ref.digest)] = ref
+            self._recent.move_to_end((ref.key, ref.digest))
+            while len(self._recent) > SPARE_MODELS:
+                self._recent.popitem(last=False)
+        if new:
+            self._spare_wanted.set()
+
+    def _claim_spare(self) -> _Worker | None:
+        """The spare, if one is ready (it then belongs to the caller, and a new one is started)."""
+        if not self._spare_lock.acquire(timeout=self.limits.wall_seconds):
+            return None
+        try:
+            spare, self._spare = self._spare, None
+        finally:
+            self._spare_lock.release()
+        self._spare_wanted.set()
+        if spare is not None and not spare.alive():
+            spare.kill()
+            return None
+        return spare
+
+    def _keep_spare(self) -> None:
+        """Keep one started worker aside that knows the recently used models."""
+        while True:
+            self._spare_wanted.wait()
+            self._spare_wanted.clear()
+            with self._lock:
+                if self._closed:
+                    return
+                models = list(self._recent.values())
+            with self._spare_lock:
+                try:
+                    if self._spare is not None and not self._spare.alive():
+                        self._spare.kill()
+                        self._spare = None
+                    if self._spare is None:
+                        self._spare = _Worker(self._mp, self.limits)
+                    for ref in models:
+                        if (ref.key, ref.digest) in self._spare.known:
+                            continue
+                        self._spare.conn.send(("prime", (ref.key, ref.digest, ref.files)))
+                        if not self._spare.conn.poll(self.limits.wall_seconds):
+                            raise OSError("the spare did not learn the model in time")
+                        kind, _payload = self._spare.conn.recv()
+                        if kind == "ok":
+                            self._spare.known.add((ref.key, ref.digest))
+                except (OSError, EOFError, EngineError):
+                    if self._spare is not None:
+                        self._spare.kill()
+                        self._spare = None
+                    time.sleep(1.0)  # and try again: a spare is an optimisation, never a requirement
+                    self._spare_wanted.set()
+                with self._lock:
+                    closed = self._closed
+                if closed and self._spare is not None:
+                    self._spare.kill()
+                    self._spare = None
+                    return
+
     def warm_up(self) -> None:
         """Start every worker now (a server does this before its first request)."""
         taken = [self._take() for _ in range(self.size)]
@@ -379,6 +513,10 @@ class EngineWorkers:
     def close(self) -> None:
         with self._lock:
             self._closed = True
+        self._spare_wanted.set()
+        spare = self._claim_spare()
+        if spare is not None:
+            spare.kill()
         while True:
             try:
                 worker = self._idle.get_nowait()

@@ -226,7 +226,8 @@ def signed_in(ctx: AppContext, username: str) -> SignedIn | None:
         user = tx.users.by_username(username)
         if user is None or not user.is_active:
             return None
-        actor = Actor(user.username, frozenset(tx.users.roles(user.id)), frozenset(tx.users.groups(user.id)))
+        roles, groups = tx.users.access(user.id)
+        actor = Actor(user.username, frozenset(roles), frozenset(groups))
         return SignedIn(actor, user.display_name, user.language)
 
 

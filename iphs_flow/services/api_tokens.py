@@ -214,8 +214,8 @@ def authenticate_token(ctx: AppContext, token: str, *, remote_addr: str | None =
             elif not row.user.is_active:
                 reason = "deactivated"
             else:
-                grant = TokenGrant(Actor(owner, frozenset(tx.users.roles(row.user_id)),
-                                         frozenset(tx.users.groups(row.user_id))),
+                roles, groups = tx.users.access(row.user_id)
+                grant = TokenGrant(Actor(owner, frozenset(roles), frozenset(groups)),
                                    frozenset(row.scopes.split()), row.id)
                 stale = row.last_used_at is None or at - row.last_used_at >= LAST_USED_RESOLUTION
     if reason is not None:

@@ -6,6 +6,8 @@ tasks and its history can never disagree.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from sqlalchemy import delete
@@ -27,9 +29,34 @@ ENGINE = "system"
 STEP_ATTEMPTS = 3  # a step computed on a case that changed meanwhile is computed again
 
 
-def engine_ref(version: ProcessVersion) -> ModelRef:
-    """What the engine workers need to run a case of `version` (they cache the parsed spec)."""
-    return ModelRef.of(version.process_key, version.files)
+_REFS: OrderedDict[tuple[str, str, int], ModelRef] = OrderedDict()
+_REFS_KEPT = 64
+_REFS_LOCK = threading.Lock()
+
+
+def engine_ref(version: ProcessVersion, stored_length: int | None = None) -> ModelRef:
+    """What the engine workers need to run a case of `version` (they cache the parsed spec).
+
+    A deployed version's content never changes (its content hash names it), so with
+    `stored_length` (the length of its stored files, read in the same query as the case)
+    the files are read from the database once per process, not on every step; the length
+    is part of the key so that a version edited in place (by hand, by a bad migration) is
+    read again rather than served from the copy.
+    """
+    if stored_length is None:
+        return ModelRef.of(version.process_key, version.files)
+    key = (version.process_key, version.content_hash, stored_length)
+    with _REFS_LOCK:
+        ref = _REFS.get(key)
+        if ref is not None:
+            _REFS.move_to_end(key)
+            return ref
+    ref = ModelRef.of(version.process_key, version.files)
+    with _REFS_LOCK:
+        _REFS[key] = ref
+        while len(_REFS) > _REFS_KEPT:
+            _REFS.popitem(last=False)
+    return ref
 
 
 def _assignment(task: OpenTask, case: Case, lane_groups: dict[str, str]) -> tuple[str | None, str | None]:
@@ -44,20 +71,36 @@ def _assignment(task: OpenTask, case: Case, lane_groups: dict[str, str]) -> tupl
 
 
 def apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: dict[str, str],
-               actor: str) -> None:
-    """Store `result` on `case` and bring the inbox, history and outbox in step with it.
+               actor: str, open_before: list[HumanTask] | None = None,
+               waits: bool | None = None) -> list[HumanTask]:
+    """Store `result` on `case` and bring the inbox, history and outbox in step with it;
+    returns the case's open tasks as they now are (the caller's answer shows them).
 
     A step that did not run at all (its worker was killed over a limit) changes nothing
     but the case's status: the state, the open tasks and their ids stay, so a retry
     runs the same step again.
+
+    The open tasks are read once; what the step closes and opens is then known here, so
+    the notices and the answer need no second read. Nothing is flushed until the new
+    tasks need their ids, so the history rows, the case row and the inbox rows go to the
+    database together (one INSERT per table). A caller that read the case's open tasks
+    (`open_before`) and whether it waits for a message (`waits`) in this transaction, with
+    the case row, passes them on and saves the queries.
     """
+    with tx.session.no_autoflush:
+        return _apply_step(tx, case, result, lane_groups, actor, open_before, waits)
+
+
+def _apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: dict[str, str],
+                actor: str, open_before: list[HumanTask] | None, waits: bool | None) -> list[HumanTask]:
     at = now()
     if result.unchanged:
         if case.state in (None, "", "{}"):
             case.state = result.state_json()  # a start: the case as it was before anything ran
         case.status, case.incident, case.next_timer_at, case.updated_at = "incident", result.incident, None, at
         tx.events.add(case.id, ENGINE, "incident", data={"message": result.incident}, at=at)
-        return
+        tx.flush()
+        return list(tx.tasks.open_for_case(case.id))
     stage_before = case.stage
     case.state = result.state_json()
     case.status = result.status
@@ -83,11 +126,13 @@ def apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: dic
                       data={"type": step.kind}, at=at)
 
     open_ids = [t.id for t in result.open_tasks]
-    existing = {row.spiff_task_id: row for row in tx.tasks.open_for_case(case.id)}
+    before = list(tx.tasks.open_for_case(case.id)) if open_before is None else list(open_before)
+    existing = {row.spiff_task_id: row for row in before}
     completed = {s.id for s in result.finished if s.manual and s.outcome == "completed"}
     gone = [sid for sid in existing if sid not in open_ids]
     tx.tasks.close(case.id, [s for s in gone if s in completed], "completed", actor)
     tx.tasks.close(case.id, [s for s in gone if s not in completed], "cancelled", actor)
+    opened: list[HumanTask] = []
     for task in result.open_tasks:
         row = existing.get(task.id)
         if row is not None:
@@ -96,15 +141,18 @@ def apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: dic
             row.task_key = task.bpmn_id
             continue
         group, assignee = _assignment(task, case, lane_groups)
-        tx.tasks.add(HumanTask(
+        opened.append(tx.tasks.add(HumanTask(
             case_id=case.id, spiff_task_id=task.id, task_key=task.bpmn_id, name=task.name,
             process_id=task.process_id, lane=task.lane, candidate_group=group, assignee=assignee,
             form_key=task.form_key, stage=task.stage, due_at=task.due_at, state="open", created_at=at,
-        ))
+        )))
         tx.events.add(case.id, ENGINE, "task_opened", task_key=task.bpmn_id, task_name=task.name,
                       data={"due_at": task.due_at.isoformat() if task.due_at else None,
                             "candidate_group": group, "assignee": assignee}, at=at)
-    announce_new_tasks(tx, case, existing, actor)
+    if opened:
+        tx.flush()  # the new tasks' ids name their notices and the answer's links
+    open_rows = [row for row in before if row.spiff_task_id not in gone] + opened
+    announce_new_tasks(tx, case, existing, actor, open_rows=open_rows)
 
     for index, note in enumerate(collapse_reminders(result.notifications)):
         params = note.params
@@ -120,11 +168,12 @@ def apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: dic
         if actor == ENGINE:
             record_engine_decision(tx, case, note, result, event)
 
-    sync_waits(tx, case, result)
+    sync_waits(tx, case, result, waited=waits)
     if result.incident:
         tx.events.add(case.id, ENGINE, "incident", data={"message": result.incident}, at=at)
     if result.status == "completed":
         tx.events.add(case.id, ENGINE, "case_closed", data={}, at=at)
+    return open_rows
 
 
 def correlation_values(case: Case, data: dict[str, Any]) -> dict[str, Any]:
@@ -135,10 +184,12 @@ def correlation_values(case: Case, data: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def sync_waits(tx: Transaction, case: Case, result: StepResult) -> None:
-    """Keep the subscription index (message_wait) in step with what the case now waits for."""
+def sync_waits(tx: Transaction, case: Case, result: StepResult, waited: bool | None = None) -> None:
+    """Keep the subscription index (message_wait) in step with what the case now waits for
+    (`waited` False: the caller saw, in this transaction, that it waited for nothing before)."""
     session = tx.session
-    session.execute(delete(MessageWait).where(MessageWait.case_id == case.id))
+    if waited is not False:
+        session.execute(delete(MessageWait).where(MessageWait.case_id == case.id))
     for index, (kind, name, payload) in enumerate(result.thrown):
         # Delivered by the job loop in a transaction of its own, like any other outgoing work.
         tx.outbox.add_once(f"{kind}:{case.id}:{case.version}:{index}:{name}", "bpmn_event",

@@ -25,9 +25,10 @@ from .people_fields import check_people
 from .permissions import ADMINISTRATOR, IDEA_OWNER, Actor, require_role, require_task_access
 from .read_log import record_read
 from .records import record_completion
-from .search_index import refresh as refresh_search_index
+from .search_index import index_new_case
+from .search_index import refresh_after_completion as refresh_search_after
 from .views import CaseDetail, CaseView, EventView
-from .visibility import find_case, visible_case, visible_task
+from .visibility import find_case, visible_case, visible_task, visible_task_for_step, visible_task_to_complete
 
 MAX_DATA_BYTES = 256 * 1024
 
@@ -100,10 +101,11 @@ def start_case(ctx: AppContext, process_key: str, data: Any, actor: Actor,
         ))
         tx.events.add(case.id, actor.username, "case_started",
                       data={"process": process_key, "version": version.version, "data": data})
-        apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
-        tx.flush()
-        refresh_search_index(tx, case.id)
-        view = case_view(case, list(tx.tasks.open_for_case(case.id)))
+        # A new case has no open tasks, waits nor documents yet: nothing to read back.
+        open_rows = apply_step(tx, case, result, ctx.settings.lane_groups, actor.username,
+                               open_before=[], waits=False)
+        index_new_case(tx, case.id, case.title, data)  # flushes
+        view = case_view(case, open_rows)
         if key_row is not None and idempotency is not None:
             idempotency_settle(key_row, idempotency, view)
         tx.commit()
@@ -111,8 +113,12 @@ def start_case(ctx: AppContext, process_key: str, data: Any, actor: Actor,
 
 
 def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
-                  expected_version: int | None = None, idempotency: IdempotentRequest | None = None) -> CaseView:
+                  expected_version: int | None = None, idempotency: IdempotentRequest | None = None,
+                  discard_draft: bool = False) -> CaseView:
     """Complete an open human task with form data.
+
+    With `discard_draft` (the web form), the actor's saved draft of the task goes in the
+    same transaction: it was what they just submitted.
 
     Exactly one of two concurrent completions wins: the loser gets Conflict, because the
     case row's version no longer matches (or, on SQLite, the task is no longer open).
@@ -123,7 +129,7 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
         # Read and check, run the step in a worker with no transaction open, then store it
         # if the case is still as it was read (else read and run again).
         with ctx.uow.read() as tx:
-            row, case = visible_task(tx, task_id, actor)
+            row, case, files_length = visible_task_for_step(tx, task_id, actor)
             if row.state == "open":
                 require_task_access(actor, row.assignee, row.candidate_group)
             _check_open(row, case, expected_version)
@@ -132,8 +138,9 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
                 data = coerce_numbers(form["schema"], data)  # "250 000" and "1,5" where a number is asked
             validate_form(form, data)
             check_people(tx, form, data)
-            seen_version, ref, state = case.version, engine_ref(case.process_version), json.loads(case.state)
-            spiff_task_id = row.spiff_task_id
+            seen_version, state = case.version, json.loads(case.state)
+            ref = engine_ref(case.process_version, files_length)
+            spiff_task_id, case_id = row.spiff_task_id, case.id
         try:
             result = ctx.engine.complete(ref, state, spiff_task_id, data, ctx.settings.script_time_limit,
                                          clear=_fields_left_empty(form, data))
@@ -141,24 +148,31 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
             raise Conflict(f"the task can no longer be completed: {err}") from None
         with ctx.uow.write() as tx:
             key_row = idempotency_claim(tx, idempotency) if idempotency else None
-            row, case = visible_task(tx, task_id, actor)
+            row, case, open_before, waits = visible_task_to_complete(tx, task_id, case_id, actor)
             if row.state == "open":
                 require_task_access(actor, row.assignee, row.candidate_group)
             _check_open(row, case, expected_version)
             if case.version != seen_version:
                 tx.session.rollback()
                 continue
-            if not result.unchanged:
-                event = tx.events.add(case.id, actor.username, "task_completed", task_key=row.task_key,
-                                      task_name=row.name, data={"task_id": row.id, "data": result.completed_data})
-                record_completion(tx, case, row, form, result.completed_data, actor.username, event)
-                new_title = data.get("title")
-                if isinstance(new_title, str) and new_title.strip():
-                    case.title = new_title.strip()[:300]  # the need form names the case
-            apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
+            title_before = case.title
+            with tx.session.no_autoflush:  # everything goes to the database in one flush per table
+                if not result.unchanged:
+                    event = tx.events.add(case.id, actor.username, "task_completed", task_key=row.task_key,
+                                          task_name=row.name, data={"task_id": row.id,
+                                                                    "data": result.completed_data})
+                    record_completion(tx, case, row, form, result.completed_data, actor.username, event)
+                    new_title = data.get("title")
+                    if isinstance(new_title, str) and new_title.strip():
+                        case.title = new_title.strip()[:300]  # the need form names the case
+                open_rows = apply_step(tx, case, result, ctx.settings.lane_groups, actor.username,
+                                       open_before=open_before, waits=waits)
             tx.flush()
-            refresh_search_index(tx, case.id)
-            view = case_view(case, list(tx.tasks.open_for_case(case.id)))
+            if not result.unchanged:
+                refresh_search_after(tx, case, result.completed_data, title_before)
+            view = case_view(case, open_rows)
+            if discard_draft:
+                tx.drafts.delete(task_id, actor.username)
             if key_row is not None and idempotency is not None:
                 idempotency_settle(key_row, idempotency, view)
             tx.commit()
@@ -203,9 +217,9 @@ def retry_incident(ctx: AppContext, case_ref: str | int, actor: Actor) -> CaseVi
         if case.version != seen_version or case.status != "incident":
             raise Conflict("the case was changed at the same time; try again")
         tx.events.add(case.id, actor.username, "incident_retried", data={"previous": case.incident})
-        apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
+        open_rows = apply_step(tx, case, result, ctx.settings.lane_groups, actor.username)
         tx.flush()
-        view = case_view(case, list(tx.tasks.open_for_case(case.id)))
+        view = case_view(case, open_rows)
         tx.commit()
     return view
 

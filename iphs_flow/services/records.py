@@ -24,14 +24,18 @@ def _text(value: Any) -> str | None:
 
 def record_completion(tx: Transaction, case: Case, row: HumanTask, form: dict[str, Any] | None,
                       data: dict[str, Any], actor: str, event: CaseEvent) -> StageRecord | GateDecision:
-    """Append the record of `row` completed by `actor` with `data` (what the form submitted)."""
+    """Append the record of `row` completed by `actor` with `data` (what the form submitted).
+
+    The round is counted by the INSERT itself (max + 1 of the case's earlier records), in
+    the same transaction as before, without a query of its own.
+    """
     at = event.at or now()
     outcome = gate_outcome(data)
     if outcome is not None and (form is None or is_gate_form(form.get("schema"))):
         conditions = data.get("conditions")
         return _announced(tx, case, tx.records.add_gate_decision(GateDecision(
             case_id=case.id, task_id=row.id, event=event, stage=row.stage, gate=row.task_key, gate_name=row.name,
-            form_key=row.form_key, round=tx.records.next_gate_round(case.id, row.task_key), outcome=outcome,
+            form_key=row.form_key, round=tx.records.next_gate_round_sql(case.id, row.task_key), outcome=outcome,
             reason=_text(data.get("reason")) or _text(data.get("comment")),
             conditions=list(conditions) if isinstance(conditions, list) and outcome == "approved_with_conditions"
             else [],
@@ -39,7 +43,7 @@ def record_completion(tx: Transaction, case: Case, row: HumanTask, form: dict[st
             data=dict(data), decider=actor, at=at)))
     return tx.records.add_stage_record(StageRecord(
         case_id=case.id, task_id=row.id, event=event, stage=row.stage, task_key=row.task_key, task_name=row.name,
-        form_key=row.form_key, round=tx.records.next_stage_round(case.id, row.task_key), data=dict(data),
+        form_key=row.form_key, round=tx.records.next_stage_round_sql(case.id, row.task_key), data=dict(data),
         actor=actor, at=at))
 
 

@@ -10,11 +10,12 @@ so the case and its index never disagree); `rebuild` redoes every case
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, text
+from sqlalchemy import Connection, delete, insert, select, text, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
@@ -115,10 +116,12 @@ def documents_for(title: str, events: Sequence[tuple[str, str | None, Mapping[st
     return [Document(field, clean("\n".join(parts[field]))[:MAX_BODY]) for field in FIELDS if field in parts]
 
 
-def _case_documents(session: Session | Connection, case_id: int, secrecy: bool = True) -> list[Document]:
-    title = session.execute(select(Case.title).where(Case.id == case_id)).scalar_one_or_none()
+def _case_documents(session: Session | Connection, case_id: int, title: str | None = None,
+                    secrecy: bool = True) -> list[Document]:
     if title is None:
-        return []
+        title = session.execute(select(Case.title).where(Case.id == case_id)).scalar_one_or_none()
+        if title is None:
+            return []
     rows = session.execute(
         select(CaseEvent.kind, CaseEvent.task_key, CaseEvent.data)
         .where(CaseEvent.case_id == case_id, CaseEvent.kind.in_(("case_started", "task_completed")))
@@ -130,29 +133,88 @@ def _case_documents(session: Session | Connection, case_id: int, secrecy: bool =
     return documents_for(title, events)
 
 
-def write_documents(session: Session | Connection, case_id: int, documents: Sequence[Document]) -> None:
-    """Replace a case's documents (and, on SQLite, their FTS5 rows) with `documents`."""
+def write_documents(session: Session | Connection, case_id: int, documents: Sequence[Document],
+                    new_case: bool = False) -> None:
+    """Make a case's documents (and, on SQLite, their FTS5 rows) those of `documents`.
+
+    Only what differs is written: a submission usually changes one field's text, so one
+    document is updated and the others are left as they are. `new_case`: the case was
+    created in this transaction, so it has no documents yet.
+    """
     sqlite = session.get_bind().dialect.name == "sqlite" if isinstance(session, Session) \
         else session.dialect.name == "sqlite"
-    if sqlite:
-        session.execute(text("DELETE FROM search_fts WHERE rowid IN "
-                             "(SELECT id FROM search_document WHERE case_id = :c)"), {"c": case_id})
-    session.execute(delete(SearchDocument).where(SearchDocument.case_id == case_id))
-    at = now()
-    for doc in documents:
-        doc_id = session.execute(insert(SearchDocument).values(case_id=case_id, field=doc.field, body=doc.body,
-                                                               updated_at=at)
-                                 .returning(SearchDocument.id)).scalar_one()
+    stored: dict[str, tuple[int, str]] = {}
+    surplus: list[int] = []
+    for doc_id, field, body in [] if new_case else session.execute(
+            select(SearchDocument.id, SearchDocument.field, SearchDocument.body)
+            .where(SearchDocument.case_id == case_id).order_by(SearchDocument.id)).all():
+        if field in stored:
+            surplus.append(doc_id)  # one document per field; an older duplicate goes
+        else:
+            stored[field] = (doc_id, body)
+    wanted = {doc.field: doc.body for doc in documents}
+    surplus += [doc_id for field, (doc_id, _body) in stored.items() if field not in wanted]
+    if surplus:
         if sqlite:
-            sv, en = analysed(doc.body)
-            session.execute(text("INSERT INTO search_fts (rowid, sv, en) VALUES (:id, :sv, :en)"),
-                            {"id": doc_id, "sv": sv, "en": en})
+            session.execute(text("DELETE FROM search_fts WHERE rowid IN (SELECT value FROM json_each(:ids))"),
+                            {"ids": json.dumps(surplus)})
+        session.execute(delete(SearchDocument).where(SearchDocument.id.in_(surplus)))
+    at = now()
+    for field, body in wanted.items():
+        kept = stored.get(field)
+        if kept is not None and kept[1] == body:
+            continue
+        if kept is not None:
+            doc_id = kept[0]
+            session.execute(update(SearchDocument).where(SearchDocument.id == doc_id)
+                            .values(body=body, updated_at=at))
+        else:
+            doc_id = session.execute(insert(SearchDocument).values(case_id=case_id, field=field, body=body,
+                                                                   updated_at=at)
+                                     .returning(SearchDocument.id)).scalar_one()
+        if sqlite:
+            sv, en = analysed(body)
+            if kept is not None:
+                session.execute(text("UPDATE search_fts SET sv = :sv, en = :en WHERE rowid = :id"),
+                                {"id": doc_id, "sv": sv, "en": en})
+            else:
+                session.execute(text("INSERT INTO search_fts (rowid, sv, en) VALUES (:id, :sv, :en)"),
+                                {"id": doc_id, "sv": sv, "en": en})
 
 
-def refresh(tx: Any, case_id: int) -> None:
-    """Bring one case's search documents in step with its data, in the caller's transaction."""
+def refresh(tx: Any, case_id: int, title: str | None = None) -> None:
+    """Bring one case's search documents in step with its data, in the caller's transaction
+    (`title`: the case's title, when the caller holds it)."""
     tx.session.flush()
-    write_documents(tx.session, case_id, _case_documents(tx.session, case_id))
+    write_documents(tx.session, case_id, _case_documents(tx.session, case_id, title))
+
+
+def index_new_case(tx: Any, case_id: int, title: str, start_data: Mapping[str, Any]) -> None:
+    """The documents of a case started in this transaction: its title and what it was started with
+    (its history holds nothing else yet, so it is not read back)."""
+    tx.session.flush()
+    write_documents(tx.session, case_id, documents_for(title, [("case_started", None, {"data": start_data})]),
+                    new_case=True)
+
+
+def changes_documents(submitted: Mapping[str, Any] | None) -> bool:
+    """Whether a submission (a task_completed event's data) can change the case's documents.
+
+    Exactly the values `documents_for` reads: anything but numbers, flags, None and the
+    NOT_TEXT codes. Even an empty text counts, since it replaces what the task said before.
+    """
+    if not isinstance(submitted, Mapping):
+        return False
+    return any(key not in NOT_TEXT and not (isinstance(value, bool | int | float) or value is None)
+               for key, value in submitted.items())
+
+
+def refresh_after_completion(tx: Any, case: Any, submitted: Mapping[str, Any] | None, title_before: str) -> None:
+    """Refresh a case's documents after a task was completed with `submitted`, unless neither the
+    title nor any text changed (then the documents would come out exactly as they are)."""
+    if case.title == title_before and not changes_documents(submitted):
+        return
+    refresh(tx, case.id, case.title)
 
 
 def rebuild_on(connection: Session | Connection, batch: int = 500) -> int:
@@ -170,7 +232,7 @@ def rebuild_on(connection: Session | Connection, batch: int = 500) -> int:
         if not ids:
             return done
         for case_id in ids:
-            write_documents(connection, case_id, _case_documents(connection, case_id, secrecy))
+            write_documents(connection, case_id, _case_documents(connection, case_id, secrecy=secrecy))
         done += len(ids)
         last = ids[-1]
 

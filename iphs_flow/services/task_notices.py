@@ -55,10 +55,14 @@ def _queue(tx: Transaction, case: Case, row: HumanTask, key: str, template: str,
     tx.outbox.add_once(key, "notification", payload, case_id=case.id, due_at=now())
 
 
-def announce_new_tasks(tx: Transaction, case: Case, known_spiff_ids: Iterable[str], actor: str) -> None:
-    """Announce every open task of `case` that is not among `known_spiff_ids` (those were open before)."""
+def announce_new_tasks(tx: Transaction, case: Case, known_spiff_ids: Iterable[str], actor: str,
+                       open_rows: Iterable[HumanTask] | None = None) -> None:
+    """Announce every open task of `case` that is not among `known_spiff_ids` (those were open before).
+
+    `open_rows` are the case's open tasks when the caller knows them already (else they are read).
+    """
     known = set(known_spiff_ids)
-    for row in tx.tasks.open_for_case(case.id):
+    for row in (tx.tasks.open_for_case(case.id) if open_rows is None else open_rows):
         if row.spiff_task_id in known:
             continue
         moved_from = _staff(tx, case, row)

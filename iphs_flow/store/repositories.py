@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Text, cast, delete, func, literal, or_, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, defer, joinedload
+from sqlalchemy.orm import Session, defer, joinedload, undefer
 
 from iphs_flow.engine.clock import now
 
@@ -30,6 +30,7 @@ from .tables import (
     GroupMember,
     HumanTask,
     IdempotencyKey,
+    MessageWait,
     Notification,
     Outbox,
     ProcessVersion,
@@ -182,6 +183,33 @@ class TaskRepository:
 
     def get(self, task_id: int) -> HumanTask | None:
         return self.session.get(HumanTask, task_id)
+
+    def with_case(self, task_id: int, with_state: bool = False) -> tuple[HumanTask, Case, int | None] | None:
+        """A task and its case (with its process version) in one query. With `with_state` (a
+        step is about to run) also the case's workflow state, and the stored length of its
+        version's files, which tells a cached copy of them from a version edited in place."""
+        query = (select(HumanTask, Case).join(Case, Case.id == HumanTask.case_id)
+                 .where(HumanTask.id == task_id))
+        if with_state:
+            files_length = (select(func.length(cast(ProcessVersion.files, Text)))
+                            .where(ProcessVersion.id == Case.process_version_id).scalar_subquery())
+            query = query.add_columns(files_length).options(undefer(Case.state))
+        found = self.session.execute(query).first()
+        if found is None:
+            return None
+        return found[0], found[1], (found[2] if with_state else None)
+
+    def for_completion(self, case_id: int, task_id: int) -> tuple[list[HumanTask], Case | None, bool]:
+        """In one query, for completing `task_id` of case `case_id`: the case's open tasks and the
+        task itself (whatever its state), the case, and whether the case waits for a message."""
+        waits = select(MessageWait.id).where(MessageWait.case_id == Case.id).exists()
+        rows = self.session.execute(
+            select(HumanTask, Case, waits).join(Case, Case.id == HumanTask.case_id)
+            .where(HumanTask.case_id == case_id, or_(HumanTask.state == "open", HumanTask.id == task_id))
+            .order_by(HumanTask.id)).all()
+        if not rows:
+            return [], None, False
+        return [r[0] for r in rows], rows[0][1], bool(rows[0][2])
 
     def open_for_case(self, case_id: int) -> Sequence[HumanTask]:
         return self.session.scalars(
@@ -474,6 +502,16 @@ class UserRepository:
             select(UserGroup.name).join(GroupMember, GroupMember.group_id == UserGroup.id)
             .where(GroupMember.user_id == user_id)))
 
+    def access(self, user_id: int) -> tuple[set[str], set[str]]:
+        """A person's roles and groups in one query (every request asks for both)."""
+        roles = select(literal("role").label("kind"), UserRole.role.label("name")).where(UserRole.user_id == user_id)
+        groups = (select(literal("group").label("kind"), UserGroup.name.label("name"))
+                  .join(GroupMember, GroupMember.group_id == UserGroup.id).where(GroupMember.user_id == user_id))
+        found: dict[str, set[str]] = {"role": set(), "group": set()}
+        for kind, name in self.session.execute(union_all(roles, groups)):
+            found[kind].add(name)
+        return found["role"], found["group"]
+
     def set_roles(self, user_id: int, roles: set[str]) -> None:
         self.session.execute(delete(UserRole).where(UserRole.user_id == user_id))
         for role in sorted(roles):
@@ -574,7 +612,9 @@ class ApiTokenRepository:
         return self.session.get(ApiToken, token_id)
 
     def by_prefix(self, prefix: str) -> ApiToken | None:
-        return self.session.scalars(select(ApiToken).where(ApiToken.prefix == prefix)).first()
+        """The token with this prefix, its owner read in the same query."""
+        return self.session.scalars(select(ApiToken).where(ApiToken.prefix == prefix)
+                                    .options(joinedload(ApiToken.user))).first()
 
     def for_user(self, username: str) -> Sequence[ApiToken]:
         return self.session.scalars(
@@ -630,6 +670,16 @@ class RecordRepository:
         found = self.session.scalar(select(func.max(StageRecord.round)).where(
             StageRecord.case_id == case_id, StageRecord.task_key == task_key))
         return int(found or 0) + 1
+
+    def next_stage_round_sql(self, case_id: int, task_key: str) -> Any:
+        """next_stage_round as an expression the INSERT evaluates (one statement fewer)."""
+        return (select(func.coalesce(func.max(StageRecord.round), 0) + 1)
+                .where(StageRecord.case_id == case_id, StageRecord.task_key == task_key).scalar_subquery())
+
+    def next_gate_round_sql(self, case_id: int, gate: str) -> Any:
+        """next_gate_round as an expression the INSERT evaluates (one statement fewer)."""
+        return (select(func.coalesce(func.max(GateDecision.round), 0) + 1)
+                .where(GateDecision.case_id == case_id, GateDecision.gate == gate).scalar_subquery())
 
     def next_gate_round(self, case_id: int, gate: str) -> int:
         found = self.session.scalar(select(func.max(GateDecision.round)).where(

@@ -5,14 +5,21 @@ Services say `with uow.write() as tx:` (or `uow.read()`), use `tx.cases`,
 a failure half-way changes nothing. A write that lost the race for a case row (its
 `version` no longer matches: someone else saved first) leaves the block as the error
 `stale_error` makes (the services' Conflict, wired in bootstrap.py), here and nowhere else.
+
+`uow.one_connection()` (the HTTP layer opens it around each request) makes every
+transaction in its block use one pooled connection, checked out when first needed: a
+request that checks a token, reads and then writes pays for one checkout (and one
+pre-ping) instead of one per transaction. The transactions stay separate: each one
+begins and ends on that connection exactly as on a fresh one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -62,6 +69,31 @@ class Transaction:
         self.session.flush()
 
 
+class _Held:
+    """The connection of one `one_connection()` block, checked out on first use."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.connection: Connection | None = None
+
+    def take(self) -> Connection | None:
+        """The held connection, or None when it is busy with a transaction (a nested use
+        case then gets a connection of its own, as it would without the block)."""
+        if self.connection is None:
+            self.connection = self.engine.connect()
+        elif self.connection.closed or self.connection.invalidated:
+            self.connection.close()
+            self.connection = self.engine.connect()
+        if self.connection.in_transaction():
+            return None
+        return self.connection
+
+    def release(self) -> None:
+        if self.connection is not None:
+            self.connection.close()  # back to the pool (rolled back if anything was left open)
+            self.connection = None
+
+
 class UnitOfWork:
     """Opens transactions on one engine."""
 
@@ -71,10 +103,33 @@ class UnitOfWork:
         self._read = sessionmaker(bind=engine, expire_on_commit=False)
         self._write = sessionmaker(bind=engine.execution_options(**{WRITE: True}),
                                    expire_on_commit=False)
+        self._held: ContextVar[_Held | None] = ContextVar(f"iphs_held_{id(self)}", default=None)
+
+    @contextmanager
+    def one_connection(self) -> Iterator[None]:
+        """Run every transaction inside the block on one pooled connection (see the module docstring)."""
+        if self._held.get() is not None:
+            yield  # already inside one
+            return
+        held = _Held(self.engine)
+        token = self._held.set(held)
+        try:
+            yield
+        finally:
+            self._held.reset(token)
+            held.release()
+
+    def _session(self, write: bool) -> Session:
+        held = self._held.get()
+        connection = held.take() if held is not None else None
+        if connection is None:
+            return (self._write if write else self._read)()
+        connection.execution_options(**{WRITE: write})  # read by the SQLite BEGIN hook (database.py)
+        return Session(bind=connection, expire_on_commit=False)
 
     @contextmanager
     def read(self) -> Iterator[Transaction]:
-        with self._read() as session:
+        with self._session(write=False) as session:
             try:
                 yield Transaction(session)
             finally:
@@ -82,7 +137,7 @@ class UnitOfWork:
 
     @contextmanager
     def write(self) -> Iterator[Transaction]:
-        with self._write() as session:
+        with self._session(write=True) as session:
             try:
                 yield Transaction(session)
             except StaleDataError:

@@ -439,7 +439,7 @@ def task_post(task_id: int) -> Any:
     if errors:
         return _render_task(page, spec, shown, errors, status=422)
     try:
-        view = case_service.complete_task(ctx, task_id, values, actor)
+        view = case_service.complete_task(ctx, task_id, values, actor, discard_draft=True)
     except Conflict:
         drafts.save_draft(ctx, task_id, values, actor)
         fresh = case_page.task_page(ctx, task_id, actor)
@@ -454,7 +454,6 @@ def task_post(task_id: int) -> Any:
     except InvalidInput as err:
         return _render_task(page, spec, shown, {k if k != "(form)" else "": v for k, v in err.fields.items()},
                             status=422)
-    drafts.discard_draft(ctx, task_id, actor)
     flash(_("Klart! %(task)s är inskickad för %(number)s.", task=page.task.name, number=view.number))
     return redirect(url_for("pages.case", case_id=view.id))
 

@@ -388,3 +388,19 @@ def test_a_task_cancelled_meanwhile_or_a_paused_case_keeps_what_was_typed(web) -
     assert 'value="Mitt sena förslag"' in html(late)
     assert 'value="Mitt sena förslag"' in html(anna.get(f"/tasks/{first}"))  # kept as a draft
     assert "Dubblett" in html(anna.get("/cases/1"))  # the owner's history says why the case was ended
+
+
+def test_a_submitted_form_takes_its_draft_with_it_and_a_refused_one_keeps_it(web) -> None:
+    """The draft goes in the completion's own transaction (nothing left to find after a submit)."""
+    from iphs_flow.services import accounts, drafts
+
+    ctx, app = web
+    anna = client_for(app, "anna")
+    task_id, _ = start_case(anna)
+    assert submit(anna, task_id, {"title": "Halvfärdigt", "need": "I morgon"}, "draft").status_code == 200
+    owner = accounts.actor_for(ctx, "anna")
+    assert drafts.load_draft(ctx, task_id, owner) is not None
+    refused = submit(anna, task_id, {"title": "", "need": ""})
+    assert refused.status_code == 422 and drafts.load_draft(ctx, task_id, owner) is not None
+    assert submit(anna, task_id, NEED).status_code == 302
+    assert drafts.load_draft(ctx, task_id, owner) is None
