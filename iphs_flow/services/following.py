@@ -301,7 +301,7 @@ def announce_stage_change(tx: Transaction, case: Case, old: int | None, new: int
 def announce_decision(tx: Transaction, case: Case, decision: GateDecision) -> None:
     """A gate decision was recorded: a notice job when anyone follows (the row is read again when it runs)."""
     if _has_followers(tx, case.id):
-        tx.session.flush([decision])  # its round is counted by its INSERT (records.py): known once written
+        tx.session.flush()  # its round is counted by its INSERT (records.py): known once written
         tx.outbox.add_once(bounded_key("follow:decision", case.id, decision.gate, decision.round), FOLLOW_NOTICE,
                            {"event": "decision", "gate": decision.gate, "round": decision.round,
                             "skip": [decision.decider]}, case_id=case.id, due_at=decision.at or now())
