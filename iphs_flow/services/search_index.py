@@ -14,13 +14,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, text
+from sqlalchemy import Connection, delete, insert, inspect, select, text
 from sqlalchemy.orm import Session
 
 from iphs_flow.engine.clock import now
-from iphs_flow.store.tables import Case, CaseEvent, SearchDocument
+from iphs_flow.store.tables import Case, CaseEvent, Lesson, SearchDocument
 
+from .lessons import public_parts
 from .permissions import ADMINISTRATOR, Actor, require_role
+from .secrecy import secrets_of_case
 from .text_analysis import analysed, clean
 
 # Which document a form field's text belongs to. Fields of the shipped forms (forms/);
@@ -48,7 +50,7 @@ FIELD_OF: dict[str, str] = {
     "screening_note": "decisions", "fulfilment_report": "decisions", "supplement_reply": "decisions",
     "responsible": "decisions", "condition": "decisions",
     # lessons learned (evaluation, closure; both are kept)
-    "lessons_learned": "lessons", "lessons": "lessons",
+    "lessons_learned": "lessons", "lessons": "lessons", "lessons_worked": "lessons", "lessons_not_worked": "lessons",
 }
 # Codes, dates, flags and names of people: not text anyone searches for.
 NOT_TEXT = frozenset({"title", "decision", "resume_date", "reply_deadline", "recycle_to_stage", "retention_class",
@@ -56,6 +58,7 @@ NOT_TEXT = frozenset({"title", "decision", "resume_date", "reply_deadline", "rec
                       "end_date", "planned_date", "innovation_lead", "supplement_links", "personal_data",
                       "secrecy", "procurement_needed"})
 FIELDS = ("title", "need", "understand", "concept", "pilot", "results", "decisions", "lessons", "other")
+LESSON_FIELD = "lesson"  # one document per lesson record (services/lessons.py), not a field of the case
 MAX_BODY = 100_000
 
 
@@ -63,6 +66,7 @@ MAX_BODY = 100_000
 class Document:
     field: str
     body: str
+    lesson_id: int | None = None
 
 
 def _strings(value: Any) -> Iterable[str]:
@@ -113,7 +117,7 @@ def documents_for(title: str, events: Sequence[tuple[str, str | None, Mapping[st
     return [Document(field, clean("\n".join(parts[field]))[:MAX_BODY]) for field in FIELDS if field in parts]
 
 
-def _case_documents(session: Session | Connection, case_id: int) -> list[Document]:
+def _case_documents(session: Session | Connection, case_id: int, lessons: bool = True) -> list[Document]:
     title = session.execute(select(Case.title).where(Case.id == case_id)).scalar_one_or_none()
     if title is None:
         return []
@@ -121,7 +125,25 @@ def _case_documents(session: Session | Connection, case_id: int) -> list[Documen
         select(CaseEvent.kind, CaseEvent.task_key, CaseEvent.data)
         .where(CaseEvent.case_id == case_id, CaseEvent.kind.in_(("case_started", "task_completed")))
         .order_by(CaseEvent.id)).all()
-    return documents_for(title, [(r[0], r[1], r[2] or {}) for r in rows])
+    found = documents_for(title, [(r[0], r[1], r[2] or {}) for r in rows])
+    return found + lesson_documents(session, case_id) if lessons else found
+
+
+def lesson_documents(session: Session | Connection, case_id: int) -> list[Document]:
+    """One document per lesson of the case, of the parts that may be read city-wide (secret-marked
+    fields are left out: a lesson is found by people who do not handle the case)."""
+    rows = session.execute(select(Lesson.id, Lesson.worked, Lesson.not_worked, Lesson.reusable)
+                           .where(Lesson.case_id == case_id).order_by(Lesson.id)).all()
+    if not rows:
+        return []
+    parts = public_parts(secrets_of_case(session, case_id))
+    out = []
+    for lesson_id, worked, not_worked, reusable in rows:
+        texts = {"worked": worked, "not_worked": not_worked, "reusable": reusable}
+        body = clean("\n".join(texts[p] for p in parts if texts[p]))[:MAX_BODY]
+        if body:
+            out.append(Document(LESSON_FIELD, body, lesson_id))
+    return out
 
 
 def write_documents(session: Session | Connection, case_id: int, documents: Sequence[Document]) -> None:
@@ -134,8 +156,10 @@ def write_documents(session: Session | Connection, case_id: int, documents: Sequ
     session.execute(delete(SearchDocument).where(SearchDocument.case_id == case_id))
     at = now()
     for doc in documents:
-        doc_id = session.execute(insert(SearchDocument).values(case_id=case_id, field=doc.field, body=doc.body,
-                                                               updated_at=at)
+        values = {"case_id": case_id, "field": doc.field, "body": doc.body, "updated_at": at}
+        if doc.lesson_id is not None:
+            values["lesson_id"] = doc.lesson_id  # (the column is younger than the index: migration 0022)
+        doc_id = session.execute(insert(SearchDocument).values(**values)
                                  .returning(SearchDocument.id)).scalar_one()
         if sqlite:
             sv, en = analysed(doc.body)
@@ -151,6 +175,8 @@ def refresh(tx: Any, case_id: int) -> None:
 
 def rebuild_on(connection: Session | Connection, batch: int = 500) -> int:
     """Index every case again; returns how many cases were indexed."""
+    bind = connection.connection() if isinstance(connection, Session) else connection
+    lessons = inspect(bind).has_table("lesson")  # not yet when migration 0014 indexes the cases
     done = 0
     last = 0
     while True:
@@ -159,7 +185,7 @@ def rebuild_on(connection: Session | Connection, batch: int = 500) -> int:
         if not ids:
             return done
         for case_id in ids:
-            write_documents(connection, case_id, _case_documents(connection, case_id))
+            write_documents(connection, case_id, _case_documents(connection, case_id, lessons))
         done += len(ids)
         last = ids[-1]
 
