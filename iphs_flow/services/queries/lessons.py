@@ -203,13 +203,12 @@ def list_lessons(ctx: AppContext, actor: Actor, *, q: str | None = None, filters
             rows = session.execute(
                 select(Lesson, Case.number, Case.title, may_see.label("may_see"))
                 .join(Case, Case.id == Lesson.case_id).where(*page_where)
-                .order_by(Lesson.id.desc()).limit(limit)
+                .order_by(Lesson.id.desc()).limit(limit + 1)  # one more: is there a next page?
                 .offset(offset if after is None else 0)).all()
+            more = len(rows) > limit
+            rows = rows[:limit]
             items = _views(session, rows, {})
-            last = rows[-1][0].id if len(rows) == limit else None
-            shown = (offset if after is None else 0) + len(rows)
-            more = last is not None and (after is not None or shown < total)
-            next_cursor = _cursor("after", last) if more and last is not None else None
+            next_cursor = _cursor("after", rows[-1][0].id) if more else None
             return LessonPage(None, total, items, offset if after is None else 0, limit, next_cursor, facets)
         backend = backend_for(session)
         if session.get_bind().dialect.name == "postgresql":
