@@ -15,8 +15,6 @@ from iphs_flow.engine.vocabulary import HOLD_OUTCOMES, gate_outcome, is_gate_for
 from iphs_flow.store.tables import Case, CaseEvent, GateDecision, HumanTask, StageRecord
 from iphs_flow.store.unit_of_work import Transaction
 
-from .lessons import record_for_completion as record_lesson
-
 
 def _text(value: Any) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
@@ -27,11 +25,13 @@ def record_completion(tx: Transaction, case: Case, row: HumanTask, form: dict[st
     """Append the record of `row` completed by `actor` with `data` (what the form submitted)."""
     at = event.at or now()
     outcome = gate_outcome(data)
-    is_gate = outcome is not None and (form is None or is_gate_form(form.get("schema")))
     # The lesson it holds, if any (issue 17): a record of its own, in this transaction.
+    from .lessons import record_for_completion as record_lesson
+
+    is_gate = outcome is not None and (form is None or is_gate_form(form.get("schema")))
     record_lesson(tx.session, case.id, row.form_key, row.task_key, row.stage, data, outcome if is_gate else None,
                   actor, event)
-    if is_gate:
+    if outcome is not None and (form is None or is_gate_form(form.get("schema"))):
         conditions = data.get("conditions")
         return tx.records.add_gate_decision(GateDecision(
             case_id=case.id, task_id=row.id, event=event, stage=row.stage, gate=row.task_key, gate_name=row.name,
