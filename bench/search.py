@@ -1,18 +1,20 @@
 """Search benchmark: search and similar cases with 20,000 cases and 10,000 lessons, SQLite and PostgreSQL.
 
-    python -m bench.search [--cases N] [--lessons N] [--queries N] [--skip-postgres] [--recall-only]
+    python -m bench.search [--cases N] [--events N] [--lessons N] [--queries N] [--skip-postgres] [--recall-only]
 
 Seeds a throwaway database per back end: the shipped processes are deployed, N cases are
 bulk-inserted with an open task each (so the permission rule has rows to check) and
 their search documents (title, need and, for some, concept, results and decisions) are
-written in bulk from a Zipf-distributed Swedish vocabulary; 10,000 of them get a lessons
-document. Then the 76 needs of tests/fixtures/similar_needs.json are described through
-the real services (start a case, submit the need form) among those cases.
+written in bulk from a Zipf-distributed Swedish vocabulary; 200,000 history events are
+spread over them; 10,000 of them get a lesson record (services/lessons.py) with its own
+search document, one in twenty of those internal. Then the 76 needs of
+tests/fixtures/similar_needs.json are described through the real services (start a case,
+submit the need form) among those cases.
 
 Prints first recall@5 on the 76 test needs alone (as the test asserts), then per back end:
-p50/p95 of `search` as an innovation lead (sees all) and as an idea
-owner (filtered by the case-page rule), p50/p95 of `similar_cases`, and recall@5 of the
-true pair of each paired need among all the cases (a harder figure: the synthetic cases are
+p50/p95 of `search` (cases and lessons) as an innovation lead (sees all) and as an idea
+owner (filtered by the case-page rule), of the lessons library's search, of `similar_cases`,
+and recall@5 of the true pair of each paired need among all the cases (a harder figure: the synthetic cases are
 written from a vocabulary that includes the test needs' words). Target: p95 <= 100 ms, recall >= 0.8.
 The machines are noisy: compare within one run.
 """
@@ -39,10 +41,11 @@ from iphs_flow.config import Settings
 from iphs_flow.engine.clock import now
 from iphs_flow.services import cases, processes
 from iphs_flow.services.permissions import Actor
+from iphs_flow.services.queries.lessons import list_lessons
 from iphs_flow.services.queries.search import search, similar_cases
 from iphs_flow.services.text_analysis import analysed, words
 from iphs_flow.store.migrate import upgrade
-from iphs_flow.store.tables import Case, HumanTask, SearchDocument
+from iphs_flow.store.tables import Case, CaseEvent, HumanTask, Lesson, SearchDocument
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -149,7 +152,8 @@ def sentence(rng: random.Random, vocab: list[str], weights: list[float], n: int)
     return " ".join(out).capitalize() + "."
 
 
-def seed(ctx: Any, n_cases: int, n_lessons: int, rng: random.Random, vocab: list[str], weights: list[float]) -> None:
+def seed(ctx: Any, n_cases: int, n_lessons: int, rng: random.Random, vocab: list[str], weights: list[float],
+         n_events: int = 200_000) -> None:
     engine = ctx.uow.engine
     sqlite = engine.dialect.name == "sqlite"
     with ctx.uow.read() as tx:
@@ -163,8 +167,10 @@ def seed(ctx: Any, n_cases: int, n_lessons: int, rng: random.Random, vocab: list
     with engine.begin() as conn:
         start = int(conn.execute(text('SELECT COALESCE(MAX(id), 0) FROM "case"')).scalar_one()) + 1
         doc_id = int(conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM search_document")).scalar_one()) + 1
+        lesson_id = int(conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM lesson")).scalar_one()) + 1
+        per_case = n_events // max(1, n_cases)
         for first in range(0, n_cases, batch):
-            case_rows, task_rows, doc_rows = [], [], []
+            case_rows, task_rows, doc_rows, lesson_rows, event_rows = [], [], [], [], []
             for i in range(first, min(n_cases, first + batch)):
                 case_id = start + i
                 title = sentence(rng, vocab, weights, rng.randint(2, 4)).rstrip(".")
@@ -181,15 +187,37 @@ def seed(ctx: Any, n_cases: int, n_lessons: int, rng: random.Random, vocab: list
                 for field, chance, size in (("concept", 0.5, 40), ("results", 0.3, 40), ("decisions", 0.4, 15)):
                     if rng.random() < chance:
                         fields.append((field, sentence(rng, vocab, weights, size)))
+                for n in range(per_case + (1 if i < n_events % max(1, n_cases) else 0)):
+                    event_rows.append({"case_id": case_id, "actor": owner, "kind": "task_completed" if n else
+                                       "case_started", "task_key": "need", "task_name": "Beskriv behovet",
+                                       "data": {"data": {"note": f"händelse {n}"}}, "at": at})
+                lesson = None
                 if i in lesson_cases:
-                    fields.append(("lessons", sentence(rng, vocab, weights, rng.randint(15, 40))))
+                    worked = sentence(rng, vocab, weights, rng.randint(5, 15))
+                    reusable = sentence(rng, vocab, weights, rng.randint(10, 25))
+                    fields.append(("lessons", f"{worked}\n{reusable}"))
+                    lesson = lesson_id
+                    lesson_rows.append({"id": lesson_id, "case_id": case_id, "source": rng.choice(
+                        ("evaluation", "closure", "rejection", "stop")), "round": 1, "stage": rng.randint(0, 6),
+                        "outcome": rng.choice(("implement", "rejected", "realised", "terminated")),
+                        "unit": f"Förvaltning {i % 14}", "goals": rng.sample(range(1, 18), 2),
+                        "year": 2020 + i % 7, "worked": worked, "not_worked": None, "reusable": reusable,
+                        "author": owner, "at": at, "internal": i % 20 == 0})
+                    lesson_id += 1
                 for field, body in fields:
                     doc_rows.append({"id": doc_id, "case_id": case_id, "field": field, "body": body,
-                                     "updated_at": at})
+                                     "updated_at": at, "lesson_id": None})
+                    doc_id += 1
+                if lesson is not None:
+                    doc_rows.append({"id": doc_id, "case_id": case_id, "field": "lesson",
+                                     "body": f"{worked}\n{reusable}", "updated_at": at, "lesson_id": lesson})
                     doc_id += 1
             conn.execute(insert(Case), case_rows)
             conn.execute(insert(HumanTask), task_rows)
+            if lesson_rows:
+                conn.execute(insert(Lesson), lesson_rows)
             conn.execute(insert(SearchDocument), doc_rows)
+            conn.execute(insert(CaseEvent), event_rows)
             if sqlite:
                 fts = []
                 for row in doc_rows:
@@ -197,10 +225,11 @@ def seed(ctx: Any, n_cases: int, n_lessons: int, rng: random.Random, vocab: list
                     fts.append({"id": row["id"], "sv": sv, "en": en})
                 conn.execute(text("INSERT INTO search_fts (rowid, sv, en) VALUES (:id, :sv, :en)"), fts)
         if not sqlite:
-            for table in ("case", "human_task", "search_document"):
+            for table in ("case", "human_task", "search_document", "lesson", "case_event"):
                 conn.execute(text(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
                                   f"(SELECT MAX(id) FROM \"{table}\"))"))
-            conn.execute(text('ANALYZE "case"; ANALYZE human_task; ANALYZE search_document'))
+            conn.execute(text('ANALYZE "case"; ANALYZE human_task; ANALYZE search_document; ANALYZE lesson; '
+                              'ANALYZE case_event'))
         else:
             conn.execute(text("ANALYZE"))
 
@@ -227,7 +256,7 @@ def clean_recall(url: str) -> tuple[float, list[str]]:
         ctx.close()
 
 
-def run_backend(label: str, url: str, n_cases: int, n_lessons: int, n_queries: int) -> None:
+def run_backend(label: str, url: str, n_cases: int, n_lessons: int, n_queries: int, n_events: int) -> None:
     rng = random.Random(17)
     needs = json.loads(NEEDS_FILE.read_text(encoding="utf-8"))["needs"]
     ctx = build(Settings(database_url=url, forms_dir=ROOT / "forms", bpmn_dir=ROOT / "bpmn"))
@@ -236,7 +265,7 @@ def run_backend(label: str, url: str, n_cases: int, n_lessons: int, n_queries: i
         processes.deploy_process(ctx, processes.read_model_files([ROOT / "bpmn"]), DESIGNER)
         vocab, weights = vocabulary(rng, needs)
         started = time.perf_counter()
-        seed(ctx, n_cases, n_lessons, rng, vocab, weights)
+        seed(ctx, n_cases, n_lessons, rng, vocab, weights, n_events)
         seeded = time.perf_counter() - started
         started = time.perf_counter()
         case_ids = describe_needs(ctx, needs, Actor("anna", frozenset({"idea_owner"})))
@@ -248,14 +277,20 @@ def run_backend(label: str, url: str, n_cases: int, n_lessons: int, n_queries: i
             search(ctx, q, LEAD)
         lead = timed(lambda q: search(ctx, q, LEAD), [(q,) for q in queries])
         owner = timed(lambda q: search(ctx, q, OWNER), [(q,) for q in queries])
+        library = timed(lambda q: list_lessons(ctx, OWNER, q=q), [(q,) for q in queries])
         similar = timed(lambda t: similar_cases(ctx, t, LEAD, 5), [(t,) for t in texts])
         similar_owner = timed(lambda t: similar_cases(ctx, t, OWNER, 5), [(t,) for t in texts])
         totals = [search(ctx, q, LEAD).total for q in queries[:50]]
         recall, misses = recall_at(ctx, needs, case_ids, LEAD, k=5)
-        print(f"\n{label}: {n_cases} cases (+{len(needs)} described through the services), {n_lessons} lessons; "
+        with ctx.uow.read() as tx:
+            events = tx.session.execute(text("SELECT COUNT(*) FROM case_event")).scalar_one()
+            lesson_count = tx.session.execute(text("SELECT COUNT(*) FROM lesson")).scalar_one()
+        print(f"\n{label}: {n_cases} cases (+{len(needs)} described through the services), {events} history "
+              f"events, {lesson_count} lessons; "
               f"seeded in {seeded:.0f} s, needs described in {described:.0f} s")
         print(f"  matching cases per search: median {statistics.median(totals):.0f}, max {max(totals)}")
         for name, values in (("search, innovation lead", lead), ("search, idea owner (filtered)", owner),
+                             ("lessons library search, idea owner", library),
                              ("similar cases, innovation lead", similar),
                              ("similar cases, idea owner (filtered)", similar_owner)):
             print(f"  {name:38s} p50 {statistics.median(values):6.1f} ms   p95 {pct(values, 0.95):6.1f} ms"
@@ -267,9 +302,13 @@ def run_backend(label: str, url: str, n_cases: int, n_lessons: int, n_queries: i
 
 
 def main() -> None:
+    import os
+
+    print(f"uptime: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (load 1, 5, 15 min)")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=20_000)
     parser.add_argument("--lessons", type=int, default=10_000)
+    parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--recall-only", action="store_true", help="only recall@5 on the test set")
@@ -284,10 +323,11 @@ def main() -> None:
     if args.recall_only:
         return
     with sqlite_database() as url:
-        run_backend("SQLite (FTS5, Snowball stems)", url, args.cases, args.lessons, args.queries)
+        run_backend("SQLite (FTS5, Snowball stems)", url, args.cases, args.lessons, args.queries, args.events)
     if not args.skip_postgres:
         with postgres_database() as url:
-            run_backend("PostgreSQL (swedish + english full text)", url, args.cases, args.lessons, args.queries)
+            run_backend("PostgreSQL (swedish + english full text)", url, args.cases, args.lessons, args.queries,
+                        args.events)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from iphs_flow.web.design_tables import bp as design_tables_bp
 from iphs_flow.web.designer import init_designer
 from iphs_flow.web.following import init_following
 from iphs_flow.web.home import init_home
+from iphs_flow.web.lessons import init_lessons
 from iphs_flow.web.notices import bp as notices_bp
 from iphs_flow.web.pages import init_pages
 from iphs_flow.web.people_admin import bp as people_admin_bp
@@ -84,6 +85,7 @@ def create_app(config: dict[str, Any] | None = None, context: AppContext | None 
     init_pages(app)
     init_task_assignment(app)
     init_search(app)
+    init_lessons(app)
     init_designer(app)
     app.register_blueprint(case_admin_bp)
     app.register_blueprint(people_admin_bp)

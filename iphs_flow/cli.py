@@ -909,3 +909,80 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@cli.group("lessons", help="The lessons library (what /lardomar and /api/v1/lessons show).")
+def lessons_group() -> None:
+    pass
+
+
+def _print_lessons(page: Any, as_json: bool) -> None:
+    import html
+    import re
+
+    if as_json:
+        click.echo(json.dumps({"total": page.total, "next_cursor": page.next_cursor, "items": [
+            {"id": item.id, "source": item.source, "stage": item.stage, "outcome": item.outcome, "unit": item.unit,
+             "goals": list(item.goals), "year": item.year, "worked": item.worked, "not_worked": item.not_worked,
+             "reusable": item.reusable, "internal": item.internal, "case_number": item.case_number}
+            for item in page.items]}, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{page.total} lesson(s)")
+    for item in page.items:
+        case = item.case_number or "(case not visible to you)"
+        click.echo(f"#{item.id}\t{item.year}\t{item.source}\t{item.outcome}\t{case}")
+        text = html.unescape(re.sub(r"</?mark>", "*", item.snippet)) if item.snippet else \
+            (item.reusable or item.worked or item.not_worked or "")
+        if text:
+            click.echo(f"    {text[:300]}")
+
+
+def _lesson_filters(goal: int | None, unit: str | None, stage: int | None, outcome: str | None,
+                    year: int | None, source: str | None) -> Any:
+    from iphs_flow.services.queries.lessons import LessonFilters
+
+    return LessonFilters(goal=goal, unit=unit, stage=stage, outcome=outcome, year=year, source=source)
+
+
+_LESSON_OPTIONS = [
+    click.option("--as", "actor", default=None),
+    click.option("--goal", type=int, default=None, help="An Agenda 2030 goal, 1-17."),
+    click.option("--unit", default=None),
+    click.option("--stage", type=int, default=None, help="The stage the case had reached."),
+    click.option("--outcome", default=None),
+    click.option("--year", type=int, default=None),
+    click.option("--source", type=click.Choice(["evaluation", "closure", "rejection", "stop"]), default=None),
+    click.option("--limit", type=int, default=20),
+    click.option("--json", "as_json", is_flag=True, help="Machine-readable output."),
+]
+
+
+def _lesson_options(command: Any) -> Any:
+    for option in reversed(_LESSON_OPTIONS):
+        command = option(command)
+    return command
+
+
+@lessons_group.command("list", help="Lessons --as USER may read, newest first.")
+@_lesson_options
+def lessons_list(actor: str | None, goal: int | None, unit: str | None, stage: int | None, outcome: str | None,
+                 year: int | None, source: str | None, limit: int, as_json: bool) -> None:
+    from iphs_flow.services.queries.lessons import list_lessons
+
+    page = _run(lambda: list_lessons(_context(), _actor(actor), filters=_lesson_filters(
+        goal, unit, stage, outcome, year, source), limit=limit))
+    _print_lessons(page, as_json)
+
+
+@lessons_group.command("search", help="Lessons holding every word of WORDS, best first.")
+@click.argument("words", nargs=-1, required=True)
+@_lesson_options
+def lessons_search(words: tuple[str, ...], actor: str | None, goal: int | None, unit: str | None,
+                   stage: int | None, outcome: str | None, year: int | None, source: str | None, limit: int,
+                   as_json: bool) -> None:
+    from iphs_flow.services.queries.lessons import list_lessons
+
+    page = _run(lambda: list_lessons(_context(), _actor(actor), q=" ".join(words), filters=_lesson_filters(
+        goal, unit, stage, outcome, year, source), limit=limit))
+    _print_lessons(page, as_json)
+

@@ -62,4 +62,5 @@ def resume(case_ref: str) -> Any:
 @bp.response(200, CaseSchema)
 def terminate(body: dict[str, Any], case_ref: str) -> Any:
     """End a case for good; the reason is required and kept in its history."""
-    return case_admin.terminate_case(ctx(), case_ref, require_login_actor(), body["reason"])
+    lesson = {key: body[key] for key in ("lessons_worked", "lessons_not_worked", "lessons_learned") if body.get(key)}
+    return case_admin.terminate_case(ctx(), case_ref, require_login_actor(), body["reason"], lesson or None)

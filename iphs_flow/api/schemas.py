@@ -317,3 +317,9 @@ class SuspendSchema(ma.Schema):
 
 class TerminateSchema(ma.Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    lessons_worked = fields.String(load_default=None, validate=validate.Length(max=8000),
+                                   metadata={"description": "the lesson of the stop: what worked"})
+    lessons_not_worked = fields.String(load_default=None, validate=validate.Length(max=8000),
+                                       metadata={"description": "what did not work"})
+    lessons_learned = fields.String(load_default=None, validate=validate.Length(max=8000),
+                                    metadata={"description": "what others can reuse"})

@@ -12,6 +12,7 @@ from iphs_flow.services.queries import search as queries
 from iphs_flow.services.search_index import FIELDS
 
 from .common import ctx, make_blueprint, require_login_actor
+from .lessons import LessonSchema
 
 bp = make_blueprint("api_search", "Search: cases by words, similar cases, duplicates")
 
@@ -55,6 +56,8 @@ class SearchResultSchema(ma.Schema):
     limit = fields.Integer()
     hits = fields.List(fields.Nested(HitSchema))
     facets = fields.Dict(keys=fields.String(), values=fields.List(fields.Nested(FacetSchema)))
+    lesson_total = fields.Integer(metadata={"description": "matching lessons you may read (a hit kind of its own)"})
+    lessons = fields.List(fields.Nested(LessonSchema), metadata={"description": "the best matching lessons"})
 
 
 class SimilarQuery(ma.Schema):
@@ -113,7 +116,7 @@ def search(query: dict[str, Any]) -> Any:
                            field_=query["field"], process=query["process"], limit=query["limit"],
                            offset=query["offset"])
     return {"query": found.query, "total": found.total, "offset": found.offset, "limit": found.limit,
-            "hits": found.hits,
+            "hits": found.hits, "lesson_total": found.lesson_total, "lessons": found.lessons,
             "facets": {name: [{"value": v, "count": n} for v, n in values] for name, values in found.facets.items()}}
 
 

@@ -15,15 +15,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, text, update
-from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import Connection, delete, insert, inspect, null, select, text, update
 from sqlalchemy.orm import Session
 
 from iphs_flow.engine.clock import now
-from iphs_flow.store.tables import Case, CaseEvent, SearchDocument, SecrecyMarking
+from iphs_flow.store.tables import Case, CaseEvent, Lesson, SearchDocument, SecrecyMarking
 
+from .lessons import public_parts
 from .permissions import ADMINISTRATOR, Actor, require_role
-from .secrecy import redact, secrets_of_case
+from .secrecy import NOTHING_SECRET, redact, secrets_of_case
 from .text_analysis import analysed, clean
 
 # Which document a form field's text belongs to. Fields of the shipped forms (forms/);
@@ -51,7 +51,7 @@ FIELD_OF: dict[str, str] = {
     "screening_note": "decisions", "fulfilment_report": "decisions", "supplement_reply": "decisions",
     "responsible": "decisions", "condition": "decisions",
     # lessons learned (evaluation, closure; both are kept)
-    "lessons_learned": "lessons", "lessons": "lessons",
+    "lessons_learned": "lessons", "lessons": "lessons", "lessons_worked": "lessons", "lessons_not_worked": "lessons",
 }
 # Codes, dates, flags and names of people: not text anyone searches for.
 NOT_TEXT = frozenset({"title", "decision", "resume_date", "reply_deadline", "recycle_to_stage", "retention_class",
@@ -59,6 +59,7 @@ NOT_TEXT = frozenset({"title", "decision", "resume_date", "reply_deadline", "rec
                       "end_date", "planned_date", "innovation_lead", "supplement_links", "personal_data",
                       "secrecy", "procurement_needed"})
 FIELDS = ("title", "need", "understand", "concept", "pilot", "results", "decisions", "lessons", "other")
+LESSON_FIELD = "lesson"  # one document per lesson record (services/lessons.py), not a field of the case
 MAX_BODY = 100_000
 
 
@@ -66,6 +67,7 @@ MAX_BODY = 100_000
 class Document:
     field: str
     body: str
+    lesson_id: int | None = None
 
 
 def _strings(value: Any) -> Iterable[str]:
@@ -117,7 +119,7 @@ def documents_for(title: str, events: Sequence[tuple[str, str | None, Mapping[st
 
 
 def _case_documents(session: Session | Connection, case_id: int, title: str | None = None,
-                    secrecy: bool = True) -> list[Document]:
+                    secrecy: bool = True, lessons: bool = True) -> list[Document]:
     if title is None:
         title = session.execute(select(Case.title).where(Case.id == case_id)).scalar_one_or_none()
         if title is None:
@@ -130,38 +132,58 @@ def _case_documents(session: Session | Connection, case_id: int, title: str | No
     secrets = secrets_of_case(session, case_id) if secrecy else None
     events = [(r[0], r[1], {**(r[2] or {}), "data": redact((r[2] or {}).get("data") or {}, secrets)})
               if secrets else (r[0], r[1], r[2] or {}) for r in rows]
-    return documents_for(title, events)
+    found = documents_for(title, events)
+    return found + lesson_documents(session, case_id, secrecy) if lessons else found
+
+
+def lesson_documents(session: Session | Connection, case_id: int, secrecy: bool = True) -> list[Document]:
+    """One document per lesson of the case, of the parts that may be read city-wide (secret-marked
+    fields are left out: a lesson is found by people who do not handle the case)."""
+    rows = session.execute(select(Lesson.id, Lesson.worked, Lesson.not_worked, Lesson.reusable)
+                           .where(Lesson.case_id == case_id).order_by(Lesson.id)).all()
+    if not rows:
+        return []
+    parts = public_parts(secrets_of_case(session, case_id) if secrecy else NOTHING_SECRET)
+    out = []
+    for lesson_id, worked, not_worked, reusable in rows:
+        texts = {"worked": worked, "not_worked": not_worked, "reusable": reusable}
+        body = clean("\n".join(texts[p] for p in parts if texts[p]))[:MAX_BODY]
+        if body:
+            out.append(Document(LESSON_FIELD, body, lesson_id))
+    return out
 
 
 def write_documents(session: Session | Connection, case_id: int, documents: Sequence[Document],
-                    new_case: bool = False) -> None:
+                    new_case: bool = False, lessons: bool = True) -> None:
     """Make a case's documents (and, on SQLite, their FTS5 rows) those of `documents`.
 
     Only what differs is written: a submission usually changes one field's text, so one
     document is updated and the others are left as they are. `new_case`: the case was
-    created in this transaction, so it has no documents yet.
+    created in this transaction, so it has no documents yet. `lessons`: False while migrating
+    to a schema without lessons (before 0022 there is no lesson_id column).
     """
     sqlite = session.get_bind().dialect.name == "sqlite" if isinstance(session, Session) \
         else session.dialect.name == "sqlite"
-    stored: dict[str, tuple[int, str]] = {}
+    stored: dict[tuple[str, int | None], tuple[int, str]] = {}
     surplus: list[int] = []
-    for doc_id, field, body in [] if new_case else session.execute(
-            select(SearchDocument.id, SearchDocument.field, SearchDocument.body)
+    for doc_id, field, lesson_id, body in [] if new_case else session.execute(
+            select(SearchDocument.id, SearchDocument.field,
+                   SearchDocument.lesson_id if lessons else null(), SearchDocument.body)
             .where(SearchDocument.case_id == case_id).order_by(SearchDocument.id)).all():
-        if field in stored:
-            surplus.append(doc_id)  # one document per field; an older duplicate goes
+        if (field, lesson_id) in stored:
+            surplus.append(doc_id)  # one document per field (per lesson); an older duplicate goes
         else:
-            stored[field] = (doc_id, body)
-    wanted = {doc.field: doc.body for doc in documents}
-    surplus += [doc_id for field, (doc_id, _body) in stored.items() if field not in wanted]
+            stored[(field, lesson_id)] = (doc_id, body)
+    wanted = {(doc.field, doc.lesson_id): doc.body for doc in documents}
+    surplus += [doc_id for key, (doc_id, _body) in stored.items() if key not in wanted]
     if surplus:
         if sqlite:
             session.execute(text("DELETE FROM search_fts WHERE rowid IN (SELECT value FROM json_each(:ids))"),
                             {"ids": json.dumps(surplus)})
         session.execute(delete(SearchDocument).where(SearchDocument.id.in_(surplus)))
     at = now()
-    for field, body in wanted.items():
-        kept = stored.get(field)
+    for (field, lesson_id), body in wanted.items():
+        kept = stored.get((field, lesson_id))
         if kept is not None and kept[1] == body:
             continue
         if kept is not None:
@@ -169,8 +191,10 @@ def write_documents(session: Session | Connection, case_id: int, documents: Sequ
             session.execute(update(SearchDocument).where(SearchDocument.id == doc_id)
                             .values(body=body, updated_at=at))
         else:
-            doc_id = session.execute(insert(SearchDocument).values(case_id=case_id, field=field, body=body,
-                                                                   updated_at=at)
+            values = {"case_id": case_id, "field": field, "body": body, "updated_at": at}
+            if lesson_id is not None:
+                values["lesson_id"] = lesson_id
+            doc_id = session.execute(insert(SearchDocument).values(**values)
                                      .returning(SearchDocument.id)).scalar_one()
         if sqlite:
             sv, en = analysed(body)
@@ -220,10 +244,11 @@ def refresh_after_completion(tx: Any, case: Any, submitted: Mapping[str, Any] | 
 def rebuild_on(connection: Session | Connection, batch: int = 500) -> int:
     """Index every case again; returns how many cases were indexed.
 
-    Migration 0014 runs this before the secrecy markings' table exists (0017): nothing can be marked then.
+    Migration 0014 runs this before the secrecy markings' (0017) and the lessons' (0022) tables exist.
     """
-    secrecy = sa_inspect(connection.connection() if isinstance(connection, Session) else connection) \
-        .has_table(SecrecyMarking.__tablename__)
+    bind = connection.connection() if isinstance(connection, Session) else connection
+    secrecy = inspect(bind).has_table(SecrecyMarking.__tablename__)
+    lessons = inspect(bind).has_table("lesson")
     done = 0
     last = 0
     while True:
@@ -232,7 +257,8 @@ def rebuild_on(connection: Session | Connection, batch: int = 500) -> int:
         if not ids:
             return done
         for case_id in ids:
-            write_documents(connection, case_id, _case_documents(connection, case_id, secrecy=secrecy))
+            write_documents(connection, case_id, _case_documents(connection, case_id, secrecy=secrecy,
+                                                                 lessons=lessons), lessons=lessons)
         done += len(ids)
         last = ids[-1]
 

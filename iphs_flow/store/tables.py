@@ -507,6 +507,8 @@ class SearchDocument(Base):
     field: Mapped[str] = mapped_column(String(40))  # title | need | understand | concept | ... | lessons
     body: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    # A lesson's own document (field "lesson"), searched on the lessons page and as a hit of its own.
+    lesson_id: Mapped[int | None] = mapped_column(ForeignKey("lesson.id", ondelete="CASCADE"), nullable=True)
 # ---------------------------------------------------------------- records of stages and gates
 
 
@@ -801,3 +803,39 @@ class RegisteredDocument(Base):
     counterpart: Mapped[str] = mapped_column(String(300))  # sender (incoming) or recipient (outgoing)
     description: Mapped[str] = mapped_column(String(500))
     registered_by: Mapped[str] = mapped_column(String(200))
+
+
+# ---------------------------------------------------------------- lessons library (Lärdomar)
+
+
+class Lesson(Base):
+    """One lesson learned (issue 17 point 1): recorded with the evaluation, the closure, a rejection
+    at a gate or a stop, in the transaction that records it; every round is a row of its own.
+
+    Lessons are the city's knowledge base, readable by every signed-in person; a lead can keep
+    one `internal` (with a reason), and then only those who may see the case read it.
+    """
+
+    __tablename__ = "lesson"
+    __table_args__ = (Index("ix_lesson_case_id", "case_id", "id"), Index("ix_lesson_year", "year"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(20))  # evaluation | closure | rejection | stop
+    task_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    round: Mapped[int] = mapped_column(Integer)  # the n-th lesson of this source in the case
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("case_event.id", ondelete="SET NULL"), nullable=True)
+    stage: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the stage the case had reached
+    outcome: Mapped[str] = mapped_column(String(40))  # implement | iterate | rejected | referred | terminated ...
+    unit: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    goals: Mapped[list[Any]] = mapped_column(JSON, default=list)  # Agenda 2030 goals, 1-17
+    year: Mapped[int] = mapped_column(Integer)
+    worked: Mapped[str | None] = mapped_column(Text, nullable=True)  # what worked
+    not_worked: Mapped[str | None] = mapped_column(Text, nullable=True)  # what did not
+    reusable: Mapped[str | None] = mapped_column(Text, nullable=True)  # what others can reuse
+    author: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    internal: Mapped[bool] = mapped_column(default=False)
+    internal_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    internal_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    internal_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -23,6 +23,7 @@ from iphs_flow.engine.clock import now
 from iphs_flow.services import archive_export, case_admin
 from iphs_flow.services import cases as case_service
 from iphs_flow.services.errors import Conflict, InvalidInput
+from iphs_flow.services.lessons import LESSON_KEYS
 from iphs_flow.services.permissions import ADMINISTRATOR, Actor, require_role
 from iphs_flow.services.queries import case_page
 from iphs_flow.web.auth import login_required, require_login_actor
@@ -114,7 +115,9 @@ def resume(case_id: int) -> Any:
 @login_required
 def terminate(case_id: int) -> Any:
     return _operate(case_id, "terminate",
-                    lambda actor, reason: case_admin.terminate_case(_ctx(), case_id, actor, reason),
+                    lambda actor, reason: case_admin.terminate_case(
+                        _ctx(), case_id, actor, reason,
+                        {key: _reason(key) for key in LESSON_KEYS if _reason(key)} or None),
                     _("Ärendet %(number)s är avslutat i förtid."))
 
 

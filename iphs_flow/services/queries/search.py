@@ -20,14 +20,19 @@ from sqlalchemy import (
     String,
     and_,
     case,
+    cast,
+    distinct,
     exists,
     false,
     func,
+    literal,
     literal_column,
+    null,
     or_,
     select,
     text,
     true,
+    union_all,
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -37,7 +42,16 @@ from iphs_flow.services.errors import InvalidInput
 from iphs_flow.services.permissions import Actor
 from iphs_flow.services.search_index import FIELDS
 from iphs_flow.services.text_analysis import MARK_END, MARK_START, Query, highlight, marked_to_html, parse_query
-from iphs_flow.store.tables import Case, CaseEvent, GroupMember, HumanTask, SearchDocument, UserAccount, UserGroup
+from iphs_flow.store.tables import (
+    Case,
+    CaseEvent,
+    GroupMember,
+    HumanTask,
+    Lesson,
+    SearchDocument,
+    UserAccount,
+    UserGroup,
+)
 
 MAX_LIMIT = 100
 MAX_QUERY_CHARS = 500
@@ -70,6 +84,9 @@ class SearchResults:
     offset: int
     limit: int
     facets: dict[str, list[tuple[Any, int]]] = field(default_factory=dict)  # status, stage, field -> (value, cases)
+    # Lessons are hits of their own kind (queries/lessons.py): read city-wide, so counted apart.
+    lessons: list[Any] = field(default_factory=list)
+    lesson_total: int = 0
 
 
 @dataclass(frozen=True)
@@ -110,14 +127,22 @@ def visible_cases(session: Session, actor: Actor) -> ColumnElement[bool]:
 
 
 class Backend(Protocol):
-    def matches(self, query: Query, *, every_word: bool) -> Any:
-        """A subquery (doc_id, case_id, field, score) of the matching documents, higher score better."""
+    def matches(self, query: Query, *, every_word: bool, ranked: bool = True, lessons: bool | None = None) -> Any:
+        """A subquery (doc_id, case_id, field, lesson_id, score) of the matching documents, higher score better.
+
+        `ranked=False` leaves the score 0 (counting needs no ranking); `lessons` keeps only the
+        lessons' documents (True) or only the cases' own (False)."""
 
     def snippets(self, session: Session, query: Query, doc_ids: Sequence[int], *, every_word: bool) -> dict[int, str]:
         """HTML-safe snippets of these documents with the matches marked."""
 
     def informative(self, session: Session, query: Query) -> Query:
         """The words of a long text worth matching on: in the index, and not in most documents."""
+
+
+def _kind_sql(lessons: bool | None) -> str:
+    """Only the cases' own documents (False), only lessons' (True), or both (None)."""
+    return "" if lessons is None else (" AND d.lesson_id IS NOT NULL" if lessons else " AND d.lesson_id IS NULL")
 
 
 def _weight(column: Any) -> Any:
@@ -127,12 +152,16 @@ def _weight(column: Any) -> Any:
 class SqliteBackend:
     """FTS5 over Snowball stems; bm25() is lower-is-better, so the score is its negative."""
 
-    def matches(self, query: Query, *, every_word: bool) -> Any:
+    def matches(self, query: Query, *, every_word: bool, ranked: bool = True, lessons: bool | None = None) -> Any:
         expression = query.fts5_all() if every_word else query.fts5_any()
-        sql = text("SELECT d.id AS doc_id, d.case_id AS case_id, d.field AS field, -bm25(search_fts) AS score "
+        score = "-bm25(search_fts)" if ranked else "0.0"  # bm25 is computed only for the rows kept
+        kind = _kind_sql(lessons)
+        sql = text("SELECT d.id AS doc_id, d.case_id AS case_id, d.field AS field, d.lesson_id AS lesson_id, "
+                   f"{score} AS score "
                    "FROM search_fts JOIN search_document d ON d.id = search_fts.rowid "
-                   "WHERE search_fts MATCH :match LIMIT -1").bindparams(match=expression)  # LIMIT: no flattening
-        return sql.columns(doc_id=Integer, case_id=Integer, field=String, score=Float).subquery("m")
+                   f"WHERE search_fts MATCH :match{kind} LIMIT -1").bindparams(match=expression)  # no flattening
+        return sql.columns(doc_id=Integer, case_id=Integer, field=String, lesson_id=Integer,
+                           score=Float).subquery("m")
 
     def snippets(self, session: Session, query: Query, doc_ids: Sequence[int], *, every_word: bool) -> dict[int, str]:
         if not doc_ids:
@@ -178,13 +207,16 @@ class PostgresBackend:
         config = "simple" if query.lexemes else "swedish"  # lexemes are stems already
         return " || ".join(f"plainto_tsquery('{config}', :w{i})" for i in range(len(query.words))), params
 
-    def matches(self, query: Query, *, every_word: bool) -> Any:
+    def matches(self, query: Query, *, every_word: bool, ranked: bool = True, lessons: bool | None = None) -> Any:
         tsquery, params = self._tsquery(query, every_word=every_word)
         normalise = "32" if every_word else "0"  # rank/(rank+1) for search; raw frequency sums for similarity
-        rank = f"ts_rank(d.tsv, q.q, {normalise})"
-        sql = text(f"SELECT d.id AS doc_id, d.case_id AS case_id, d.field AS field, {rank} AS score "
-                   f"FROM search_document d, (SELECT {tsquery} AS q) AS q WHERE d.tsv @@ q.q").bindparams(**params)
-        return sql.columns(doc_id=Integer, case_id=Integer, field=String, score=Float).subquery("m")
+        rank = f"ts_rank(d.tsv, q.q, {normalise})" if ranked else "0.0"
+        sql = text(f"SELECT d.id AS doc_id, d.case_id AS case_id, d.field AS field, d.lesson_id AS lesson_id, "
+                   f"{rank} AS score "
+                   f"FROM search_document d, (SELECT {tsquery} AS q) AS q WHERE d.tsv @@ q.q{_kind_sql(lessons)}"
+                   ).bindparams(**params)
+        return sql.columns(doc_id=Integer, case_id=Integer, field=String, lesson_id=Integer,
+                           score=Float).subquery("m")
 
     def snippets(self, session: Session, query: Query, doc_ids: Sequence[int], *, every_word: bool) -> dict[int, str]:
         if not doc_ids:
@@ -268,28 +300,85 @@ def search(ctx: AppContext, text_: str, actor: Actor, *, status: str | None = No
             # The GIN index and the documents are in memory: say so, or the planner scans the
             # whole table for a common word.
             session.execute(text("SET LOCAL random_page_cost = 1.1"))
-        m = backend.matches(query, every_word=True)
-        where = [visible_cases(session, actor)]
+        where: list[Any] = [visible_cases(session, actor)]
         if status is not None:
             where.append(Case.status == status)
         if stage is not None:
             where.append(Case.stage == stage)
         if process is not None:
             where.append(Case.process_key == process)
+        # Ranking every match of a common word is the cost, and so is reading the matches more than
+        # once. One statement: the matches are read once (a materialised CTE), the database counts
+        # the facets and hands over only the best documents of cases the actor may see (at most
+        # `wanted`), and, in the same pass, the count and the best of the lessons.
+        wanted = min(max(CANDIDATES, (offset + limit) * 4), MAX_CANDIDATES)
+        want_lessons = field_ in (None, "lessons")
+        m = backend.matches(query, every_word=True, lessons=None if want_lessons else False)
+        m = select(m).cte("m").prefix_with("MATERIALIZED")
+        doc_where = [*where, m.c.lesson_id.is_(None)]
         if field_ is not None:
-            where.append(m.c.field == field_)
-        # One pass over the matching documents the actor may see; ranking per case, the page
-        # and the facets are then counted from these rows (a few thousand at most, small tuples).
-        rows = session.execute(select(m.c.doc_id, m.c.case_id, m.c.field, m.c.score, Case.status, Case.stage)
-                               .select_from(m.join(Case, Case.id == m.c.case_id)).where(and_(*where))).all()
-        per_case: dict[int, list[Any]] = {}  # case id -> [score, best doc, best field, best doc score, status, stage]
-        by_field: dict[str, set[int]] = {}
-        for doc_id, case_id, doc_field, raw, case_status, case_stage in rows:
-            score = float(raw) * FIELD_WEIGHT.get(doc_field, 1.0)
-            by_field.setdefault(doc_field, set()).add(case_id)
+            doc_where.append(m.c.field == field_)
+        v = (select(m.c.doc_id, m.c.case_id, m.c.field, (m.c.score * _weight(m.c.field)).label("w"),
+                    Case.status, Case.stage)
+             .select_from(m.join(Case, Case.id == m.c.case_id)).where(and_(*doc_where))
+             .cte("v").prefix_with("MATERIALIZED"))
+        parts = [
+            select(literal("ss").label("kind"), v.c.status.label("word"), v.c.stage.label("n1"),
+                   func.count(distinct(v.c.case_id)).label("n2"), cast(null(), Float).label("score"))
+            .group_by(v.c.status, v.c.stage),
+            select(literal("f"), v.c.field, cast(null(), Integer), func.count(distinct(v.c.case_id)),
+                   cast(null(), Float)).group_by(v.c.field),
+            select(literal("top"), v.c.field, v.c.case_id, v.c.doc_id, v.c.w)
+            .order_by(v.c.w.desc(), v.c.doc_id).limit(wanted).subquery().select(),
+        ]
+        if want_lessons:
+            from .lessons import readable_rules
+
+            lesson_where = readable_rules(session, actor, by_words=True)
+            lv = (select(m.c.doc_id, m.c.lesson_id, m.c.score).select_from(
+                m.join(Lesson, Lesson.id == m.c.lesson_id).join(Case, Case.id == Lesson.case_id))
+                .where(*lesson_where).cte("lv").prefix_with("MATERIALIZED"))
+            parts += [
+                select(literal("lc"), cast(null(), String), cast(null(), Integer), func.count(), cast(null(), Float))
+                .select_from(lv),
+                select(literal("lt"), cast(null(), String), lv.c.lesson_id, lv.c.doc_id, lv.c.score)
+                .order_by(lv.c.score.desc(), lv.c.lesson_id.desc()).limit(LESSON_HITS).subquery().select(),
+            ]
+        found = session.execute(union_all(*parts)).all()
+        statuses: dict[str, int] = {}
+        stages: dict[int | None, int] = {}
+        per_field: list[tuple[str, int]] = []
+        rows: list[tuple[int, int, str, float]] = []
+        lesson_total, lesson_rows = 0, []
+        for kind, word, n1, n2, score in found:
+            if kind == "ss":
+                statuses[word] = statuses.get(word, 0) + int(n2)
+                stages[n1] = stages.get(n1, 0) + int(n2)
+            elif kind == "f":
+                per_field.append((word, int(n2)))
+            elif kind == "top":
+                rows.append((int(n2), int(n1), word, float(score)))
+            elif kind == "lc":
+                lesson_total = int(n2)
+            else:
+                lesson_rows.append((int(n1), int(n2), float(score)))
+        facets = {
+            "status": sorted(statuses.items(), key=lambda kv: (-kv[1], kv[0])),
+            "stage": sorted(stages.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)),
+            "field": sorted(per_field, key=lambda kv: FIELDS.index(kv[0]) if kv[0] in FIELDS else len(FIELDS)),
+        }
+        total = sum(statuses.values())
+        lessons: list[Any] = []
+        if lesson_rows:
+            from .lessons import views_by_id
+
+            lessons = views_by_id(session, actor, backend, query, lesson_rows)
+        per_case: dict[int, list[Any]] = {}  # case id -> [score, best doc, best field, best doc score]
+        for doc_id, case_id, doc_field, raw in rows:
+            score = float(raw)
             entry = per_case.get(case_id)
             if entry is None:
-                per_case[case_id] = [score, doc_id, doc_field, score, case_status, case_stage]
+                per_case[case_id] = [score, doc_id, doc_field, score]
                 continue
             entry[0] += score
             if score > entry[3] or (score == entry[3] and doc_id < entry[1]):
@@ -303,18 +392,12 @@ def search(ctx: AppContext, text_: str, actor: Actor, *, status: str | None = No
     hits = [SearchHit(case_id, cases[case_id].number, cases[case_id].title, cases[case_id].status,
                       cases[case_id].stage, cases[case_id].process_key, e[2], snippets.get(e[1], ""), e[0])
             for case_id, e in page]
-    statuses: dict[str, int] = {}
-    stages: dict[int | None, int] = {}
-    for entry in per_case.values():
-        statuses[entry[4]] = statuses.get(entry[4], 0) + 1
-        stages[entry[5]] = stages.get(entry[5], 0) + 1
-    facets = {
-        "status": sorted(statuses.items(), key=lambda kv: (-kv[1], kv[0])),
-        "stage": sorted(stages.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)),
-        "field": sorted(((f, len(ids)) for f, ids in by_field.items()),
-                        key=lambda kv: FIELDS.index(kv[0]) if kv[0] in FIELDS else len(FIELDS)),
-    }
-    return SearchResults(text_, len(per_case), hits, offset, limit, facets)
+    return SearchResults(text_, total, hits, offset, limit, facets, lessons, lesson_total)
+
+
+LESSON_HITS = 5
+CANDIDATES = 200  # documents ranked for a page of cases; more for pages further on
+MAX_CANDIDATES = 20_000
 
 
 # ---------------------------------------------------------------- similar cases
@@ -341,7 +424,7 @@ def similar_cases(ctx: AppContext, text_: str, actor: Actor, limit: int = 5, *,
         query = backend.informative(session, query)
         if query.empty:
             return []
-        m = backend.matches(query, every_word=False)
+        m = backend.matches(query, every_word=False, lessons=False)
         where = [visible_cases(session, actor), m.c.field.in_(SIMILAR_FIELDS)]
         if exclude_case_id is not None:
             where.append(m.c.case_id != exclude_case_id)
@@ -359,9 +442,12 @@ def similar_cases(ctx: AppContext, text_: str, actor: Actor, limit: int = 5, *,
         need_docs = dict(session.execute(
             select(SearchDocument.case_id, SearchDocument.id)
             .where(SearchDocument.case_id.in_(ids), SearchDocument.field == "need")).all())
-        lessons = dict(session.execute(
-            select(SearchDocument.case_id, SearchDocument.body)
-            .where(SearchDocument.case_id.in_(ids), SearchDocument.field == "lessons")).all())
+        lessons = {case_id: _lesson_text(found) for case_id, found in _lessons_of(session, ids).items()}
+        without = [case_id for case_id in ids if case_id not in lessons]
+        if without:  # lessons written before they were records of their own (a case's lessons document)
+            lessons.update(session.execute(
+                select(SearchDocument.case_id, SearchDocument.body)
+                .where(SearchDocument.case_id.in_(without), SearchDocument.field == "lessons")).all())
         snippets = backend.snippets(session, query, list(need_docs.values()), every_word=False)
         outcomes = _outcomes(session, ids)
     out = []
@@ -372,6 +458,22 @@ def similar_cases(ctx: AppContext, text_: str, actor: Actor, limit: int = 5, *,
                                (lesson[:400] + "…") if lesson and len(lesson) > 400 else lesson,
                                snippets.get(need_docs.get(c.id, -1), ""), float(r.score)))
     return out
+
+
+def _lessons_of(session: Session, case_ids: list[int]) -> dict[int, list[Any]]:
+    from .lessons import lessons_of_cases
+
+    return lessons_of_cases(session, case_ids)
+
+
+def _lesson_text(lessons: list[Any]) -> str | None:
+    """What the case's lessons say, newest first: what others can reuse, what worked, what did not."""
+    parts = []
+    for lesson in lessons:
+        for piece in (lesson.reusable, lesson.worked, lesson.not_worked):
+            if piece and piece not in parts:
+                parts.append(piece)
+    return " · ".join(parts) or None
 
 
 def _outcomes(session: Session, case_ids: Sequence[int]) -> dict[int, str]:
