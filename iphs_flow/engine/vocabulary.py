@@ -47,6 +47,7 @@ EVENTS: dict[str, str] = {
     "case_terminated": "Ärendet avslutades i förtid", "incident": "Fel i ett steg",
     "case_migrated": "Ärendet flyttat till ny version", "task_opened": "Uppgift öppnad",
     "notification": "Avisering", "case_closed": "Ärendet avslutades",
+    "stage_entered": "Ärendet gick till ett nytt steg",
 }
 
 # What kind of BPMN element a history row is about, in words, when the element has no name
