@@ -88,7 +88,7 @@ PAGE_ROWS = 25  # long lists (reasons, overdue tasks) show this many on the page
 class Column:
     key: str
     title: str  # Swedish message id
-    kind: str = "text"  # text | int | days | percent | sek | date | stage | outcome | goal
+    kind: str = "text"  # text | term (a Swedish word to translate) | int | days | percent | sek | date | stage | outcome | goal
 
 
 @dataclass(frozen=True)
@@ -425,8 +425,8 @@ def _funnel(stage_rows: list[Any], tables: list[Table], total: int) -> dict[int,
         previous = n
     tables.append(Table("funnel", "Tratt: ärenden som nått varje steg", (
         Column("stage", "Steg", "stage"), Column("cases", "Ärenden", "int"),
-        Column("share_of_first", "Andel av alla som startat (%)", "percent"),
-        Column("share_of_previous", "Andel av föregående steg (%)", "percent")), tuple(rows)))
+        Column("share_of_first", "Andel av alla som startat, procent", "percent"),
+        Column("share_of_previous", "Andel av föregående steg, procent", "percent")), tuple(rows)))
     return entered
 
 
@@ -460,7 +460,7 @@ def _gates(decisions: list[Any], tables: list[Table]) -> None:
         Column("decisions", "Beslut (alla omgångar)", "int"), Column("cases", "Ärenden med beslut", "int"),
         Column("approved", "Godkända", "int"), Column("stopped", "Stoppade", "int"),
         Column("other", "Övriga (vilande, komplettering, åter)", "int"),
-        Column("conversion", "Konvertering (%)", "percent")), tuple(rows)))
+        Column("conversion", "Konvertering, procent", "percent")), tuple(rows)))
 
 
 def _stage_times(stage_rows: list[Any], cases: Mapping[int, Any], tables: list[Table]) -> None:
@@ -522,7 +522,7 @@ def _outcomes(decisions: list[Any], cases: Mapping[int, Any], entered: Mapping[i
     rows = tuple((outcome, n, _share(n, len(closed))) for outcome, n in sorted(ended.items(), key=lambda kv: -kv[1]))
     tables.append(Table("outcomes", "Utfall för avslutade ärenden", (
         Column("outcome", "Utfall", "outcome"), Column("cases", "Ärenden", "int"),
-        Column("share", "Andel av avslutade (%)", "percent")), rows))
+        Column("share", "Andel av avslutade, procent", "percent")), rows))
 
     reasons = []
     for d in reversed(decisions):  # newest first
@@ -543,8 +543,8 @@ def _outcomes(decisions: list[Any], cases: Mapping[int, Any], entered: Mapping[i
                "share_of_cases": _share(len(implemented), len(cases)),
                "share_of_closed": _share(len(implemented & closed_ids), len(closed_ids))}
     tables.append(Table("implemented", "Andel genomförda", (
-        Column("measure", "Mått"), Column("cases", "Ärenden", "int"), Column("implemented", "Genomförda", "int"),
-        Column("share", "Andel genomförda (%)", "percent")), (
+        Column("measure", "Mått", "term"), Column("cases", "Ärenden", "int"), Column("implemented", "Genomförda", "int"),
+        Column("share", "Andel genomförda, procent", "percent")), (
         ("Alla ärenden i urvalet", figures["cases"], figures["implemented"], figures["share_of_cases"]),
         ("Avslutade ärenden", figures["closed"], figures["implemented_closed"], figures["share_of_closed"]))))
     return figures
@@ -557,8 +557,8 @@ def _goal_table(goals_of: Mapping[int, set[int]], chosen: set[int], tables: list
     with_goals = sum(1 for c in chosen if goals_of.get(c))
     rows = tuple((goal, GOALS[goal], counts[goal], _share(counts[goal], len(chosen))) for goal in GOALS)
     tables.append(Table("goals", "Täckning av Agenda 2030-målen", (
-        Column("goal", "Mål", "goal"), Column("goal_name", "Målet"), Column("cases", "Ärenden", "int"),
-        Column("share", "Andel av ärendena (%)", "percent")),
+        Column("goal", "Mål", "goal"), Column("goal_name", "Målet", "term"), Column("cases", "Ärenden", "int"),
+        Column("share", "Andel av ärendena, procent", "percent")),
         rows + (("", "Ärenden som anger minst ett mål", with_goals, _share(with_goals, len(chosen))),)))
 
 
@@ -604,7 +604,7 @@ def _budget(records: Iterable[Any], decisions: Iterable[Any], tables: list[Table
     rows.append(("Totalt", len(set().union(*requested.values())), sum(r[2] for r in rows),
                  len(set().union(*approved.values())), sum(r[4] for r in rows)))
     tables.append(Table("budget", "Begärd och beviljad budget (kr)", (
-        Column("kind", "Budget"), Column("requested_cases", "Ärenden med begäran", "int"),
+        Column("kind", "Budget", "term"), Column("requested_cases", "Ärenden med begäran", "int"),
         Column("requested", "Begärt (kr)", "sek"), Column("approved_cases", "Ärenden med beviljad budget", "int"),
         Column("approved", "Beviljat (kr)", "sek")), tuple(rows)))
 
