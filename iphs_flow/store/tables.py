@@ -601,3 +601,9 @@ class SecrecyMarking(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     marked_by: Mapped[str] = mapped_column(String(200))
     marked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+# ---------------------------------------------------------------- portfolio analytics (issue 17 point 4)
+
+# The portfolio reads history rows of one kind (stage_entered, case_started) for a selection of cases.
+Index("ix_case_event_kind_case_id", CaseEvent.kind, CaseEvent.case_id)

@@ -103,7 +103,8 @@ def _charts(p: pf.Portfolio) -> dict[str, Chart]:
             _("Stapeldiagram. Median och 90:e percentilen av arbetsdagar i varje steg; "
               "percentilen är den randiga stapeln."),
             [stage_label(r[0]) for r in stage_times.rows],
-            [(_("Median"), [r[2] for r in stage_times.rows]), (_("90:e percentilen"), [r[3] for r in stage_times.rows])],
+            [(_("Median"), [r[2] for r in stage_times.rows]),
+             (_("90:e percentilen"), [r[3] for r in stage_times.rows])],
             days),
         "gate_times": bar_chart(
             "gate_times", _("Ledtid vid grindarna"),

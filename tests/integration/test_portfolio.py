@@ -211,7 +211,7 @@ def test_a_case_migrated_to_another_version_gives_the_same_numbers_as_its_twin(c
     before = pf.read_portfolio(ctx, LEAD)
     files = processes.read_model_files([ROOT / "bpmn"])
     files["innovation.bpmn"] = files["innovation.bpmn"].replace(
-        "Planera och starta piloten".encode(), "Planera piloten och starta den".encode())
+        b"Planera och starta piloten", b"Planera piloten och starta den")
     processes.deploy_process(ctx, files, DESIGNER)
     assert versions.migrate_case(ctx, moved.number, ADMIN).process_version == 2
     after = pf.read_portfolio(ctx, LEAD)

@@ -88,7 +88,8 @@ PAGE_ROWS = 25  # long lists (reasons, overdue tasks) show this many on the page
 class Column:
     key: str
     title: str  # Swedish message id
-    kind: str = "text"  # text | term (a Swedish word to translate) | int | days | percent | sek | date | stage | outcome | goal
+    # text | term (a Swedish word to translate) | int | days | percent | sek | date | stage | outcome | goal
+    kind: str = "text"
 
 
 @dataclass(frozen=True)
@@ -543,7 +544,8 @@ def _outcomes(decisions: list[Any], cases: Mapping[int, Any], entered: Mapping[i
                "share_of_cases": _share(len(implemented), len(cases)),
                "share_of_closed": _share(len(implemented & closed_ids), len(closed_ids))}
     tables.append(Table("implemented", "Andel genomförda", (
-        Column("measure", "Mått", "term"), Column("cases", "Ärenden", "int"), Column("implemented", "Genomförda", "int"),
+        Column("measure", "Mått", "term"), Column("cases", "Ärenden", "int"),
+        Column("implemented", "Genomförda", "int"),
         Column("share", "Andel genomförda, procent", "percent")), (
         ("Alla ärenden i urvalet", figures["cases"], figures["implemented"], figures["share_of_cases"]),
         ("Avslutade ärenden", figures["closed"], figures["implemented_closed"], figures["share_of_closed"]))))
