@@ -144,12 +144,12 @@ def page() -> Any:
     actor = require_login_actor()
     filters, problems = _filters()
     try:
-        portfolio = pf.read_portfolio(_ctx(), actor, filters) if not problems else None
+        portfolio = pf.read_portfolio(_ctx(), actor, filters, full=False) if not problems else None
     except InvalidInput as err:
         problems = {name: _(FILTER_MESSAGES.get(name, "Kontrollera värdet.")) for name in err.fields}
         portfolio = None
     if portfolio is None:  # show the form with its messages over the unfiltered portfolio
-        portfolio = pf.read_portfolio(_ctx(), actor, pf.Filters())
+        portfolio = pf.read_portfolio(_ctx(), actor, pf.Filters(), full=False)
     raw = {k: request.args.get(k, "") for k in ("from", "to", "period", "unit", "process", "goal", "status")}
     return render_template("portfolio.html", p=portfolio, charts=_charts(portfolio), problems=problems, raw=raw,
                            query=filters.as_query() if not problems else {}, number=number,

@@ -37,7 +37,8 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, case, delete, exists, func, insert, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from iphs_flow.bootstrap import AppContext
@@ -52,6 +53,9 @@ from iphs_flow.store.tables import (
     CaseEvent,
     GateDecision,
     HumanTask,
+    PortfolioCase,
+    PortfolioGate,
+    PortfolioStay,
     ProcessVersion,
     SecrecyMarking,
     StageRecord,
@@ -316,8 +320,13 @@ def _amount(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
-def read_portfolio(ctx: AppContext, actor: Actor, filters: Filters | None = None) -> Portfolio:
-    """The portfolio of the cases in `filters` that `actor` may see (Forbidden unless a lead, admin or manager)."""
+def read_portfolio(ctx: AppContext, actor: Actor, filters: Filters | None = None, *,
+                   full: bool = True) -> Portfolio:
+    """The portfolio of the cases in `filters` that `actor` may see (Forbidden unless a lead, admin or manager).
+
+    `full=False` (the page) keeps the long lists (reasons, overdue tasks) to their newest
+    PAGE_ROWS rows; their totals are in `figures`. Exports ask for everything.
+    """
     filters = filters or Filters()
     with ctx.uow.read() as tx:
         session = tx.session
@@ -326,27 +335,79 @@ def read_portfolio(ctx: AppContext, actor: Actor, filters: Filters | None = None
         if filters.process and not session.execute(select(exists().where(
                 ProcessVersion.process_key == filters.process))).scalar_one():
             raise InvalidInput("unknown process", {"process": ["no process with this key is deployed"]})
-        return _read(session, actor, filters)
+        stale = _stale(session)
+    if stale:
+        summarise(ctx, stale)
+    with ctx.uow.read() as tx:
+        return _read(tx.session, actor, filters, full)
 
 
-def _read(session: Session, actor: Actor, filters: Filters) -> Portfolio:
-    at = now()
-    selection = _selection(session, actor, filters)
-    scope = select(Case.id).where(selection)
-    cases = {row.id: row for row in session.execute(
-        select(Case.id, Case.number, Case.title, Case.status, Case.stage, Case.process_key, Case.closed_at)
-        .where(selection))}
+# ---------------------------------------------------------------- summaries of each case's history
 
-    # Unit, goals and budgets: the few fields of the stage records that carry them.
+WINDOW = 10_000  # history ids that may commit out of order (PostgreSQL sequences) are looked at again
+CHUNK = 500
+
+
+def _stale(session: Session) -> list[int]:
+    """Cases with history rows newer than their summary (or none yet)."""
+    watermark = session.execute(select(func.coalesce(func.max(PortfolioCase.mark), 0))).scalar_one()
+    newest = dict(session.execute(select(CaseEvent.case_id, func.max(CaseEvent.id))
+                                  .where(CaseEvent.id > watermark - WINDOW).group_by(CaseEvent.case_id)).all())
+    if not newest:
+        return []
+    marks: dict[int, int] = {}
+    ids = sorted(newest)
+    for start in range(0, len(ids), 900):
+        marks.update(session.execute(select(PortfolioCase.case_id, PortfolioCase.mark)
+                                     .where(PortfolioCase.case_id.in_(ids[start:start + 900]))).all())
+    return [c for c in ids if marks.get(c, -1) < newest[c]]
+
+
+def summarise(ctx: AppContext, case_ids: list[int]) -> int:
+    """Rebuild the summaries of these cases from their history; returns how many were written.
+
+    Two readers summarising the same case at once both write the same rows: the one that
+    loses the race on PostgreSQL's primary key gives way (the other's rows stand).
+    """
+    written = 0
+    for start in range(0, len(case_ids), CHUNK):
+        chunk = case_ids[start:start + CHUNK]
+        try:
+            with ctx.uow.write() as tx:
+                written += _summarise(tx.session, chunk)
+                tx.commit()
+        except IntegrityError:
+            continue
+    return written
+
+
+def _summarise(session: Session, ids: list[int]) -> int:
     fact_keys = (*UNIT_FIELDS, GOAL_FIELD, *REQUESTED_FIELDS, GRANTED_FIELD)
+    cases = {r.id: r for r in session.execute(select(Case.id, Case.status, Case.closed_at).where(Case.id.in_(ids)))}
+    marks = dict(session.execute(select(CaseEvent.case_id, func.max(CaseEvent.id))
+                                 .where(CaseEvent.case_id.in_(ids)).group_by(CaseEvent.case_id)).all())
+    started = session.execute(
+        select(CaseEvent.case_id, *[CaseEvent.data[("data", k)].as_string() for k in UNIT_FIELDS],
+               CaseEvent.data[("data", GOAL_FIELD)])
+        .where(CaseEvent.kind == "case_started", CaseEvent.case_id.in_(ids))).all()
     records = session.execute(
         select(StageRecord.case_id, StageRecord.at, StageRecord.event_id, StageRecord.id,
                *[StageRecord.data[k] for k in fact_keys])
-        .where(StageRecord.case_id.in_(scope), or_(*[StageRecord.data[k].as_string().is_not(None) for k in fact_keys]))
+        .where(StageRecord.case_id.in_(ids), or_(*[StageRecord.data[k].as_string().is_not(None) for k in fact_keys]))
         .order_by(StageRecord.case_id, StageRecord.at, StageRecord.id)).all()
-    started = session.execute(
-        select(CaseEvent.case_id, *[CaseEvent.data[("data", k)] for k in (*UNIT_FIELDS, GOAL_FIELD)])
-        .where(CaseEvent.kind == "case_started", CaseEvent.case_id.in_(scope))).all()
+    stage_rows = session.execute(
+        select(CaseEvent.case_id, CaseEvent.at, CaseEvent.data["stage"].as_integer())
+        .where(CaseEvent.kind == "stage_entered", CaseEvent.case_id.in_(ids))
+        .order_by(CaseEvent.case_id, CaseEvent.at, CaseEvent.id)).all()
+    decisions = session.execute(
+        select(GateDecision.case_id, GateDecision.gate, GateDecision.gate_name, GateDecision.stage,
+               GateDecision.round, GateDecision.outcome, GateDecision.reason, GateDecision.at,
+               GateDecision.event_id, GateDecision.id, HumanTask.created_at,
+               GateDecision.data[GATE_APPROVED_FIELD])
+        .outerjoin(HumanTask, HumanTask.id == GateDecision.task_id)
+        .where(GateDecision.case_id.in_(ids))
+        .order_by(GateDecision.case_id, GateDecision.at, GateDecision.id)).all()
+
     unit_of: dict[int, str] = {}
     goals_of: dict[int, set[int]] = {}
     for case_id, unit, need_owner, goals in started:
@@ -355,217 +416,68 @@ def _read(session: Session, actor: Actor, filters: Filters) -> Portfolio:
         if g := _goals(goals):
             goals_of[case_id] = g
     for row in records:  # in order: the latest record naming a unit or goals wins
-        unit, need_owner, goals = row[4], row[5], row[6]
-        if (u := _unit(unit) or _unit(need_owner)) is not None:
+        if (u := _unit(row[4]) or _unit(row[5])) is not None:
             unit_of[row.case_id] = u
-        if isinstance(goals, list):
-            goals_of[row.case_id] = _goals(goals)
-    units = tuple(sorted(set(unit_of.values()), key=str.casefold))
-    processes = tuple(sorted({c.process_key for c in cases.values()}))
-    chosen = set(cases)
-    if filters.unit:
-        wanted = filters.unit.casefold()
-        chosen = {c for c in chosen if (unit_of.get(c) or "").casefold() == wanted}
-    if filters.goal:
-        chosen = {c for c in chosen if filters.goal in goals_of.get(c, ())}
-
-    stage_rows = session.execute(
-        select(CaseEvent.case_id, CaseEvent.at, CaseEvent.data["stage"])
-        .where(CaseEvent.kind == "stage_entered", CaseEvent.case_id.in_(scope))
-        .order_by(CaseEvent.case_id, CaseEvent.at, CaseEvent.id)).all()
-    decisions = session.execute(
-        select(GateDecision.case_id, GateDecision.gate, GateDecision.gate_name, GateDecision.stage,
-               GateDecision.round, GateDecision.outcome, GateDecision.reason, GateDecision.at,
-               GateDecision.event_id, GateDecision.id, HumanTask.created_at,
-               GateDecision.data[GATE_APPROVED_FIELD])
-        .outerjoin(HumanTask, HumanTask.id == GateDecision.task_id)
-        .where(GateDecision.case_id.in_(scope))
-        .order_by(GateDecision.case_id, GateDecision.at, GateDecision.id)).all()
-    secret_reasons = set(session.scalars(
-        select(SecrecyMarking.case_id).where(SecrecyMarking.target_kind == "field",
-                                             SecrecyMarking.target.in_(("reason", "comment")),
-                                             SecrecyMarking.case_id.in_(scope))))
-    overdue_rows = session.execute(
-        select(HumanTask.case_id, HumanTask.name, HumanTask.stage, HumanTask.candidate_group, HumanTask.assignee,
-               HumanTask.due_at)
-        .where(HumanTask.state == "open", HumanTask.due_at.is_not(None), HumanTask.due_at < at,
-               HumanTask.case_id.in_(scope))
-        .order_by(HumanTask.due_at, HumanTask.id)).all()
-
-    records = [r for r in records if r.case_id in chosen]
-    stage_rows = [r for r in stage_rows if r.case_id in chosen]
-    decisions = [d for d in decisions if d.case_id in chosen]
-    overdue_rows = [r for r in overdue_rows if r.case_id in chosen]
-
-    tables: list[Table] = []
-    entered = _funnel(stage_rows, tables, len(chosen))
-    _gates(decisions, tables)
-    _stage_times(stage_rows, {c: cases[c] for c in chosen}, tables)
-    _gate_times(decisions, tables)
-    implemented = _outcomes(decisions, {c: cases[c] for c in chosen}, entered, secret_reasons, tables)
-    _goal_table(goals_of, chosen, tables)
-    _budget(records, decisions, tables)
-    _overdue(overdue_rows, cases, at, tables)
-    order = {key: i for i, key in enumerate(TABLE_KEYS)}
-    tables.sort(key=lambda t: order[t.key])
-    return Portfolio(filters, at, len(chosen), actor.sees_all_cases, tuple(tables), units, processes,
-                     {"implemented": implemented})
-
-
-def _funnel(stage_rows: list[Any], tables: list[Table], total: int) -> dict[int, set[int]]:
-    entered: dict[int, set[int]] = defaultdict(set)
-    for case_id, _at, stage in stage_rows:
-        if isinstance(stage, int):
-            entered[stage].add(case_id)
-    first = len(entered[min(entered)]) if entered else 0
-    rows = []
-    previous = None
-    for stage in sorted(set(STAGES) | set(entered)):
-        n = len(entered.get(stage, ()))
-        rows.append((stage, n, _share(n, first), _share(n, previous) if previous is not None else None))
-        previous = n
-    tables.append(Table("funnel", "Tratt: ärenden som nått varje steg", (
-        Column("stage", "Steg", "stage"), Column("cases", "Ärenden", "int"),
-        Column("share_of_first", "Andel av alla som startat, procent", "percent"),
-        Column("share_of_previous", "Andel av föregående steg, procent", "percent")), tuple(rows)))
-    return entered
-
-
-def _gate_key(d: Any) -> tuple[int, str]:
-    return (d.stage if d.stage is not None else 999, d.gate)
-
-
-def _gates(decisions: list[Any], tables: list[Table]) -> None:
-    """Per gate: cases decided, cases let through (a last decision that approves), the conversion."""
-    names: dict[tuple[int, str], str] = {}
-    last: dict[tuple[tuple[int, str], int], str] = {}
-    rounds: Counter[tuple[int, str]] = Counter()
-    for d in decisions:
-        key = _gate_key(d)
-        names[key] = d.gate_name
-        last[(key, d.case_id)] = d.outcome
-        rounds[key] += 1
-    per_gate: dict[tuple[int, str], Counter[str]] = defaultdict(Counter)
-    for (key, _case), outcome in last.items():
-        per_gate[key][outcome] += 1
-    rows = []
-    for key in sorted(per_gate):
-        outcomes = per_gate[key]
-        decided = sum(outcomes.values())
-        through = sum(n for o, n in outcomes.items() if o in APPROVING)
-        rejected = sum(n for o, n in outcomes.items() if o in CLOSING_WORDS and o not in APPROVING)
-        rows.append((key[1], names[key], key[0] if key[0] != 999 else None, rounds[key], decided, through,
-                     rejected, decided - through - rejected, _share(through, decided)))
-    tables.append(Table("gates", "Konvertering vid varje grind", (
-        Column("gate", "Grind (id)"), Column("gate_name", "Grind"), Column("stage", "Steg", "stage"),
-        Column("decisions", "Beslut (alla omgångar)", "int"), Column("cases", "Ärenden med beslut", "int"),
-        Column("approved", "Godkända", "int"), Column("stopped", "Stoppade", "int"),
-        Column("other", "Övriga (vilande, komplettering, åter)", "int"),
-        Column("conversion", "Konvertering, procent", "percent")), tuple(rows)))
-
-
-def _stage_times(stage_rows: list[Any], cases: Mapping[int, Any], tables: list[Table]) -> None:
-    """Working days each case spent in each stage it has left (all its visits together)."""
-    spent: dict[tuple[int, int], int] = {}
-    by_case: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
+        if isinstance(row[6], list):
+            goals_of[row.case_id] = _goals(row[6])
+    visits: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
     for case_id, at, stage in stage_rows:
         if isinstance(stage, int):
-            by_case[case_id].append((at, stage))
-    for case_id, visits in by_case.items():
-        closed = cases[case_id].closed_at
-        for i, (start, stage) in enumerate(visits):
-            end = visits[i + 1][0] if i + 1 < len(visits) else closed
-            if end is None:
-                continue  # still in this stage: not a finished stay
-            spent[(case_id, stage)] = spent.get((case_id, stage), 0) + working_days(start, end)
-    per_stage: dict[int, list[int]] = defaultdict(list)
-    for (_case, stage), days in spent.items():
-        per_stage[stage].append(days)
-    rows = tuple((stage, len(v), median(v), p90(v)) for stage, v in sorted(per_stage.items()))
-    tables.append(Table("stage_times", "Tid i steg (arbetsdagar)", (
-        Column("stage", "Steg", "stage"), Column("cases", "Ärenden som lämnat steget", "int"),
-        Column("median", "Median (arbetsdagar)", "days"), Column("p90", "90:e percentilen (arbetsdagar)", "days")),
-        rows))
-
-
-def _gate_times(decisions: list[Any], tables: list[Table]) -> None:
-    """Working days from the gate's task opening to its decision, per decision round."""
-    per_gate: dict[tuple[int, str], list[int]] = defaultdict(list)
-    names: dict[tuple[int, str], str] = {}
+            visits[case_id].append((at, stage))
+    decided: dict[int, list[Any]] = defaultdict(list)
     for d in decisions:
-        if d.created_at is None:
-            continue  # decided by the process itself (a timer), not waiting for a person
-        key = _gate_key(d)
-        names[key] = d.gate_name
-        per_gate[key].append(max(0, working_days(d.created_at, d.at)))
-    rows = tuple((key[1], names[key], key[0] if key[0] != 999 else None, len(v), median(v), p90(v))
-                 for key, v in sorted(per_gate.items()))
-    tables.append(Table("gate_times", "Ledtid vid grindarna (arbetsdagar)", (
-        Column("gate", "Grind (id)"), Column("gate_name", "Grind"), Column("stage", "Steg", "stage"),
-        Column("decisions", "Beslut", "int"), Column("median", "Median (arbetsdagar)", "days"),
-        Column("p90", "90:e percentilen (arbetsdagar)", "days")), rows))
+        decided[d.case_id].append(d)
+    budgets = _budgets(records, decisions)
 
-
-def _outcomes(decisions: list[Any], cases: Mapping[int, Any], entered: Mapping[int, set[int]],
-              secret_reasons: set[int], tables: list[Table]) -> dict[str, Any]:
-    """How the cases ended (the last decision of a closed case), the reasons given, the share implemented."""
-    last: dict[int, Any] = {}
-    for d in decisions:
-        last[d.case_id] = d
-    ended: Counter[str] = Counter()
-    closed = [c for c in cases.values() if c.status in ("completed", "terminated")]
-    for c in closed:
+    session.execute(delete(PortfolioGate).where(PortfolioGate.case_id.in_(ids)))
+    session.execute(delete(PortfolioStay).where(PortfolioStay.case_id.in_(ids)))
+    session.execute(delete(PortfolioCase).where(PortfolioCase.case_id.in_(ids)))
+    case_rows, stay_rows, gate_rows = [], [], []
+    for case_id, c in cases.items():
+        stages_mask = 0
+        spent: dict[int, int] = {}
+        seq = visits.get(case_id, [])
+        for i, (start, stage) in enumerate(seq):
+            if 0 <= stage < 31:
+                stages_mask |= 1 << stage
+            end = seq[i + 1][0] if i + 1 < len(seq) else c.closed_at
+            if end is not None:  # a stage the case has left (the last one: when it closed)
+                spent[stage] = spent.get(stage, 0) + working_days(start, end)
+        stay_rows += [{"case_id": case_id, "stage": s, "working_days": d} for s, d in spent.items()]
+        mine = decided.get(case_id, [])
+        last_at_gate = {d.gate: d.id for d in mine}
+        gate_rows += [{"decision_id": d.id, "case_id": case_id, "gate": d.gate, "gate_name": d.gate_name,
+                       "stage": d.stage, "outcome": d.outcome,
+                       "lead_days": max(0, working_days(d.created_at, d.at)) if d.created_at else None,
+                       "last": last_at_gate[d.gate] == d.id} for d in mine]
+        final = None
         if c.status == "terminated":
-            ended["terminated"] += 1
-        else:
-            decision = last.get(c.id)
-            ended[decision.outcome if decision else "completed"] += 1
-    rows = tuple((outcome, n, _share(n, len(closed))) for outcome, n in sorted(ended.items(), key=lambda kv: -kv[1]))
-    tables.append(Table("outcomes", "Utfall för avslutade ärenden", (
-        Column("outcome", "Utfall", "outcome"), Column("cases", "Ärenden", "int"),
-        Column("share", "Andel av avslutade, procent", "percent")), rows))
-
-    reasons = []
-    for d in reversed(decisions):  # newest first
-        if d.reason and d.case_id not in secret_reasons and d.outcome not in APPROVING:
-            c = cases[d.case_id]
-            reasons.append((c.number, d.gate_name, d.outcome, d.reason, d.at.astimezone(STOCKHOLM).date()))
-    reasons.sort(key=lambda r: r[4], reverse=True)
-    tables.append(Table("reasons", "Skäl till beslut som inte godkände", (
-        Column("case", "Ärende"), Column("gate_name", "Grind"), Column("outcome", "Beslut", "outcome"),
-        Column("reason", "Skäl"), Column("date", "Datum", "date")), tuple(reasons)))
-
-    implemented = {c.id for c in cases.values() if (last.get(c.id) is not None and last[c.id].outcome in
-                                                    IMPLEMENTED_OUTCOMES)} | (
-        entered.get(IMPLEMENTATION_STAGE, set()) & set(cases))
-    closed_ids = {c.id for c in closed}
-    figures = {"cases": len(cases), "closed": len(closed_ids), "implemented": len(implemented),
-               "implemented_closed": len(implemented & closed_ids),
-               "share_of_cases": _share(len(implemented), len(cases)),
-               "share_of_closed": _share(len(implemented & closed_ids), len(closed_ids))}
-    tables.append(Table("implemented", "Andel genomförda", (
-        Column("measure", "Mått", "term"), Column("cases", "Ärenden", "int"),
-        Column("implemented", "Genomförda", "int"),
-        Column("share", "Andel genomförda, procent", "percent")), (
-        ("Alla ärenden i urvalet", figures["cases"], figures["implemented"], figures["share_of_cases"]),
-        ("Avslutade ärenden", figures["closed"], figures["implemented_closed"], figures["share_of_closed"]))))
-    return figures
+            final = "terminated"
+        elif c.status == "completed":
+            final = mine[-1].outcome if mine else "completed"
+        implemented = bool(mine and mine[-1].outcome in IMPLEMENTED_OUTCOMES) or bool(
+            stages_mask & (1 << IMPLEMENTATION_STAGE))
+        goals_mask = sum(1 << g for g in goals_of.get(case_id, ()))
+        unit = unit_of.get(case_id)
+        b = budgets.get(case_id, {})
+        case_rows.append({"case_id": case_id, "mark": marks.get(case_id, 0), "unit": unit,
+                          "unit_key": unit.casefold() if unit else None, "goals": goals_mask, "stages": stages_mask,
+                          "final_outcome": final, "implemented": implemented,
+                          "pilot_requested": b.get(("requested", "pilot_budget")),
+                          "pilot_approved": b.get(("approved", "pilot_budget")),
+                          "implementation_requested": b.get(("requested", "implementation_budget")),
+                          "implementation_approved": b.get(("approved", "implementation_budget"))})
+    if case_rows:
+        session.execute(insert(PortfolioCase), case_rows)
+    if stay_rows:
+        session.execute(insert(PortfolioStay), stay_rows)
+    if gate_rows:
+        session.execute(insert(PortfolioGate), gate_rows)
+    return len(case_rows)
 
 
-def _goal_table(goals_of: Mapping[int, set[int]], chosen: set[int], tables: list[Table]) -> None:
-    counts: Counter[int] = Counter()
-    for case_id in chosen:
-        counts.update(goals_of.get(case_id, ()))
-    with_goals = sum(1 for c in chosen if goals_of.get(c))
-    rows = tuple((goal, GOALS[goal], counts[goal], _share(counts[goal], len(chosen))) for goal in GOALS)
-    tables.append(Table("goals", "Täckning av Agenda 2030-målen", (
-        Column("goal", "Mål", "goal"), Column("goal_name", "Målet", "term"), Column("cases", "Ärenden", "int"),
-        Column("share", "Andel av ärendena, procent", "percent")),
-        rows + (("", "Ärenden som anger minst ett mål", with_goals, _share(with_goals, len(chosen))),)))
-
-
-def _budget(records: Iterable[Any], decisions: Iterable[Any], tables: list[Table]) -> None:
-    """Requested against approved (SEK), per kind of budget.
+def _budgets(records: Iterable[Any], decisions: Iterable[Any]) -> dict[int, dict[tuple[str, str], int]]:
+    """Requested and approved amounts per case and kind of budget.
 
     A budget is requested in a stage record (the concept's pilot budget, the evaluation's
     implementation budget; a later round replaces the earlier request). The next gate
@@ -573,54 +485,245 @@ def _budget(records: Iterable[Any], decisions: Iterable[Any], tables: list[Table
     (`approved_budget`) if it states one; the pilot's granted budget, when recorded, is the
     approved pilot budget.
     """
-    steps: dict[int, list[tuple[Any, int, str, Any]]] = defaultdict(list)
+    steps: dict[int, list[tuple[Any, str, Any]]] = defaultdict(list)
     for r in records:
-        order = (r.at, r.event_id or 0, 0, r.id)
-        steps[r.case_id].append((order, 0, "record", r))
+        steps[r.case_id].append(((r.at, r.event_id or 0, 0, r.id), "record", r))
     for d in decisions:
-        steps[d.case_id].append(((d.at, d.event_id or 0, 1, d.id), 1, "decision", d))
-    requested: dict[str, dict[int, int]] = {f: {} for f in REQUESTED_FIELDS}
-    approved: dict[str, dict[int, int]] = {f: {} for f in REQUESTED_FIELDS}
+        steps[d.case_id].append(((d.at, d.event_id or 0, 1, d.id), "decision", d))
+    out: dict[int, dict[tuple[str, str], int]] = {}
     for case_id, items in steps.items():
+        found: dict[tuple[str, str], int] = {}
         pending: dict[str, int] = {}
-        for _order, _kind, what, item in sorted(items, key=lambda x: x[0]):
+        for _order, what, item in sorted(items, key=lambda x: x[0]):
             if what == "record":
                 for index, name in enumerate(REQUESTED_FIELDS):
                     amount = _amount(item[7 + index])
                     if amount is not None:
-                        requested[name][case_id] = amount
+                        found[("requested", name)] = amount
                         pending[name] = amount
                 granted = _amount(item[9])
                 if granted is not None:
-                    approved["pilot_budget"][case_id] = granted
+                    found[("approved", "pilot_budget")] = granted
             elif pending and item.outcome in APPROVING:
                 stated = _amount(item[11])
                 for name, amount in pending.items():
-                    approved[name][case_id] = stated if stated is not None and len(pending) == 1 else amount
+                    found[("approved", name)] = stated if stated is not None and len(pending) == 1 else amount
                 pending = {}
-    titles = {"pilot_budget": "Pilot", "implementation_budget": "Implementering"}
+        if found:
+            out[case_id] = found
+    return out
+
+
+# ---------------------------------------------------------------- the read: SQL aggregates over the summaries
+
+
+def _percentiles(histogram: Iterable[tuple[int, int]]) -> tuple[int, float | None, float | None]:
+    """(count, median, nearest-rank p90) from (value, how many) pairs: exact, without the single values."""
+    pairs = sorted((v, n) for v, n in histogram if v is not None)
+    total = sum(n for _v, n in pairs)
+    if not total:
+        return 0, None, None
+
+    def nth(k: int) -> int:  # the k-th smallest value, 0-based
+        seen = 0
+        for value, n in pairs:
+            seen += n
+            if k < seen:
+                return value
+        return pairs[-1][0]
+
+    mid = total // 2
+    med = float(nth(mid)) if total % 2 else (nth(mid - 1) + nth(mid)) / 2
+    return total, med, float(nth(max(0, math.ceil(0.9 * total) - 1)))
+
+
+def _read(session: Session, actor: Actor, filters: Filters, full: bool) -> Portfolio:
+    at = now()
+    base = _selection(session, actor, filters)
+    where = [base]
+    if filters.unit:
+        where.append(PortfolioCase.unit_key == filters.unit.casefold())
+    if filters.goal:
+        where.append(PortfolioCase.goals.op("&")(1 << filters.goal) != 0)
+    chosen = and_(*where)
+    scope = select(Case.id).join(PortfolioCase, PortfolioCase.case_id == Case.id).where(chosen)
+    pc = PortfolioCase
+
+    units = tuple(sorted({u for u in session.scalars(
+        select(pc.unit).join(Case, Case.id == pc.case_id).where(base, pc.unit.is_not(None)).distinct())},
+        key=str.casefold))
+    processes = tuple(session.scalars(select(Case.process_key).where(base).distinct().order_by(Case.process_key)))
+
+    stage_bits = range(16)
+    goal_bits = list(GOALS)
+    bit = lambda column, n: func.sum(case((column.op("&")(1 << n) != 0, 1), else_=0))  # noqa: E731
+    totals = session.execute(
+        select(func.count(), *[bit(pc.stages, n) for n in stage_bits], *[bit(pc.goals, n) for n in goal_bits],
+               func.sum(case((pc.goals != 0, 1), else_=0)),
+               func.sum(case((pc.final_outcome.is_not(None), 1), else_=0)),
+               func.sum(case((pc.implemented.is_(True), 1), else_=0)),
+               func.sum(case((and_(pc.implemented.is_(True), pc.final_outcome.is_not(None)), 1), else_=0)),
+               func.count(pc.pilot_requested), func.coalesce(func.sum(pc.pilot_requested), 0),
+               func.count(pc.pilot_approved), func.coalesce(func.sum(pc.pilot_approved), 0),
+               func.count(pc.implementation_requested), func.coalesce(func.sum(pc.implementation_requested), 0),
+               func.count(pc.implementation_approved), func.coalesce(func.sum(pc.implementation_approved), 0),
+               func.sum(case((or_(pc.pilot_requested.is_not(None), pc.implementation_requested.is_not(None)), 1),
+                             else_=0)),
+               func.sum(case((or_(pc.pilot_approved.is_not(None), pc.implementation_approved.is_not(None)), 1),
+                             else_=0)))
+        .select_from(Case).join(pc, pc.case_id == Case.id).where(chosen)).one()
+    values = [int(v or 0) for v in totals]
+    n_cases, values = values[0], values[1:]
+    entered = dict(zip(stage_bits, values[:len(stage_bits)], strict=True))
+    values = values[len(stage_bits):]
+    goal_counts = dict(zip(goal_bits, values[:len(goal_bits)], strict=True))
+    values = values[len(goal_bits):]
+    with_goals, closed, implemented, implemented_closed = values[:4]
+    budget_values = values[4:]
+
+    tables: list[Table] = []
+    _funnel(entered, tables)
+    gate_rows = session.execute(
+        select(PortfolioGate.gate, PortfolioGate.stage, PortfolioGate.outcome, PortfolioGate.last,
+               PortfolioGate.lead_days, func.count(), func.max(PortfolioGate.gate_name))
+        .where(PortfolioGate.case_id.in_(scope))
+        .group_by(PortfolioGate.gate, PortfolioGate.stage, PortfolioGate.outcome, PortfolioGate.last,
+                  PortfolioGate.lead_days)).all()
+    _gates(gate_rows, tables)
+    stays = session.execute(select(PortfolioStay.stage, PortfolioStay.working_days, func.count())
+                            .where(PortfolioStay.case_id.in_(scope))
+                            .group_by(PortfolioStay.stage, PortfolioStay.working_days)).all()
+    per_stage: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for stage, days, n in stays:
+        per_stage[stage].append((days, n))
+    tables.append(Table("stage_times", "Tid i steg (arbetsdagar)", (
+        Column("stage", "Steg", "stage"), Column("cases", "Ärenden som lämnat steget", "int"),
+        Column("median", "Median (arbetsdagar)", "days"), Column("p90", "90:e percentilen (arbetsdagar)", "days")),
+        tuple((stage, *_percentiles(h)) for stage, h in sorted(per_stage.items()))))
+    outcome_rows = session.execute(select(pc.final_outcome, func.count()).join(Case, Case.id == pc.case_id)
+                                   .where(chosen, pc.final_outcome.is_not(None)).group_by(pc.final_outcome)).all()
+    tables.append(Table("outcomes", "Utfall för avslutade ärenden", (
+        Column("outcome", "Utfall", "outcome"), Column("cases", "Ärenden", "int"),
+        Column("share", "Andel av avslutade, procent", "percent")),
+        tuple((o, n, _share(n, closed)) for o, n in sorted(outcome_rows, key=lambda r: (-r[1], r[0])))))
+    reasons_total = _reasons(session, scope, full, tables)
+    figures = {"cases": n_cases, "closed": closed, "implemented": implemented,
+               "implemented_closed": implemented_closed, "share_of_cases": _share(implemented, n_cases),
+               "share_of_closed": _share(implemented_closed, closed)}
+    tables.append(Table("implemented", "Andel genomförda", (
+        Column("measure", "Mått", "term"), Column("cases", "Ärenden", "int"),
+        Column("implemented", "Genomförda", "int"),
+        Column("share", "Andel genomförda, procent", "percent")), (
+        ("Alla ärenden i urvalet", n_cases, implemented, figures["share_of_cases"]),
+        ("Avslutade ärenden", closed, implemented_closed, figures["share_of_closed"]))))
+    tables.append(Table("goals", "Täckning av Agenda 2030-målen", (
+        Column("goal", "Mål", "goal"), Column("goal_name", "Målet", "term"), Column("cases", "Ärenden", "int"),
+        Column("share", "Andel av ärendena, procent", "percent")),
+        tuple((g, GOALS[g], goal_counts[g], _share(goal_counts[g], n_cases)) for g in GOALS)
+        + (("", "Ärenden som anger minst ett mål", with_goals, _share(with_goals, n_cases)),)))
+    _budget(budget_values, tables)
+    overdue_total = _overdue(session, scope, at, full, tables)
+    order = {key: i for i, key in enumerate(TABLE_KEYS)}
+    tables.sort(key=lambda t: order[t.key])
+    return Portfolio(filters, at, n_cases, actor.sees_all_cases, tuple(tables), units, processes,
+                     {"implemented": figures, "reasons": reasons_total, "overdue": overdue_total})
+
+
+def _funnel(entered: Mapping[int, int], tables: list[Table]) -> None:
+    stages = sorted(set(STAGES) | {s for s, n in entered.items() if n})
+    reached = [s for s in stages if entered.get(s)]
+    first = entered[min(reached)] if reached else 0
+    rows, previous = [], None
+    for stage in stages:
+        n = entered.get(stage, 0)
+        rows.append((stage, n, _share(n, first), _share(n, previous) if previous is not None else None))
+        previous = n
+    tables.append(Table("funnel", "Tratt: ärenden som nått varje steg", (
+        Column("stage", "Steg", "stage"), Column("cases", "Ärenden", "int"),
+        Column("share_of_first", "Andel av alla som startat, procent", "percent"),
+        Column("share_of_previous", "Andel av föregående steg, procent", "percent")), tuple(rows)))
+
+
+def _gates(gate_rows: list[Any], tables: list[Table]) -> None:
+    """Per gate: cases decided, cases let through (a last decision that approves), the conversion; lead times."""
+    names: dict[tuple[int, str], str] = {}
+    rounds: Counter[tuple[int, str]] = Counter()
+    last: dict[tuple[int, str], Counter[str]] = defaultdict(Counter)
+    lead: dict[tuple[int, str], Counter[int]] = defaultdict(Counter)
+    for gate, stage, outcome, is_last, lead_days, n, name in gate_rows:
+        key = (stage if stage is not None else 999, gate)
+        names[key] = max(names.get(key, ""), name)
+        rounds[key] += n
+        if is_last:
+            last[key][outcome] += n
+        if lead_days is not None:
+            lead[key][lead_days] += n
     rows = []
-    for name in REQUESTED_FIELDS:
-        req, app = requested[name], approved[name]
-        rows.append((titles[name], len(req), sum(req.values()), len(app), sum(app.values())))
-    rows.append(("Totalt", len(set().union(*requested.values())), sum(r[2] for r in rows),
-                 len(set().union(*approved.values())), sum(r[4] for r in rows)))
+    for key in sorted(last):
+        outcomes = last[key]
+        decided = sum(outcomes.values())
+        through = sum(n for o, n in outcomes.items() if o in APPROVING)
+        stopped = sum(n for o, n in outcomes.items() if o in CLOSING_WORDS and o not in APPROVING)
+        rows.append((key[1], names[key], key[0] if key[0] != 999 else None, rounds[key], decided, through,
+                     stopped, decided - through - stopped, _share(through, decided)))
+    tables.append(Table("gates", "Konvertering vid varje grind", (
+        Column("gate", "Grind (id)"), Column("gate_name", "Grind"), Column("stage", "Steg", "stage"),
+        Column("decisions", "Beslut (alla omgångar)", "int"), Column("cases", "Ärenden med beslut", "int"),
+        Column("approved", "Godkända", "int"), Column("stopped", "Stoppade", "int"),
+        Column("other", "Övriga (vilande, komplettering, åter)", "int"),
+        Column("conversion", "Konvertering, procent", "percent")), tuple(rows)))
+    tables.append(Table("gate_times", "Ledtid vid grindarna (arbetsdagar)", (
+        Column("gate", "Grind (id)"), Column("gate_name", "Grind"), Column("stage", "Steg", "stage"),
+        Column("decisions", "Beslut", "int"), Column("median", "Median (arbetsdagar)", "days"),
+        Column("p90", "90:e percentilen (arbetsdagar)", "days")),
+        tuple((key[1], names[key], key[0] if key[0] != 999 else None, *_percentiles(lead[key].items()))
+              for key in sorted(lead))))
+
+
+def _reasons(session: Session, scope: Any, full: bool, tables: list[Table]) -> int:
+    """The reasons given for decisions that did not approve, newest first; secret-marked reasons left out."""
+    secret = exists().where(SecrecyMarking.case_id == GateDecision.case_id, SecrecyMarking.target_kind == "field",
+                            SecrecyMarking.target.in_(("reason", "comment")))
+    where = and_(GateDecision.case_id.in_(scope), GateDecision.reason.is_not(None),
+                 GateDecision.outcome.not_in(sorted(APPROVING)), ~secret)
+    total = session.execute(select(func.count()).select_from(GateDecision).where(where)).scalar_one()
+    query = (select(Case.number, GateDecision.gate_name, GateDecision.outcome, GateDecision.reason, GateDecision.at)
+             .join(Case, Case.id == GateDecision.case_id).where(where)
+             .order_by(GateDecision.at.desc(), GateDecision.id.desc()))
+    rows = session.execute(query if full else query.limit(PAGE_ROWS)).all()
+    tables.append(Table("reasons", "Skäl till beslut som inte godkände", (
+        Column("case", "Ärende"), Column("gate_name", "Grind"), Column("outcome", "Beslut", "outcome"),
+        Column("reason", "Skäl"), Column("date", "Datum", "date")),
+        tuple((r[0], r[1], r[2], r[3], r[4].astimezone(STOCKHOLM).date()) for r in rows)))
+    return total
+
+
+def _budget(v: list[int], tables: list[Table]) -> None:
+    pilot, implementation = v[0:4], v[4:8]
+    rows = (("Pilot", *pilot), ("Implementering", *implementation),
+            ("Totalt", v[8], pilot[1] + implementation[1], v[9], pilot[3] + implementation[3]))
     tables.append(Table("budget", "Begärd och beviljad budget (kr)", (
         Column("kind", "Budget", "term"), Column("requested_cases", "Ärenden med begäran", "int"),
         Column("requested", "Begärt (kr)", "sek"), Column("approved_cases", "Ärenden med beviljad budget", "int"),
-        Column("approved", "Beviljat (kr)", "sek")), tuple(rows)))
+        Column("approved", "Beviljat (kr)", "sek")), rows))
 
 
-def _overdue(rows: list[Any], cases: Mapping[int, Any], at: datetime, tables: list[Table]) -> None:
+def _overdue(session: Session, scope: Any, at: datetime, full: bool, tables: list[Table]) -> int:
+    where = and_(HumanTask.state == "open", HumanTask.due_at.is_not(None), HumanTask.due_at < at,
+                 HumanTask.case_id.in_(scope))
+    total = session.execute(select(func.count()).select_from(HumanTask).where(where)).scalar_one()
+    query = (select(Case.number, Case.title, HumanTask.name, HumanTask.stage, HumanTask.assignee,
+                    HumanTask.candidate_group, HumanTask.due_at)
+             .join(Case, Case.id == HumanTask.case_id).where(where).order_by(HumanTask.due_at, HumanTask.id))
     out = []
-    for case_id, name, stage, group, assignee, due in rows:
-        c = cases[case_id]
-        out.append((c.number, c.title, name, stage, assignee or group or "", due.astimezone(STOCKHOLM).date(),
+    for number, title, name, stage, assignee, group, due in session.execute(query if full else query.limit(PAGE_ROWS)):
+        out.append((number, title, name, stage, assignee or group or "", due.astimezone(STOCKHOLM).date(),
                     max(0, working_days(due, at))))
     tables.append(Table("overdue", "Försenade uppgifter", (
         Column("case", "Ärende"), Column("title", "Rubrik"), Column("task", "Uppgift"),
         Column("stage", "Steg", "stage"), Column("who", "Hos"), Column("due", "Förfallodag", "date"),
         Column("days_overdue", "Arbetsdagar försenad", "int")), tuple(out)))
+    return total
 
 
 def outcome_word(outcome: str) -> str:
