@@ -659,3 +659,11 @@ class PortfolioGate(Base):
     outcome: Mapped[str] = mapped_column(String(40))
     lead_days: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: decided by the process itself
     last: Mapped[bool] = mapped_column(default=False)  # the case's latest decision at this gate
+
+
+# The portfolio groups stays by stage and length, and decisions by gate: from the index alone.
+Index("ix_portfolio_stay_stage_days", PortfolioStay.stage, PortfolioStay.working_days)
+Index("ix_portfolio_gate_groups", PortfolioGate.gate, PortfolioGate.stage, PortfolioGate.outcome, PortfolioGate.last,
+      PortfolioGate.lead_days)
+# The portfolio lists the newest reasons given at the gates first.
+Index("ix_gate_decision_at", GateDecision.at)

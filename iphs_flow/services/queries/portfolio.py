@@ -37,7 +37,7 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, func, insert, or_, select
+from sqlalchemy import and_, case, delete, exists, func, insert, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -546,8 +546,16 @@ def _read(session: Session, actor: Actor, filters: Filters, full: bool) -> Portf
     if filters.goal:
         where.append(PortfolioCase.goals.op("&")(1 << filters.goal) != 0)
     chosen = and_(*where)
-    scope = select(Case.id).join(PortfolioCase, PortfolioCase.case_id == Case.id).where(chosen)
     pc = PortfolioCase
+    # Everyone's cases, unfiltered (a lead's first view): no selection to join against.
+    restricted = not actor.sees_all_cases or filters != Filters()
+    scope = select(Case.id).join(PortfolioCase, PortfolioCase.case_id == Case.id).where(chosen)
+
+    def within(column: Any) -> Any:
+        return column.in_(scope) if restricted else true()
+
+    def of_cases(query: Any) -> Any:
+        return query.join(Case, Case.id == pc.case_id).where(chosen) if restricted else query
 
     units = tuple(sorted({u for u in session.scalars(
         select(pc.unit).join(Case, Case.id == pc.case_id).where(base, pc.unit.is_not(None)).distinct())},
@@ -557,7 +565,7 @@ def _read(session: Session, actor: Actor, filters: Filters, full: bool) -> Portf
     stage_bits = range(16)
     goal_bits = list(GOALS)
     bit = lambda column, n: func.sum(case((column.op("&")(1 << n) != 0, 1), else_=0))  # noqa: E731
-    totals = session.execute(
+    totals = session.execute(of_cases(
         select(func.count(), *[bit(pc.stages, n) for n in stage_bits], *[bit(pc.goals, n) for n in goal_bits],
                func.sum(case((pc.goals != 0, 1), else_=0)),
                func.sum(case((pc.final_outcome.is_not(None), 1), else_=0)),
@@ -571,7 +579,7 @@ def _read(session: Session, actor: Actor, filters: Filters, full: bool) -> Portf
                              else_=0)),
                func.sum(case((or_(pc.pilot_approved.is_not(None), pc.implementation_approved.is_not(None)), 1),
                              else_=0)))
-        .select_from(Case).join(pc, pc.case_id == Case.id).where(chosen)).one()
+        .select_from(pc))).one()
     values = [int(v or 0) for v in totals]
     n_cases, values = values[0], values[1:]
     entered = dict(zip(stage_bits, values[:len(stage_bits)], strict=True))
@@ -586,12 +594,12 @@ def _read(session: Session, actor: Actor, filters: Filters, full: bool) -> Portf
     gate_rows = session.execute(
         select(PortfolioGate.gate, PortfolioGate.stage, PortfolioGate.outcome, PortfolioGate.last,
                PortfolioGate.lead_days, func.count(), func.max(PortfolioGate.gate_name))
-        .where(PortfolioGate.case_id.in_(scope))
+        .where(within(PortfolioGate.case_id))
         .group_by(PortfolioGate.gate, PortfolioGate.stage, PortfolioGate.outcome, PortfolioGate.last,
                   PortfolioGate.lead_days)).all()
     _gates(gate_rows, tables)
     stays = session.execute(select(PortfolioStay.stage, PortfolioStay.working_days, func.count())
-                            .where(PortfolioStay.case_id.in_(scope))
+                            .where(within(PortfolioStay.case_id))
                             .group_by(PortfolioStay.stage, PortfolioStay.working_days)).all()
     per_stage: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for stage, days, n in stays:
@@ -600,13 +608,13 @@ def _read(session: Session, actor: Actor, filters: Filters, full: bool) -> Portf
         Column("stage", "Steg", "stage"), Column("cases", "Ärenden som lämnat steget", "int"),
         Column("median", "Median (arbetsdagar)", "days"), Column("p90", "90:e percentilen (arbetsdagar)", "days")),
         tuple((stage, *_percentiles(h)) for stage, h in sorted(per_stage.items()))))
-    outcome_rows = session.execute(select(pc.final_outcome, func.count()).join(Case, Case.id == pc.case_id)
-                                   .where(chosen, pc.final_outcome.is_not(None)).group_by(pc.final_outcome)).all()
+    outcome_rows = session.execute(of_cases(select(pc.final_outcome, func.count()).select_from(pc))
+                                   .where(pc.final_outcome.is_not(None)).group_by(pc.final_outcome)).all()
     tables.append(Table("outcomes", "Utfall för avslutade ärenden", (
         Column("outcome", "Utfall", "outcome"), Column("cases", "Ärenden", "int"),
         Column("share", "Andel av avslutade, procent", "percent")),
         tuple((o, n, _share(n, closed)) for o, n in sorted(outcome_rows, key=lambda r: (-r[1], r[0])))))
-    reasons_total = _reasons(session, scope, full, tables)
+    reasons_total = _reasons(session, within, full, tables)
     figures = {"cases": n_cases, "closed": closed, "implemented": implemented,
                "implemented_closed": implemented_closed, "share_of_cases": _share(implemented, n_cases),
                "share_of_closed": _share(implemented_closed, closed)}
@@ -622,7 +630,7 @@ def _read(session: Session, actor: Actor, filters: Filters, full: bool) -> Portf
         tuple((g, GOALS[g], goal_counts[g], _share(goal_counts[g], n_cases)) for g in GOALS)
         + (("", "Ärenden som anger minst ett mål", with_goals, _share(with_goals, n_cases)),)))
     _budget(budget_values, tables)
-    overdue_total = _overdue(session, scope, at, full, tables)
+    overdue_total = _overdue(session, within, at, full, tables)
     order = {key: i for i, key in enumerate(TABLE_KEYS)}
     tables.sort(key=lambda t: order[t.key])
     return Portfolio(filters, at, n_cases, actor.sees_all_cases, tuple(tables), units, processes,
@@ -680,11 +688,11 @@ def _gates(gate_rows: list[Any], tables: list[Table]) -> None:
               for key in sorted(lead))))
 
 
-def _reasons(session: Session, scope: Any, full: bool, tables: list[Table]) -> int:
+def _reasons(session: Session, within: Any, full: bool, tables: list[Table]) -> int:
     """The reasons given for decisions that did not approve, newest first; secret-marked reasons left out."""
     secret = exists().where(SecrecyMarking.case_id == GateDecision.case_id, SecrecyMarking.target_kind == "field",
                             SecrecyMarking.target.in_(("reason", "comment")))
-    where = and_(GateDecision.case_id.in_(scope), GateDecision.reason.is_not(None),
+    where = and_(within(GateDecision.case_id), GateDecision.reason.is_not(None),
                  GateDecision.outcome.not_in(sorted(APPROVING)), ~secret)
     total = session.execute(select(func.count()).select_from(GateDecision).where(where)).scalar_one()
     query = (select(Case.number, GateDecision.gate_name, GateDecision.outcome, GateDecision.reason, GateDecision.at)
@@ -708,9 +716,9 @@ def _budget(v: list[int], tables: list[Table]) -> None:
         Column("approved", "Beviljat (kr)", "sek")), rows))
 
 
-def _overdue(session: Session, scope: Any, at: datetime, full: bool, tables: list[Table]) -> int:
+def _overdue(session: Session, within: Any, at: datetime, full: bool, tables: list[Table]) -> int:
     where = and_(HumanTask.state == "open", HumanTask.due_at.is_not(None), HumanTask.due_at < at,
-                 HumanTask.case_id.in_(scope))
+                 within(HumanTask.case_id))
     total = session.execute(select(func.count()).select_from(HumanTask).where(where)).scalar_one()
     query = (select(Case.number, Case.title, HumanTask.name, HumanTask.stage, HumanTask.assignee,
                     HumanTask.candidate_group, HumanTask.due_at)
