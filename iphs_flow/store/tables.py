@@ -667,3 +667,6 @@ Index("ix_portfolio_gate_groups", PortfolioGate.gate, PortfolioGate.stage, Portf
       PortfolioGate.lead_days)
 # The portfolio lists the newest reasons given at the gates first.
 Index("ix_gate_decision_at", GateDecision.at)
+# ... and counts cases by the stages they entered, how they ended, and their goals.
+Index("ix_portfolio_case_counts", PortfolioCase.stages, PortfolioCase.final_outcome, PortfolioCase.implemented)
+Index("ix_portfolio_case_goals", PortfolioCase.goals)

@@ -562,32 +562,40 @@ def _read(session: Session, actor: Actor, filters: Filters, full: bool) -> Portf
         key=str.casefold))
     processes = tuple(session.scalars(select(Case.process_key).where(base).distinct().order_by(Case.process_key)))
 
-    stage_bits = range(16)
-    goal_bits = list(GOALS)
-    bit = lambda column, n: func.sum(case((column.op("&")(1 << n) != 0, 1), else_=0))  # noqa: E731
-    totals = session.execute(of_cases(
-        select(func.count(), *[bit(pc.stages, n) for n in stage_bits], *[bit(pc.goals, n) for n in goal_bits],
-               func.sum(case((pc.goals != 0, 1), else_=0)),
-               func.sum(case((pc.final_outcome.is_not(None), 1), else_=0)),
-               func.sum(case((pc.implemented.is_(True), 1), else_=0)),
-               func.sum(case((and_(pc.implemented.is_(True), pc.final_outcome.is_not(None)), 1), else_=0)),
-               func.count(pc.pilot_requested), func.coalesce(func.sum(pc.pilot_requested), 0),
-               func.count(pc.pilot_approved), func.coalesce(func.sum(pc.pilot_approved), 0),
-               func.count(pc.implementation_requested), func.coalesce(func.sum(pc.implementation_requested), 0),
-               func.count(pc.implementation_approved), func.coalesce(func.sum(pc.implementation_approved), 0),
-               func.sum(case((or_(pc.pilot_requested.is_not(None), pc.implementation_requested.is_not(None)), 1),
-                             else_=0)),
-               func.sum(case((or_(pc.pilot_approved.is_not(None), pc.implementation_approved.is_not(None)), 1),
-                             else_=0)))
-        .select_from(pc))).one()
-    values = [int(v or 0) for v in totals]
-    n_cases, values = values[0], values[1:]
-    entered = dict(zip(stage_bits, values[:len(stage_bits)], strict=True))
-    values = values[len(stage_bits):]
-    goal_counts = dict(zip(goal_bits, values[:len(goal_bits)], strict=True))
-    values = values[len(goal_bits):]
-    with_goals, closed, implemented, implemented_closed = values[:4]
-    budget_values = values[4:]
+    # Small GROUP BYs over the summaries (bit sets of stages and goals), counted up here.
+    entered: Counter[int] = Counter()
+    ended: Counter[str] = Counter()
+    n_cases = closed = implemented = implemented_closed = 0
+    for stages, final, done, n in session.execute(of_cases(
+            select(pc.stages, pc.final_outcome, pc.implemented, func.count()).select_from(pc))
+            .group_by(pc.stages, pc.final_outcome, pc.implemented)):
+        n_cases += n
+        for stage in range(31):
+            if stages >> stage & 1:
+                entered[stage] += n
+        if final is not None:
+            closed += n
+            ended[final] += n
+        if done:
+            implemented += n
+            implemented_closed += n if final is not None else 0
+    goal_counts: Counter[int] = Counter()
+    with_goals = 0
+    for goals, n in session.execute(of_cases(select(pc.goals, func.count()).select_from(pc))
+                                    .where(pc.goals != 0).group_by(pc.goals)):
+        with_goals += n
+        for goal in GOALS:
+            if goals >> goal & 1:
+                goal_counts[goal] += n
+    budget_values = [int(v or 0) for v in session.execute(of_cases(select(
+        func.count(pc.pilot_requested), func.sum(pc.pilot_requested),
+        func.count(pc.pilot_approved), func.sum(pc.pilot_approved),
+        func.count(pc.implementation_requested), func.sum(pc.implementation_requested),
+        func.count(pc.implementation_approved), func.sum(pc.implementation_approved),
+        func.sum(case((or_(pc.pilot_requested.is_not(None), pc.implementation_requested.is_not(None)), 1), else_=0)),
+        func.sum(case((or_(pc.pilot_approved.is_not(None), pc.implementation_approved.is_not(None)), 1), else_=0)))
+        .select_from(pc)).where(or_(pc.pilot_requested.is_not(None), pc.implementation_requested.is_not(None),
+                                    pc.pilot_approved.is_not(None), pc.implementation_approved.is_not(None)))).one()]
 
     tables: list[Table] = []
     _funnel(entered, tables)
@@ -608,8 +616,7 @@ def _read(session: Session, actor: Actor, filters: Filters, full: bool) -> Portf
         Column("stage", "Steg", "stage"), Column("cases", "Ärenden som lämnat steget", "int"),
         Column("median", "Median (arbetsdagar)", "days"), Column("p90", "90:e percentilen (arbetsdagar)", "days")),
         tuple((stage, *_percentiles(h)) for stage, h in sorted(per_stage.items()))))
-    outcome_rows = session.execute(of_cases(select(pc.final_outcome, func.count()).select_from(pc))
-                                   .where(pc.final_outcome.is_not(None)).group_by(pc.final_outcome)).all()
+    outcome_rows = list(ended.items())
     tables.append(Table("outcomes", "Utfall för avslutade ärenden", (
         Column("outcome", "Utfall", "outcome"), Column("cases", "Ärenden", "int"),
         Column("share", "Andel av avslutade, procent", "percent")),

@@ -58,6 +58,9 @@ def upgrade() -> None:
     )
     op.create_index('ix_portfolio_gate_case_id', 'portfolio_gate', ['case_id'], unique=False)
     op.create_index('ix_gate_decision_at', 'gate_decision', ['at'], unique=False)
+    op.create_index('ix_portfolio_case_counts', 'portfolio_case', ['stages', 'final_outcome', 'implemented'],
+                    unique=False)
+    op.create_index('ix_portfolio_case_goals', 'portfolio_case', ['goals'], unique=False)
     op.create_index('ix_portfolio_stay_stage_days', 'portfolio_stay', ['stage', 'working_days'], unique=False)
     op.create_index('ix_portfolio_gate_groups', 'portfolio_gate', ['gate', 'stage', 'outcome', 'last', 'lead_days'],
                     unique=False)
@@ -66,6 +69,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index('ix_portfolio_gate_groups', table_name='portfolio_gate')
     op.drop_index('ix_portfolio_stay_stage_days', table_name='portfolio_stay')
+    op.drop_index('ix_portfolio_case_goals', table_name='portfolio_case')
+    op.drop_index('ix_portfolio_case_counts', table_name='portfolio_case')
     op.drop_index('ix_gate_decision_at', table_name='gate_decision')
     op.drop_index('ix_portfolio_gate_case_id', table_name='portfolio_gate')
     op.drop_table('portfolio_gate')
