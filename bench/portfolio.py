@@ -82,6 +82,10 @@ def run(label: str, url: str, n_cases: int, n_events: int, n_lessons: int, runs:
         started = time.perf_counter()
         counts = seed_portfolio(ctx, n_cases, n_events, n_lessons)
         seeded = time.perf_counter() - started
+        started = time.perf_counter()
+        stale = pf._stale_cases(ctx)
+        pf.summarise(ctx, stale)
+        summarised = time.perf_counter() - started
         app = create_app(context=ctx)
         lena, maja = signed_in(app, "lena"), signed_in(app, "maja")
         year_ago = (date.today() - timedelta(days=365)).isoformat()
@@ -91,7 +95,8 @@ def run(label: str, url: str, n_cases: int, n_events: int, n_lessons: int, runs:
                  ("manager (own reports only)", maja, "/portfolj")]
         print(f"\n{label}: {counts['case']} cases, {counts['case_event']} history events, "
               f"{counts['stage_record']} stage records, {counts['gate_decision']} gate decisions, "
-              f"{counts['search_document']} lessons; seeded in {seeded:.0f} s")
+              f"{counts['search_document']} lessons; seeded in {seeded:.0f} s; "
+              f"{len(stale)} case histories summarised in {summarised:.0f} s")
         for name, client, path in pages:
             values = timed(client, path, runs)
             print(f"  GET /portfolj {name:30s} p50 {statistics.median(values):6.1f} ms   "

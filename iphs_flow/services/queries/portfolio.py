@@ -363,6 +363,11 @@ def _stale(session: Session) -> list[int]:
     return [c for c in ids if marks.get(c, -1) < newest[c]]
 
 
+def _stale_cases(ctx: AppContext) -> list[int]:
+    with ctx.uow.read() as tx:
+        return _stale(tx.session)
+
+
 def summarise(ctx: AppContext, case_ids: list[int]) -> int:
     """Rebuild the summaries of these cases from their history; returns how many were written.
 
