@@ -70,7 +70,8 @@ def timed(client: Any, url: str, runs: int) -> list[float]:
 
 
 def run(label: str, url: str, n_cases: int, n_events: int, n_lessons: int, runs: int) -> None:
-    ctx = build(Settings(database_url=url, forms_dir=ROOT / "forms", bpmn_dir=ROOT / "bpmn"))
+    ctx = build(Settings(database_url=url, forms_dir=ROOT / "forms", bpmn_dir=ROOT / "bpmn",
+                         script_time_limit=60))  # a loaded machine must not fail the deploy checks
     try:
         upgrade(ctx.uow.engine)
         processes.deploy_process(ctx, processes.read_model_files([ROOT / "bpmn"]), DESIGNER)
