@@ -901,6 +901,42 @@ def register_lists() -> None:
         click.echo(f"{title}:")
         for e in entries:
             click.echo(f"  {e.code}\t{e.name}" + ("" if e.active else "\t(inactive)"))
+@cli.command("portfolio", help="The portfolio (what /portfolj shows) as --as USER may see it: a summary, "
+             "--csv TABLE to print one table, or --xlsx FILE to write every table to an Excel workbook.")
+@click.option("--as", "actor", default=None)
+@click.option("--csv", "csv_table", default=None, metavar="TABLE",
+              help="Print this table as CSV: funnel, gates, stage_times, gate_times, outcomes, reasons, "
+                   "implemented, goals, budget, overdue.")
+@click.option("--xlsx", "xlsx_file", default=None, type=click.Path(dir_okay=False, writable=True),
+              help="Write every table to this .xlsx file.")
+@click.option("--from", "date_from", default=None, help="First day of the period (YYYY-MM-DD).")
+@click.option("--to", "date_to", default=None, help="Last day of the period (YYYY-MM-DD).")
+@click.option("--period", default=None, help="active (any time in the period, the default) or started.")
+@click.option("--unit", default=None)
+@click.option("--process", default=None)
+@click.option("--goal", default=None, help="An Agenda 2030 goal, 1 to 17.")
+@click.option("--status", default=None)
+def portfolio_command(actor: str | None, csv_table: str | None, xlsx_file: str | None, date_from: str | None,
+                      date_to: str | None, period: str | None, unit: str | None, process: str | None,
+                      goal: str | None, status: str | None) -> None:
+    from iphs_flow.services import portfolio_export
+    from iphs_flow.services.queries import portfolio as pf
+
+    raw = {"from": date_from, "to": date_to, "period": period, "unit": unit, "process": process, "goal": goal,
+           "status": status}
+    filters = _run(lambda: pf.read_filters({k: v for k, v in raw.items() if v is not None}))
+    found = _run(lambda: pf.read_portfolio(_context(), _actor(actor), filters))
+    if csv_table:
+        table = _run(lambda: found.table(csv_table))
+        click.echo(portfolio_export.table_csv(table), nl=False)
+        return
+    if xlsx_file:
+        Path(xlsx_file).write_bytes(portfolio_export.tables_xlsx(found.tables))
+        click.echo(f"wrote {len(found.tables)} tables about {found.cases} case(s) to {xlsx_file}")
+        return
+    click.echo(f"{found.cases} case(s) in the selection")
+    for table in found.tables:
+        click.echo(f"{table.key}\t{len(table.rows)} row(s)\t{table.title}")
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from flask_wtf.csrf import generate_csrf
 from iphs_flow.http.identity import current_user
 
 from . import admin, cases, following, lessons, me, messages, processes, register, search, tasks
+from . import portfolio as portfolio_api
 from .common import make_blueprint
 from .schemas import SessionSchema
 
@@ -33,4 +34,4 @@ def whoami() -> dict[str, Any]:
 
 def blueprints() -> list[Blueprint]:
     return [session_bp, cases.bp, tasks.bp, processes.bp, me.bp, admin.bp, search.bp, messages.bp, following.bp,
-            register.bp, lessons.bp]
+            register.bp, lessons.bp, portfolio_api.bp]

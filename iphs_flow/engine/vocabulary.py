@@ -47,7 +47,7 @@ EVENTS: dict[str, str] = {
     "case_terminated": "Ärendet avslutades i förtid", "incident": "Fel i ett steg",
     "case_migrated": "Ärendet flyttat till ny version", "task_opened": "Uppgift öppnad",
     "notification": "Avisering", "case_closed": "Ärendet avslutades",
-    "stage_changed": "Nytt steg", "followers_updated": "Uppdatering till följarna",
+    "stage_entered": "Nytt steg", "followers_updated": "Uppdatering till följarna",
 }
 
 # The public showcase (issue 18): what its lead did with a case's public page.

@@ -108,6 +108,8 @@ def _apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: di
     case.next_timer_at = result.next_timer_at
     case.updated_at = at
     if result.stage is not None:
+        if result.stage != case.stage:  # the history the portfolio's funnel and stage times are read from
+            tx.events.add(case.id, ENGINE, "stage_entered", data={"stage": result.stage, "from": case.stage}, at=at)
         case.stage = result.stage
     if result.status == "completed" and case.closed_at is None:
         case.closed_at = at

@@ -289,10 +289,13 @@ def _has_followers(tx: Transaction, case_id: int) -> bool:
 
 def announce_stage_change(tx: Transaction, case: Case, old: int | None, new: int | None, actor: str,
                           at: datetime) -> None:
-    """The case moved from stage `old` to `new`: a history row, and a notice job when anyone follows."""
+    """The case moved from stage `old` to `new`: a notice job when anyone follows.
+
+    The history row of the move (`stage_entered`) is written by case_sync.apply_step, for
+    the portfolio and the digest too.
+    """
     if old is None or new is None or old == new:
         return
-    tx.events.add(case.id, "system", "stage_changed", data={"from": old, "to": new}, at=at)
     if _has_followers(tx, case.id):
         tx.outbox.add_once(f"follow:stage:{case.id}:{uuid.uuid4().hex}", FOLLOW_NOTICE,
                            {"event": "stage", "from": old, "to": new, "skip": [actor]}, case_id=case.id, due_at=at)

@@ -839,3 +839,72 @@ class Lesson(Base):
     internal_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     internal_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     internal_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+# ---------------------------------------------------------------- portfolio analytics (issue 17 point 4)
+
+# The portfolio reads history rows of one kind (stage_entered, case_started) for a selection of cases.
+Index("ix_case_event_kind_case_id", CaseEvent.kind, CaseEvent.case_id)
+
+
+class PortfolioCase(Base):
+    """What the portfolio needs to know of one case, summarised from its history (issue 17 point 4).
+
+    A read model, rebuilt from the history (case_event, stage_record, gate_decision) by
+    services/queries/portfolio.py whenever the case has history rows newer than `mark`, so
+    the portfolio page counts 20,000 cases with SQL aggregates instead of reading 200,000
+    history rows. Goals and stages entered are bit sets (bit n = goal n, stage n).
+    """
+
+    __tablename__ = "portfolio_case"
+    __table_args__ = (Index("ix_portfolio_case_unit_key", "unit_key"),)
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), primary_key=True)
+    mark: Mapped[int] = mapped_column(BigInteger)  # the newest history row summarised
+    unit: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    unit_key: Mapped[str | None] = mapped_column(String(300), nullable=True)  # casefolded, for the filter
+    goals: Mapped[int] = mapped_column(Integer, default=0)
+    stages: Mapped[int] = mapped_column(Integer, default=0)
+    final_outcome: Mapped[str | None] = mapped_column(String(40), nullable=True)  # closed cases only
+    implemented: Mapped[bool] = mapped_column(default=False)
+    pilot_requested: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    pilot_approved: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    implementation_requested: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    implementation_approved: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class PortfolioStay(Base):
+    """Working days a case spent in a stage it has left (all its visits together), from its history."""
+
+    __tablename__ = "portfolio_stay"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), primary_key=True)
+    stage: Mapped[int] = mapped_column(Integer, primary_key=True)
+    working_days: Mapped[int] = mapped_column(Integer)
+
+
+class PortfolioGate(Base):
+    """One gate decision with its lead time in working days (task opened to decision), from the history."""
+
+    __tablename__ = "portfolio_gate"
+    __table_args__ = (Index("ix_portfolio_gate_case_id", "case_id"),)
+
+    decision_id: Mapped[int] = mapped_column(ForeignKey("gate_decision.id", ondelete="CASCADE"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"))
+    gate: Mapped[str] = mapped_column(String(200))
+    gate_name: Mapped[str] = mapped_column(String(300))
+    stage: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    outcome: Mapped[str] = mapped_column(String(40))
+    lead_days: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: decided by the process itself
+    last: Mapped[bool] = mapped_column(default=False)  # the case's latest decision at this gate
+
+
+# The portfolio groups stays by stage and length, and decisions by gate: from the index alone.
+Index("ix_portfolio_stay_stage_days", PortfolioStay.stage, PortfolioStay.working_days)
+Index("ix_portfolio_gate_groups", PortfolioGate.gate, PortfolioGate.stage, PortfolioGate.outcome, PortfolioGate.last,
+      PortfolioGate.lead_days)
+# The portfolio lists the newest reasons given at the gates first.
+Index("ix_gate_decision_at", GateDecision.at)
+# ... and counts cases by the stages they entered, how they ended, and their goals.
+Index("ix_portfolio_case_counts", PortfolioCase.stages, PortfolioCase.final_outcome, PortfolioCase.implemented)
+Index("ix_portfolio_case_goals", PortfolioCase.goals)

@@ -90,7 +90,7 @@ def test_a_follower_is_told_once_of_each_stage_change_and_decision_in_their_lang
     mails = follower_mails(mail_server, "erik")
     assert mails.count(("erik@example.se", f"{walk.number} has moved on to Idea & concept")) == 1
     assert len(mails) == 3
-    assert ("stage_changed", None) in walk.history()
+    assert ("stage_entered", None) in walk.history()
 
 
 def test_the_owner_and_the_people_on_a_case_are_not_followers_unless_they_choose(world, mail_server) -> None:

@@ -62,7 +62,7 @@ def portfolio_month(session: Session, actor: Actor, start: datetime, end: dateti
                               .order_by(Case.created_at, Case.id)).all()
     moved = session.execute(select(Case.id, Case.number, Case.title, CaseEvent.at, CaseEvent.data)
                             .join(CaseEvent, CaseEvent.case_id == Case.id)
-                            .where(CaseEvent.kind == "stage_changed", CaseEvent.at >= start, CaseEvent.at < end, seen)
+                            .where(CaseEvent.kind == "stage_entered", CaseEvent.at >= start, CaseEvent.at < end, seen)
                             .order_by(CaseEvent.at, CaseEvent.id)).all()
     decided = session.execute(select(Case.id, Case.number, Case.title, GateDecision.at, GateDecision.gate_name,
                                      GateDecision.outcome)
@@ -88,7 +88,7 @@ def portfolio_month(session: Session, actor: Actor, start: datetime, end: dateti
 
     return PortfolioMonth(
         new_cases=tuple(item(r, r.created_at) for r in created),
-        stage_changes=tuple(item(r, r.at, stage_from=(r.data or {}).get("from"), stage_to=(r.data or {}).get("to"))
-                            for r in moved),
+        stage_changes=tuple(item(r, r.at, stage_from=(r.data or {}).get("from"), stage_to=(r.data or {}).get("stage"))
+                            for r in moved if (r.data or {}).get("from") is not None),  # a move, not the first stage
         decisions=tuple(item(r, r.at, gate_name=r.gate_name, outcome=r.outcome) for r in decided),
         implemented=tuple(item(r, r.closed_at) for r in implemented))
