@@ -42,9 +42,9 @@ from iphs_flow.web.notices import bp as notices_bp
 from iphs_flow.web.pages import init_pages
 from iphs_flow.web.people_admin import bp as people_admin_bp
 from iphs_flow.web.personal_data import bp as personal_data_bp
+from iphs_flow.web.portfolio import init_portfolio
 from iphs_flow.web.publishing import bp as publishing_bp
 from iphs_flow.web.registration import init_registration
-from iphs_flow.web.portfolio import init_portfolio
 from iphs_flow.web.retention import bp as retention_bp
 from iphs_flow.web.search import init_search
 from iphs_flow.web.security_admin import bp as security_admin_bp
