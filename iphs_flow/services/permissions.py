@@ -16,6 +16,8 @@ INNOVATION_LEAD = "innovation_lead"
 PROCESS_DESIGNER = "process_designer"
 ADMINISTRATOR = "administrator"
 ROLES = (IDEA_OWNER, APPROVER, INNOVATION_LEAD, PROCESS_DESIGNER, ADMINISTRATOR)
+RESEARCHER = "researcher"  # takes research exports (issue 18); sees no more cases than other roles allow
+ROLES = (*ROLES, RESEARCHER)
 
 SYSTEM = "system"
 
