@@ -39,6 +39,7 @@ from iphs_flow.web.notices import bp as notices_bp
 from iphs_flow.web.pages import init_pages
 from iphs_flow.web.people_admin import bp as people_admin_bp
 from iphs_flow.web.personal_data import bp as personal_data_bp
+from iphs_flow.web.research import bp as research_bp
 from iphs_flow.web.retention import bp as retention_bp
 from iphs_flow.web.search import init_search
 from iphs_flow.web.security_admin import bp as security_admin_bp
@@ -86,6 +87,7 @@ def create_app(config: dict[str, Any] | None = None, context: AppContext | None 
     app.register_blueprint(retention_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(security_admin_bp)
+    app.register_blueprint(research_bp)
 
     @app.get("/healthz")
     def health() -> tuple[dict[str, str], int]:

@@ -443,6 +443,13 @@ def expected_rows(ctx: AppContext, flt: CaseFilter, actor: Actor) -> int:
         return reads.source_row_counts(tx.session, flt)
 
 
+def process_choices(ctx: AppContext, actor: Actor) -> list[str]:
+    """The process keys an export may be narrowed to."""
+    require_exporter(actor)
+    with ctx.uow.read() as tx:
+        return reads.process_keys(tx.session)
+
+
 def list_exports(ctx: AppContext, actor: Actor, *, everyone: bool = False) -> list[ExportLogRow]:
     """The export log: everyone's for administrators (`everyone`), otherwise the actor's own."""
     require_exporter(actor)
