@@ -68,8 +68,8 @@ def shipped(db_url):
 def walk_to_closure(ctx) -> Walk:
     """A case through every stage, with contact details, numbers and names planted in every kind of text."""
     walk = Walk.start(ctx)
-    walk.complete("need", dict(NEED, need=planted("Behov"), need_owner=f"{PRIVATE_WORD} {FULL_NAME}, {PHONES[0]}, {EMAILS[0]}, {PNR_WITH_DASH}",
-                               agenda2030_goals=[3, 11]))
+    owner_field = f"{PRIVATE_WORD} {FULL_NAME}, {PHONES[0]}, {EMAILS[0]}, {PNR_WITH_DASH}"
+    walk.complete("need", dict(NEED, need=planted("Behov"), need_owner=owner_field, agenda2030_goals=[3, 11]))
     assignment.claim_task(ctx, walk.task("assign_lead").id, LEAD)
     clock.freeze(datetime(2026, 3, 31, 8, 0, tzinfo=timezone.utc))
     walk.complete("assign_lead", ASSIGN)
