@@ -18,6 +18,10 @@ from collections.abc import Iterable
 SYSTEM_NAME = "system"  # the engine, the scheduler and the console are no people
 _SYSTEM_PREFIXES = ("system", "engine", "cli:")
 TOKEN_HEX = 8
+# A word of a name, username or address: letters and digits, and the dots, dashes, @ and
+# underscores inside them ("anna.berg", "Garbo-Svensson", "anna@stad.se").
+_WORD = re.compile(r"\w+(?:[.@'+-]\w+)*")
+_JOINERS = re.compile(r"[\s,]{1,3}")  # what stands between the words of one name
 
 
 class Pseudonyms:
@@ -27,17 +31,16 @@ class Pseudonyms:
         self._key = secrets.token_bytes(32)
         self._tokens: dict[str, str] = {}
         self._taken: dict[str, str] = {}
-        names: dict[str, str] = {}  # lower-cased name, username or address -> username
+        # Names by their first word (lower case): (the whole name's words, username), longest first.
+        # Looking names up word by word keeps scrubbing linear in the text, however many people.
+        self._names: dict[str, list[tuple[tuple[str, ...], str]]] = {}
         for username, display_name, email in accounts:
             for written in (username, display_name, email):
-                if written and len(written.strip()) >= 2:
-                    names.setdefault(written.strip().lower(), username)
-        self._names = names
-        self._pattern = None
-        if names:
-            alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-            # Whole words only, so the username "bo" is found in "bo skrev" but not in "boende".
-            self._pattern = re.compile(rf"(?<![\w@.])(?:{alternatives})(?![\w@])", re.IGNORECASE)
+                words = tuple(_WORD.findall((written or "").lower()))
+                if words and len(" ".join(words)) >= 2:
+                    self._names.setdefault(words[0], []).append((words, username))
+        for candidates in self._names.values():
+            candidates.sort(key=lambda c: len(c[0]), reverse=True)
 
     def of(self, username: str | None) -> str:
         """The pseudonym of `username` in this export ("" for nobody)."""
@@ -57,8 +60,40 @@ class Pseudonyms:
             self._taken[token] = username
         return token
 
+    def _name_at(self, text: str, words: list[re.Match[str]], index: int) -> tuple[int, str] | None:
+        """(how many words, whose) for the longest known name that starts at word `index`."""
+        for name, username in self._names.get(words[index].group(0).lower(), ()):
+            following = words[index:index + len(name)]
+            if len(following) != len(name):
+                continue
+            if any(w.group(0).lower() != n for w, n in zip(following, name, strict=True)):
+                continue
+            if all(_JOINERS.fullmatch(text[a.end():b.start()]) for a, b in zip(following, following[1:], strict=False)):
+                return len(name), username
+        return None
+
     def scrub_names(self, text: str) -> str:
-        """`text` with every known person's name, username and e-mail address replaced by their pseudonym."""
-        if not text or self._pattern is None:
+        """`text` with every known person's name, username and e-mail address replaced by their pseudonym.
+
+        Whole words only, so the username "bo" is found in "bo skrev" but not in "boende".
+        """
+        if not text or not self._names:
             return text
-        return self._pattern.sub(lambda m: self.of(self._names[m.group(0).lower()]), text)
+        words = list(_WORD.finditer(text))
+        out: list[str] = []
+        done = 0  # text before this index is written
+        index = 0
+        names = self._names
+        while index < len(words):
+            match = words[index]
+            found = self._name_at(text, words, index) if match.group(0).lower() in names else None
+            if found is None:
+                index += 1
+                continue
+            length, username = found
+            out.append(text[done:match.start()])
+            out.append(self.of(username))
+            done = words[index + length - 1].end()
+            index += length
+        out.append(text[done:])
+        return "".join(out)

@@ -20,7 +20,7 @@ import json
 import shutil
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -122,7 +122,10 @@ def filter_text(flt: CaseFilter) -> str:
 
 
 def _when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else ""
+    """ISO 8601 in UTC, to the second ("2026-12-01T09:30:00Z"); the stored times are UTC already."""
+    if moment is None:
+        return ""
+    return moment.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 
 def _days(start: datetime | None, end: datetime | None) -> str:
@@ -132,13 +135,13 @@ def _days(start: datetime | None, end: datetime | None) -> str:
 
 
 class WorkingDays:
-    """Swedish working days between two moments, counted once per day of the calendar (not per row)."""
+    """Swedish working days between two moments, counted once per year of the calendar (not per row)."""
 
     def __init__(self) -> None:
-        self._before_year: dict[int, int] = {}
         self._in_year: dict[int, list[int]] = {}
 
     def _year(self, year: int) -> list[int]:
+        """counts[d] = working days from 1 January up to and including day-of-year d + 1."""
         counts = self._in_year.get(year)
         if counts is None:
             day, total, counts = date(year, 1, 1), 0, []
@@ -149,21 +152,20 @@ class WorkingDays:
             self._in_year[year] = counts
         return counts
 
-    def _upto(self, day: date) -> int:
-        """Working days from 1 January 1970 up to and including `day`."""
-        base = self._before_year.get(day.year)
-        if base is None:
-            base = 0
-            for year in range(1970, day.year):
-                base += self._year(year)[-1]
-            self._before_year[day.year] = base
-        return base + self._year(day.year)[day.timetuple().tm_yday - 1]
+    def count(self, a: date, b: date) -> int:
+        """Working days after `a` up to and including `b` (as engine/calendar.py:working_days_between)."""
+        if b < a:
+            return -self.count(b, a)
+        first, last = self._year(a.year), self._year(b.year)
+        if a.year == b.year:
+            return last[b.timetuple().tm_yday - 1] - first[a.timetuple().tm_yday - 1]
+        total = first[-1] - first[a.timetuple().tm_yday - 1] + last[b.timetuple().tm_yday - 1]
+        return total + sum(self._year(year)[-1] for year in range(a.year + 1, b.year))
 
     def between(self, start: datetime | None, end: datetime | None) -> str:
         if start is None or end is None:
             return ""
-        a, b = start.astimezone(STOCKHOLM).date(), end.astimezone(STOCKHOLM).date()
-        return str(self._upto(b) - self._upto(a))
+        return str(self.count(start.astimezone(STOCKHOLM).date(), end.astimezone(STOCKHOLM).date()))
 
 
 def lessons_of(data: Mapping[str, Any], fields: frozenset[str]) -> list[tuple[str, str]]:

@@ -90,3 +90,17 @@ def test_a_number_that_looks_like_a_personnummer_but_fails_the_check_digit_is_ke
 def test_several_kinds_in_one_text_are_all_replaced():
     text = f"Anna (anna@stad.se, 070-123 45 67, {VALID[:6]}-{VALID[6:]}) budget 40 000 kr."
     assert scrub(text) == f"Anna ({EMAIL_MARK}, {PHONE_MARK}, {PNR_MARK}) budget 40 000 kr."
+
+
+def test_working_days_in_exports_count_as_the_calendar_does():
+    from datetime import date, timedelta
+
+    from iphs_flow.engine.calendar import working_days_between
+    from iphs_flow.services.research_export import WorkingDays
+
+    days = WorkingDays()
+    start = date(2025, 12, 15)
+    for span in (0, 1, 3, 10, 17, 40, 400, 800):
+        end = start + timedelta(days=span)
+        assert days.count(start, end) == working_days_between(start, end), span
+        assert days.count(end, start) == working_days_between(end, start), span
