@@ -166,7 +166,9 @@ def export(ctx: Any, raw: dict[str, Any], memory: bool) -> tuple[float, float | 
 
 
 def run_backend(label: str, url: str, n_cases: int, events_per_case: int, memory: bool) -> None:
-    ctx = build(Settings(database_url=url, forms_dir=ROOT / "forms", bpmn_dir=ROOT / "bpmn"))
+    # A generous wall-clock limit for the deploy checks: the bench machine may be busy.
+    ctx = build(Settings(database_url=url, forms_dir=ROOT / "forms", bpmn_dir=ROOT / "bpmn",
+                         engine_wall_seconds=120))
     try:
         upgrade(ctx.uow.engine)
         processes.deploy_process(ctx, processes.read_model_files([ROOT / "bpmn"]), DESIGNER)
