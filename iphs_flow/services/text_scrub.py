@@ -19,8 +19,8 @@ PHONE_MARK = "[telefon]"
 PNR_MARK = "[personnummer]"
 
 _EMAIL = re.compile(
-    r"(?<![\w.!#$%&'*+/=?^`{|}~-])"        # tried only where a word starts (linear, not quadratic)
-    r"[\w.!#$%&'*+/=?^`{|}~-]+"          # local part (letters of any script, dots, plus ...)
+    r"(?<![\w.!#$%&'*+=?^`{|}~-])"        # tried only where a word starts (linear, not quadratic)
+    r"[\w.!#$%&'*+=?^`{|}~-]+"          # local part (letters of any script, dots, plus; a slash separates)
     r"\s*(?:@|\(at\)|\[at\])\s*"          # @, or the "(at)" people write to dodge harvesters
     r"[\w-]+(?:\s*(?:\.|\(dot\)|\[dot\])\s*[\w-]+)*\s*(?:\.|\(dot\)|\[dot\])\s*[A-Za-z]{2,24}(?![\w-])",
     re.IGNORECASE,

@@ -27,6 +27,8 @@ COORDINATION = pnr("701278", "123")  # samordningsnummer: day 18 + 60
     ("<Lena.Ek+pilot@edu.stockholm.se>", f"<{EMAIL_MARK}>"),
     ("mejl:bo_nilsson@example.com,tack", f"mejl:{EMAIL_MARK},tack"),
     ("åsa.öberg@förvaltning.se", EMAIL_MARK),
+    ("a@stad.se/b.c@firma.example.com", f"{EMAIL_MARK}/{EMAIL_MARK}"),
+    ("(anna@stad.se;bo@stad.se)", f"({EMAIL_MARK};{EMAIL_MARK})"),
     ("anna(at)stad.se", EMAIL_MARK),
     ("anna [at] stad [dot] se", EMAIL_MARK),
     ("Kontakt: A.B@Sub.Domain.ORG!", f"Kontakt: {EMAIL_MARK}!"),

@@ -59,7 +59,8 @@ def selected_case_ids(flt: CaseFilter) -> Select[Any]:
 
 
 def _stream(session: Session, stmt: Select[Any]) -> Iterator[Sequence[Row[Any]]]:
-    result = session.execute(stmt.execution_options(yield_per=BATCH, stream_results=True))
+    # On the session's connection (Core, not the ORM's loading): plain rows, in the same transaction.
+    result = session.connection().execute(stmt.execution_options(yield_per=BATCH, stream_results=True))
     try:
         yield from result.partitions(BATCH)
     finally:
