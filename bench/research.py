@@ -1,6 +1,6 @@
 """Research export benchmark: 20,000 cases and 200,000 history events, SQLite and PostgreSQL.
 
-    python -m bench.research [--cases N] [--events-per-case N] [--skip-postgres] [--no-memory]
+    python -m bench.research [--cases N] [--events-per-case N] [--skip-postgres] [--skip-sqlite] [--no-memory]
 
 Seeds a throwaway database per back end with direct SQL inserts: the shipped processes
 are deployed, then N cases (a tenth of them of the improvement process), each with 10
@@ -196,10 +196,12 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=20_000)
     parser.add_argument("--events-per-case", type=int, default=10)
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--no-memory", action="store_true", help="skip the (slower) tracemalloc runs")
     args = parser.parse_args()
-    with sqlite_database() as url:
-        run_backend("SQLite", url, args.cases, args.events_per_case, not args.no_memory)
+    if not args.skip_sqlite:
+        with sqlite_database() as url:
+            run_backend("SQLite", url, args.cases, args.events_per_case, not args.no_memory)
     if not args.skip_postgres:
         with postgres_database() as url:
             run_backend("PostgreSQL", url, args.cases, args.events_per_case, not args.no_memory)
