@@ -45,6 +45,7 @@ from iphs_flow.web.personal_data import bp as personal_data_bp
 from iphs_flow.web.portfolio import init_portfolio
 from iphs_flow.web.publishing import bp as publishing_bp
 from iphs_flow.web.registration import init_registration
+from iphs_flow.web.research import bp as research_bp
 from iphs_flow.web.retention import bp as retention_bp
 from iphs_flow.web.search import init_search
 from iphs_flow.web.security_admin import bp as security_admin_bp
@@ -100,6 +101,7 @@ def create_app(config: dict[str, Any] | None = None, context: AppContext | None 
     app.register_blueprint(publishing_bp)
     init_registration(app)
     init_portfolio(app)
+    app.register_blueprint(research_bp)
 
     @app.get("/healthz")
     def health() -> tuple[dict[str, str], int]:

@@ -937,6 +937,52 @@ def portfolio_command(actor: str | None, csv_table: str | None, xlsx_file: str |
     click.echo(f"{found.cases} case(s) in the selection")
     for table in found.tables:
         click.echo(f"{table.key}\t{len(table.rows)} row(s)\t{table.title}")
+@cli.group("export", help="Exports of the portfolio: `export research` for the accompanying research (issue 18).")
+def export_group() -> None:
+    pass
+
+
+@export_group.command("research", help="The portfolio as a Frictionless Data Package (CSV files, datapackage.json), "
+                      "people pseudonymised, free text only from shareable fields, scrubbed; every export is logged.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="An empty or new folder to write the package to.")
+@click.option("--from", "period_from", default=None, help="Cases active on or after this day (YYYY-MM-DD).")
+@click.option("--to", "period_to", default=None, help="Cases started on or before this day (YYYY-MM-DD).")
+@click.option("--process", "process_key", default=None, help="Only cases of this process (its key).")
+@click.option("--zip", "as_zip", is_flag=True, help="Also pack the folder as DIR.zip.")
+@click.option("--as", "actor", default=None, help="Export as this user (a researcher or an administrator).")
+def export_research_command(out_dir: Path, period_from: str | None, period_to: str | None, process_key: str | None,
+                            as_zip: bool, actor: str | None) -> None:
+    import shutil
+
+    from iphs_flow.services import research_export
+
+    ctx = _context()
+    who = _actor(actor)
+    flt = _run(lambda: research_export.parse_filter(
+        ctx, {"period_from": period_from, "period_to": period_to, "process_key": process_key}))
+    total = _run(lambda: research_export.expected_rows(ctx, flt, who))
+    with click.progressbar(length=max(total, 1), label="Exporterar", file=sys.stderr) as bar:
+        view = _run(lambda: research_export.export_research(ctx, out_dir, flt, who, channel="cli",
+                                                            progress=bar.update))
+    for name, rows in view.row_counts.items():
+        click.echo(f"{name}.csv\t{rows} rows")
+    click.echo(f"datapackage.json\t{view.path / 'datapackage.json'}\texport {view.id} logged")
+    if as_zip:
+        folder = out_dir.resolve()
+        archive = shutil.make_archive(str(folder), "zip", root_dir=folder.parent, base_dir=folder.name)
+        click.echo(f"zip\t{archive}")
+
+
+@export_group.command("log", help="The research exports taken: who, when, filter, rows per file (administrators).")
+@click.option("--as", "actor", default=None)
+def export_log_command(actor: str | None) -> None:
+    from iphs_flow.services import research_export
+
+    for entry in _run(lambda: research_export.list_exports(_context(), _actor(actor), everyone=True)):
+        flt = ", ".join(f"{k}={v}" for k, v in entry.filter.items() if v) or "all cases"
+        counts = ", ".join(f"{k} {v}" for k, v in entry.row_counts.items())
+        click.echo(f"{entry.id}\t{entry.at:%Y-%m-%d %H:%M}\t{entry.username}\t{entry.channel}\t{flt}\t{counts}")
 
 
 def main() -> None:

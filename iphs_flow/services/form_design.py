@@ -20,6 +20,7 @@ from jsonschema.exceptions import SchemaError
 
 from iphs_flow.engine import sandbox
 from iphs_flow.services.form_patterns import pattern_problems
+from iphs_flow.services.shareable import shareable_problems
 
 MAX_TEXT_CHARS = 512 * 1024
 FORM_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,99}$")
@@ -99,6 +100,8 @@ def _check_schema(schema: dict[str, Any]) -> list[FormTextProblem]:
             for sub, sub_spec in (items.get("properties") or {}).items():
                 if not isinstance(sub_spec, dict):
                     problems.append(FormTextProblem("schema", "property", f"{name}[].{sub}"))
+    for path, message in shareable_problems(schema):
+        problems.append(FormTextProblem("schema", "schema", message, path=path))
     for path, pattern, reason in pattern_problems(schema):
         problems.append(FormTextProblem("schema", "pattern", f"{pattern} ({reason})", path=path))
     return problems

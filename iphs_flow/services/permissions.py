@@ -15,9 +15,9 @@ APPROVER = "approver"
 INNOVATION_LEAD = "innovation_lead"
 PROCESS_DESIGNER = "process_designer"
 ADMINISTRATOR = "administrator"
-ROLES = (IDEA_OWNER, APPROVER, INNOVATION_LEAD, PROCESS_DESIGNER, ADMINISTRATOR)
 REGISTRAR = "registrar"  # keeps the register (diariet): registration data, secrecy, records requests
-ROLES = (*ROLES, REGISTRAR)
+RESEARCHER = "researcher"  # takes research exports (issue 18); sees no more cases than other roles allow
+ROLES = (IDEA_OWNER, APPROVER, INNOVATION_LEAD, PROCESS_DESIGNER, ADMINISTRATOR, REGISTRAR, RESEARCHER)
 
 SYSTEM = "system"
 

@@ -20,6 +20,7 @@ from iphs_flow.store.tables import ProcessVersion
 from .errors import Forbidden, InvalidProcess, NotFound
 from .form_patterns import pattern_problems
 from .permissions import ADMINISTRATOR, PROCESS_DESIGNER, Actor
+from .shareable import shareable_problems
 from .staffing import empty_group_warnings
 from .views import DeployOutcome, ProcessInfo
 
@@ -79,6 +80,10 @@ def check_form(key: str, schema: Any, ui: Any, file_name: str | None = None) -> 
         raise InvalidProcess(f"the form '{key}' has a pattern at {path} that cannot be checked in linear time "
                              f"(RE2: {reason}): {pattern!r}; backreferences and lookaround are not supported",
                              file_name=where)
+    marks = shareable_problems(schema)
+    if marks:
+        path, message = marks[0]
+        raise InvalidProcess(f"the form '{key}' at {path}: {message}", file_name=where)
     clashes = sorted(name for name in schema.get("properties", {})
                      if name in sandbox.RESERVED_NAMES or name.startswith("_"))
     if clashes:

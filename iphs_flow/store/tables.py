@@ -908,3 +908,24 @@ Index("ix_gate_decision_at", GateDecision.at)
 # ... and counts cases by the stages they entered, how they ended, and their goals.
 Index("ix_portfolio_case_counts", PortfolioCase.stages, PortfolioCase.final_outcome, PortfolioCase.implemented)
 Index("ix_portfolio_case_goals", PortfolioCase.goals)
+
+
+# ---------------------------------------------------------------- research exports (issue 18)
+
+
+class ResearchExport(Base):
+    """One research export (forskningsexport): who took it, when, with which filter, how many rows per file.
+
+    The package itself is never kept, nor the key its pseudonyms were made with; this row
+    is what administrators read to know what left the city for the accompanying research.
+    """
+
+    __tablename__ = "research_export"
+    __table_args__ = (Index("ix_research_export_username_at", "username", "at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    channel: Mapped[str] = mapped_column(String(20))  # web | cli
+    filter: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # period_from, period_to, process_key
+    row_counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # file name -> rows
