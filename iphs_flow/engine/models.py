@@ -26,12 +26,12 @@ from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.dmn.specs.business_rule_task_mixin import BusinessRuleTaskMixin
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask, UserTask
 from SpiffWorkflow.spiff.specs.mixins.service_task import ServiceTask as SpiffServiceTaskMixin  # noqa: F401
 
 from . import sandbox
 from .errors import InvalidModel, ScriptError, UnsafeXML
+from .event_scopes import CaseParser
 from .links import LinkProblem, connect_links
 from .model_checks import timer_problem
 from .task_properties import user_task_properties
@@ -71,6 +71,7 @@ class ProcessModel:
     # Event subprocesses whose start event interrupts (BPMN's default; SpiffWorkflow runs them
     # all as non-interrupting, the runtime cancels the rest of the scope for these).
     interrupting: frozenset[str] = frozenset()
+    event_subprocesses: frozenset[str] = frozenset()  # every triggeredByEvent subprocess, by id
 
     @property
     def lanes(self) -> set[str]:
@@ -103,7 +104,7 @@ class _Deployment:
     """One parser over all files of a deployment, with helpers to point at elements."""
 
     def __init__(self, files: dict[str, bytes]) -> None:
-        self.parser = SpiffBpmnParser()
+        self.parser = CaseParser()
         self.texts: dict[str, str] = {}
         self.trees: dict[str, etree._Element] = {}
         for name, content in sorted(files.items()):
@@ -314,10 +315,13 @@ def parse_deployment(files: dict[str, bytes]) -> dict[str, ProcessModel]:
             sub.get("id") for name in needed for sub in deployment.trees[name].iter(f"{{{_BPMN}}}subProcess")
             if sub.get("triggeredByEvent") == "true" and any(
                 start.get("isInterrupting", "true") != "false" for start in sub.findall(f"{{{_BPMN}}}startEvent")))
+        event_subprocesses = frozenset(
+            sub.get("id") for name in needed for sub in deployment.trees[name].iter(f"{{{_BPMN}}}subProcess")
+            if sub.get("triggeredByEvent") == "true")
         models[pid] = ProcessModel(
             key=pid, name=spec.description or pid, content_hash=content_hash(model_files),
             files=model_files, spec=spec, subprocess_specs=subprocess_specs, user_tasks=user_tasks,
-            interrupting=interrupting,
+            interrupting=interrupting, event_subprocesses=event_subprocesses,
         )
     return models
 
