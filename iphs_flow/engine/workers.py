@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import clock, runtime, sandbox
+from . import clock, isolation, runtime, sandbox
 from .errors import EngineError, InvalidModel, ScriptError, TaskNotReady, UnsafeXML
 from .models import ModelCache, ProcessModel, content_hash, parse_deployment
 
@@ -120,6 +120,8 @@ def _worker_main(conn: Any, limits: Limits, progress: Any) -> None:
         progress.value = runtime.element_label(task).encode("utf-8", "replace")[:PROGRESS_BYTES - 1]
 
     runtime.report_progress_to(report)
+    isolation.install(None)  # checks of model code run right here, under this worker's limits
+    isolation.report_to(lambda label: setattr(progress, "value", label.encode("utf-8", "replace")[:PROGRESS_BYTES - 1]))
     while True:
         try:
             message = conn.recv()
@@ -202,6 +204,7 @@ class EngineWorkers:
         self._mp.set_forkserver_preload(["iphs_flow.engine.workers"])
         if not in_process:
             sandbox.install_evaluator(self.evaluate)
+            isolation.install(self.call)
 
     def evaluate(self, expression: str) -> Any:
         """Evaluate an expression without task data (a deploy check) in a worker."""
@@ -379,6 +382,7 @@ class EngineWorkers:
     def close(self) -> None:
         with self._lock:
             self._closed = True
+        isolation.uninstall(self.call)
         while True:
             try:
                 worker = self._idle.get_nowait()
