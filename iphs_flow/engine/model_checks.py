@@ -17,7 +17,7 @@ from typing import Any
 from lxml import etree
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
-from . import isolation, sandbox
+from . import foreign_models, isolation, sandbox
 from .dmn_check import input_entry_expression
 from .errors import ScriptError, UnsafeXML
 from .links import LinkProblem, connect_links
@@ -102,6 +102,7 @@ def timer_problem(kind: str, expression: str) -> str | None:
     """
     if not expression.strip():
         return "the timer has no expression"
+    expression = foreign_models.timer_source(expression)  # Camunda's bare PT1H, R3/PT1H, dates
     try:
         sandbox.compile_untrusted(expression.strip(), "eval")
     except ScriptError as err:
@@ -216,8 +217,9 @@ def _code(name: str, element: etree._Element, source: str | None, mode: str, wha
             pass  # too deep or too large for Python itself: refused below, never stored
         except SyntaxError:
             # a typo: a modelling problem to fix, not an attack to refuse
+            hint = foreign_models.juel_hint(text)
             yield Problem(element.get("id"), name, line or element.sourceline,
-                          f"{what} of {_label(element)} is not valid Python: {err}", ERROR, SYNTAX)
+                          f"{what} of {_label(element)} is not valid Python: {hint or err}", ERROR, SYNTAX)
             return
         yield Problem(element.get("id"), name, line or element.sourceline,
                       f"{what} of {_label(element)} is refused: {err}", ERROR, CODE)
@@ -267,6 +269,12 @@ def _check_input_entries(name: str, table: etree._Element) -> Iterable[Problem]:
                 continue
             yield from _code(name, entry, input_entry_expression(expression.strip(), text), "eval",
                              f"rule {number}, column '{label}': the condition", entry.sourceline)
+
+
+def _check_supported(name: str, root: etree._Element) -> Iterable[Problem]:
+    """Constructs the engine cannot run are refused with what to draw instead (foreign_models)."""
+    for element, why in foreign_models.unsupported(root):
+        yield _problem(name, element, why)
 
 
 def _check_references(name: str, root: etree._Element) -> Iterable[Problem]:
@@ -346,9 +354,11 @@ def _check_reachable(name: str, container: etree._Element) -> Iterable[Problem]:
         todo.extend(boundary.get(current, []))
     for node_id, node in nodes.items():
         if node_id in seen:
-            if _local(node) in _CONTAINERS:
+            if _local(node) in _CONTAINERS and _local(node) != "adHocSubProcess":  # refused as unsupported
                 yield from _check_reachable(name, node)
             continue
+        if node.get("isForCompensation") == "true":
+            continue  # a compensation handler has no incoming flow; it is refused as unsupported
         yield _problem(name, node, f"{_label(node)} cannot be reached from a start event; connect it with a "
                                    "sequence flow or remove it")
 
@@ -364,6 +374,7 @@ def check_trees(trees: dict[str, etree._Element], lane_groups: dict[str, str]) -
             problems.append(Problem(None, name, root.sourceline, "this is not a BPMN 2.0 file (bpmn:definitions)"))
             continue
         problems.extend(_check_schema(name, root))
+        problems.extend(_check_supported(name, root))
         problems.extend(_check_references(name, root))
         problems.extend(_check_lanes(name, root, lane_groups))
         problems.extend(_check_user_tasks(name, root))

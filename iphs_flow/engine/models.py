@@ -29,7 +29,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask, UserTask
 from SpiffWorkflow.spiff.specs.mixins.service_task import ServiceTask as SpiffServiceTaskMixin  # noqa: F401
 
-from . import isolation, sandbox
+from . import foreign_models, isolation, sandbox
 from .errors import InvalidModel, ScriptError, UnsafeXML
 from .event_scopes import CaseParser
 from .links import LinkProblem, connect_links
@@ -116,7 +116,7 @@ class _Deployment:
                 if name.lower().endswith(".dmn"):
                     self.parser.add_dmn_xml(tree, filename=name)
                 elif name.lower().endswith(".bpmn") or name.lower().endswith(".xml"):
-                    self.parser.add_bpmn_xml(connect_links(tree), filename=name)
+                    self.parser.add_bpmn_xml(foreign_models.quote_iso_timers(connect_links(tree)), filename=name)
                 else:
                     raise InvalidModel("only .bpmn and .dmn files can be deployed", file_name=name)
             except ValidationException as err:
