@@ -16,6 +16,7 @@ cancels the rest of the scope the event subprocess belongs to, and only that.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
@@ -70,8 +71,28 @@ def _scope_triggers(scope: Any) -> list[tuple[str, Any]]:
     return found
 
 
+_running_task: ContextVar[Any] = ContextVar("iphs_running_task", default=None)
+
+
+def running(task: Any) -> None:
+    """The engine is about to run `task` (an error or escalation it throws starts from its scope)."""
+    _running_task.set(task)
+
+
+def _thrower_scopes(top: Any) -> list[Any] | None:
+    """The scopes around the task that runs now, innermost first; None if no task is known."""
+    task = _running_task.get()
+    if task is None:
+        return None
+    scopes, current = [], task.workflow
+    while current is not None and current is not top:
+        scopes.append(current)
+        current = current.parent_workflow
+    return scopes
+
+
 def nested_scopes(workflow: Any) -> list[Any]:
-    """The running embedded subprocesses (not call activities' processes) that have event subprocesses."""
+    """The running subprocesses (embedded, or called) that have event subprocesses of their own."""
     return [sub for sub in workflow.subprocesses.values()
             if not sub.completed and sub is not workflow and _scope_triggers(sub)]
 
@@ -158,14 +179,21 @@ class ScopedEventManager(EventManager):
                     return _catch_in(self, started, event)
             return super().catch(event, internal)
         if target is None:
+            coded = type(event.event_definition).__name__ in ("ErrorEventDefinition", "EscalationEventDefinition")
+            scopes = nested_scopes(self.workflow)
+            chain = _thrower_scopes(self.workflow) if coded else None
+            if chain is not None:  # an error or escalation goes to the innermost scope around its thrower
+                scopes = [s for s in chain if s in scopes]
             caught = 0
-            for scope in nested_scopes(self.workflow):
+            for scope in scopes:
                 if any(t.workflow == scope and t.task_spec.event_definition.catches(t, event)
                        for t in self.tasks.values()):
                     continue  # something waiting in the scope itself catches it (below)
                 started = _start_in(scope, event)
                 if started is not None:
                     caught += _catch_in(self, started, event)
+                    if coded:
+                        break
             if caught and "Signal" not in type(event.event_definition).__name__:
                 return caught  # a message goes to one place; an error or escalation to the innermost handler
             return caught + super().catch(event, internal)

@@ -432,6 +432,7 @@ def report_progress_to(hook: Callable[[Any], None] | None) -> None:
 
 def _will_run(task: Any) -> None:
     _running.set(element_label(task))
+    event_scopes.running(task)
     hook = _progress.get()
     if hook is not None:
         hook(task)

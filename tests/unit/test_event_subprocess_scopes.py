@@ -131,3 +131,17 @@ def test_a_message_event_subprocess_that_fired_in_one_case_does_not_start_in_the
     second = runtime.start(model, {})  # the same parsed model: the first case's trigger left no trace in it
     assert _open(second) == ["work"]
     assert _do(model, second, "work").status == "completed"
+
+
+def test_an_error_thrown_outside_a_subprocess_does_not_start_the_subprocess_handler() -> None:
+    model = parse_deployment({"outside.bpmn": process("outside", [
+        start(), node("parallelGateway", "fork"),
+        sub("pilot", [start("p_start"), user("work"), end("p_end"),
+                      sub("handler", [start("h_start", error("E1")), user("handle"), end("h_end")],
+                          ["h_start>handle", "handle>h_end"], event=True)], ["p_start>work", "work>p_end"]),
+        user("other"), end("boom", error("E1")), end()],
+        ["start>fork", "fork>pilot", "fork>other", "other>boom", "pilot>end"], definitions=DEFS)})["outside"]
+    result = runtime.start(model, {})
+    assert _open(result) == ["other", "work"]
+    failed = _do(model, result, "other")
+    assert failed.status == "incident" and "'budget_exceeded'" in failed.incident  # not the pilot's to handle
