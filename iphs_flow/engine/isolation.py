@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 _runner: Callable[..., Any] | None = None
+_pool: Any = None  # the engine worker pool offered to run checks (EngineWorkers), used on first need
 _reporter: Callable[[str], None] | None = None
 _LABEL = re.compile(r"the step was stopped in (.*?): (it .*)$", re.S)
 
@@ -32,11 +33,19 @@ def install(runner: Callable[..., Any] | None) -> None:
     _runner = runner
 
 
+def offer(pool: Any) -> None:
+    """The pool whose `call` runs the checks; looked up only when a check runs (see run)."""
+    global _pool
+    _pool = pool
+
+
 def uninstall(runner: Callable[..., Any]) -> None:
     """A pool that shuts down stops being the runner (checks then run where they are called)."""
-    global _runner
+    global _runner, _pool
     if _runner == runner:
         _runner = None
+    if _pool is not None and getattr(_pool, "call", None) == runner:
+        _pool = None
 
 
 def report_to(reporter: Callable[[str], None] | None) -> None:
@@ -55,6 +64,8 @@ def note(label: str) -> None:
 def run(func: Callable[..., T], *args: Any) -> T:
     """`func(*args)` in a worker; raises workers.StepKilled when the worker went over a limit."""
     runner = _runner
+    if runner is None and _pool is not None and not getattr(_pool, "_closed", False):
+        return _pool.call(func, *args)
     if runner is None:
         return func(*args)
     return runner(func, *args)

@@ -204,7 +204,7 @@ class EngineWorkers:
         self._mp.set_forkserver_preload(["iphs_flow.engine.workers"])
         if not in_process:
             sandbox.install_evaluator(self.evaluate)
-            isolation.install(self.call)
+            isolation.offer(self)
 
     def evaluate(self, expression: str) -> Any:
         """Evaluate an expression without task data (a deploy check) in a worker."""
@@ -415,6 +415,9 @@ def shared_pool(size: int, limits: Limits, in_process: bool = False) -> EngineWo
         pool = _pools.get(key)
         if pool is None or pool._closed:
             pool = _pools[key] = EngineWorkers(size, limits, in_process)
+        elif not in_process:  # the newest context's pool runs its checks and constant timers
+            isolation.offer(pool)
+            sandbox.install_evaluator(pool.evaluate)
         return pool
 
 

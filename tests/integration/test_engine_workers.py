@@ -135,17 +135,16 @@ def test_deploy_checks_evaluate_timer_expressions_in_a_worker(limited) -> None:
     from iphs_flow.engine import isolation
 
     calls = []
-    original = isolation._runner
 
     def counting(func, *args):
         calls.append(func.__name__)
-        return original(func, *args)
+        return limited.engine.call(func, *args)
 
     isolation.install(counting)
     try:
         from tests.bpmn_builder import timer_process
         processes.deploy_process(limited, {"t.bpmn": timer_process('add_days(now(), 1)', key="later")}, DESIGNER)
     finally:
-        isolation.install(original)
+        isolation.install(None)
     assert calls == ["_check_files_here", "_deployables_here"]
     assert limited.engine.call(os.getpid) != os.getpid()  # and the runner is the worker pool

@@ -92,8 +92,10 @@ def test_a_dmn_cell_too_large_to_compile_within_the_limit_stops_the_check_at_tha
     table = decision_table(output_entry="[" + "1," * 700_000 + "]")
     with _Cpu() as cpu:
         problems = check_dmn(table, "routing.dmn")
-    assert [(p.code, p.element_id) for p in problems] == [("limit", "r1_out")]
-    assert "CPU time" in problems[0].detail
+    [problem] = problems
+    # stopped over the CPU limit, or refused by the parser over the memory limit: either way at that cell
+    assert (problem.code, problem.element_id) in {("limit", "r1_out"), ("output_entry", "r1_out")}
+    assert "CPU time" in problem.detail or "too large" in problem.detail
     assert cpu.spent < CALLER_CPU_SECONDS
 
 
