@@ -21,14 +21,15 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
-from . import sandbox
+from . import isolation, sandbox
 from .errors import ScriptError, UnsafeXML
 from .xml_safety import MAX_MODEL_BYTES, check_untrusted_xml
 
 _SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 _QUESTION_MARK = re.compile(r"(\?)(?=(?:[^'\"]|['\"][^'\"]*['\"])*$)")  # the engine's own pattern
 INPUT_VALUE = "dmninputexpr"
-REFUSED = frozenset({"unsafe", "too_large", "xml", "not_dmn", "input_expression", "input_entry", "output_entry"})
+REFUSED = frozenset({"unsafe", "too_large", "xml", "not_dmn", "input_expression", "input_entry", "output_entry",
+                     "limit"})
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,9 @@ class TableProblem:
     """One thing wrong in a DMN file; `code` picks the sentence, the rest says where.
 
     Codes: unsafe, too_large, xml, not_dmn, decision_count, structure, no_table, input_expression, input_entry,
-    output_entry, entry_count, output_name. `REFUSED` are never stored in a draft (unsafe XML,
-    or code the sandbox refuses); the others are modelling problems a draft may still have.
+    output_entry, entry_count, output_name, limit (the check itself went over the engine's limits). `REFUSED`
+    are never stored in a draft (unsafe XML, code the sandbox refuses or that cannot be compiled within the
+    limits); the others are modelling problems a draft may still have.
     """
 
     code: str
@@ -90,7 +92,7 @@ def input_entry_expression(input_expression: str, entry: str) -> str:
     try:
         ast.parse(entry.strip(), mode="eval")
         return f"({input_expression}) == ({entry})"
-    except SyntaxError:
+    except (SyntaxError, RecursionError, MemoryError, ValueError, OverflowError):
         return input_expression + entry
 
 
@@ -112,7 +114,22 @@ def _structure(tree: etree._Element, file_name: str) -> list[TableProblem]:
 
 
 def check_dmn(content: bytes, file_name: str) -> list[TableProblem]:
-    """Every problem in a DMN file, each pointing at its decision, rule and column."""
+    """Every problem in a DMN file, each pointing at its decision, rule and column.
+
+    Compiling the cells is work the file's author controls, so it runs in an engine worker
+    (isolation); a worker stopped over a limit is the problem `limit`, at the cell it was on.
+    """
+    from .workers import StepKilled  # workers imports the models, which import this module
+
+    try:
+        return isolation.run(_check_dmn_here, content, file_name)
+    except StepKilled as err:
+        label, why = isolation.stopped_at(str(err))
+        where = f" at {label}" if label else ""
+        return [TableProblem("limit", f"the check was stopped{where}: {why}", element_id=isolation.element_id(label))]
+
+
+def _check_dmn_here(content: bytes, file_name: str) -> list[TableProblem]:
     try:
         check_untrusted_xml(content, file_name)
         tree = etree.fromstring(content, _SAFE_PARSER)
@@ -158,6 +175,7 @@ def _check_table(element: etree._Element, table: _Table) -> list[TableProblem]:
             problems.append(TableProblem("input_expression", "empty", column=label, element_id=item.get("id"),
                                          line=item.sourceline, **where))
             continue
+        isolation.note(f"the input expression of the column '{label}' ({item.get('id')})")
         why = _compile(source)
         if why:
             problems.append(TableProblem("input_expression", why, column=label, text=source,
@@ -179,6 +197,7 @@ def _check_table(element: etree._Element, table: _Table) -> list[TableProblem]:
             text = _text(entry)
             if text is None or text.strip() in ("", "-") or not source:
                 continue
+            isolation.note(f"rule {number}, column '{label}' ({entry.get('id')})")
             why = _compile(input_entry_expression(source.strip(), text.strip()))
             if why:
                 problems.append(TableProblem("input_entry", why, column=label, text=text,
@@ -187,6 +206,7 @@ def _check_table(element: etree._Element, table: _Table) -> list[TableProblem]:
             text = _text(entry)
             if text is None or not text.strip():
                 continue
+            isolation.note(f"rule {number}, output '{label}' ({entry.get('id')})")
             why = _compile(text)
             if why:
                 problems.append(TableProblem("output_entry", why, column=label, text=text,

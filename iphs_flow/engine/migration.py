@@ -15,7 +15,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from . import sandbox
 from .errors import EngineError
-from .models import ProcessModel
+from .models import ModelCache, ProcessModel
 from .runtime import CaseScriptEngine, StepResult, _advance, _load, _result, _task_states
 
 
@@ -95,3 +95,20 @@ def migrate(current: ProcessModel, target: ProcessModel, state: dict[str, Any],
     workflow.subprocess_specs = target.subprocess_specs
     incident = _advance(workflow)
     return _result(workflow, target, engine, before, incident), plan
+
+
+_stored_models = ModelCache()  # in an engine worker: the versions a migration moves between
+
+
+def migrate_stored(current: tuple[str, dict[str, str]], target: tuple[str, dict[str, str]], state: dict[str, Any],
+                   time_limit: float = sandbox.DEFAULT_TIME_LIMIT) -> tuple[str, Any]:
+    """`migrate` between two stored versions ((key, files) each), for an engine worker.
+
+    Moving a case runs it on (its open tasks restart, timers and scripts may fire), so it
+    is an engine step like any other and runs in a worker (EngineWorkers.call). Returns
+    ("moved", (result, plan)) or ("refused", why): a refusal is an answer, not a failure.
+    """
+    try:
+        return "moved", migrate(_stored_models.get(*current), _stored_models.get(*target), state, time_limit)
+    except MigrationRefused as err:
+        return "refused", str(err)

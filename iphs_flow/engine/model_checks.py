@@ -12,11 +12,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
-from . import sandbox
+from . import foreign_models, isolation, sandbox
 from .dmn_check import input_entry_expression
 from .errors import ScriptError, UnsafeXML
 from .links import LinkProblem, connect_links
@@ -101,6 +102,7 @@ def timer_problem(kind: str, expression: str) -> str | None:
     """
     if not expression.strip():
         return "the timer has no expression"
+    expression = foreign_models.timer_source(expression)  # Camunda's bare PT1H, R3/PT1H, dates
     try:
         sandbox.compile_untrusted(expression.strip(), "eval")
     except ScriptError as err:
@@ -174,6 +176,7 @@ def _check_timers(name: str, root: etree._Element) -> Iterable[Problem]:
             yield _problem(name, event, f"the timer {_label(event)} has no time (timeDuration, timeDate or timeCycle)")
             continue
         child = children[0]
+        isolation.note(f"{name}: the timer {_label(event)}")
         message = timer_problem(_local(child), child.text or "")
         if message:
             yield Problem(event.get("id"), name, child.sourceline or event.sourceline, message)
@@ -204,15 +207,19 @@ def _code(name: str, element: etree._Element, source: str | None, mode: str, wha
     if not source or not source.strip():
         return
     text = source.strip() if mode == "eval" else source
+    isolation.note(f"{name}: {what} of {_label(element)}")
     try:
         sandbox.compile_untrusted(text, mode)
     except ScriptError as err:
         try:
             compile(text, "<bpmn>", mode, dont_inherit=True)
+        except (RecursionError, MemoryError, ValueError, OverflowError):
+            pass  # too deep or too large for Python itself: refused below, never stored
         except SyntaxError:
             # a typo: a modelling problem to fix, not an attack to refuse
+            hint = foreign_models.juel_hint(text)
             yield Problem(element.get("id"), name, line or element.sourceline,
-                          f"{what} of {_label(element)} is not valid Python: {err}", ERROR, SYNTAX)
+                          f"{what} of {_label(element)} is not valid Python: {hint or err}", ERROR, SYNTAX)
             return
         yield Problem(element.get("id"), name, line or element.sourceline,
                       f"{what} of {_label(element)} is refused: {err}", ERROR, CODE)
@@ -262,6 +269,12 @@ def _check_input_entries(name: str, table: etree._Element) -> Iterable[Problem]:
                 continue
             yield from _code(name, entry, input_entry_expression(expression.strip(), text), "eval",
                              f"rule {number}, column '{label}': the condition", entry.sourceline)
+
+
+def _check_supported(name: str, root: etree._Element) -> Iterable[Problem]:
+    """Constructs the engine cannot run are refused with what to draw instead (foreign_models)."""
+    for element, why in foreign_models.unsupported(root):
+        yield _problem(name, element, why)
 
 
 def _check_references(name: str, root: etree._Element) -> Iterable[Problem]:
@@ -341,9 +354,11 @@ def _check_reachable(name: str, container: etree._Element) -> Iterable[Problem]:
         todo.extend(boundary.get(current, []))
     for node_id, node in nodes.items():
         if node_id in seen:
-            if _local(node) in _CONTAINERS:
+            if _local(node) in _CONTAINERS and _local(node) != "adHocSubProcess":  # refused as unsupported
                 yield from _check_reachable(name, node)
             continue
+        if node.get("isForCompensation") == "true":
+            continue  # a compensation handler has no incoming flow; it is refused as unsupported
         yield _problem(name, node, f"{_label(node)} cannot be reached from a start event; connect it with a "
                                    "sequence flow or remove it")
 
@@ -359,6 +374,7 @@ def check_trees(trees: dict[str, etree._Element], lane_groups: dict[str, str]) -
             problems.append(Problem(None, name, root.sourceline, "this is not a BPMN 2.0 file (bpmn:definitions)"))
             continue
         problems.extend(_check_schema(name, root))
+        problems.extend(_check_supported(name, root))
         problems.extend(_check_references(name, root))
         problems.extend(_check_lanes(name, root, lane_groups))
         problems.extend(_check_user_tasks(name, root))
@@ -373,10 +389,86 @@ def check_trees(trees: dict[str, etree._Element], lane_groups: dict[str, str]) -
     return sorted(problems, key=lambda p: (p.file_name or "", p.line or 0, p.element_id or ""))
 
 
-def check_files(files: dict[str, bytes], lane_groups: dict[str, str]) -> list[Problem]:
-    """Unsafe or broken XML first; then the modelling checks on the files that could be read."""
+def _check_files_here(files: dict[str, bytes], lane_groups: dict[str, str]) -> list[Problem]:
     trees, problems = parse_files(files)
     return problems + check_trees(trees, lane_groups)
+
+
+def check_files(files: dict[str, bytes], lane_groups: dict[str, str]) -> list[Problem]:
+    """Unsafe or broken XML first; then the modelling checks on the files that could be read.
+
+    The checks compile every piece of model code, so they run in an engine worker (isolation).
+    """
+    return _isolated(_check_files_here, files, lane_groups)
+
+
+@dataclass(frozen=True)
+class FormUse:
+    """A user task that names a form."""
+
+    file_name: str
+    element_id: str | None
+    name: str | None
+    line: int | None
+
+
+@dataclass(frozen=True)
+class Review:
+    """What the designer's validation needs from a draft's files, read in one pass in a worker."""
+
+    problems: list[Problem]
+    process_ids: list[str]
+    form_uses: dict[str, list[FormUse]]
+    files_read: int = 0  # files that are safe, well-formed XML
+
+
+def _review_here(files: dict[str, bytes], lane_groups: dict[str, str]) -> Review:
+    trees, problems = parse_files(files)
+    problems += check_trees(trees, lane_groups)
+    uses = {key: [FormUse(file_name, task.get("id"), task.get("name"), task.sourceline) for file_name, task in found]
+            for key, found in form_keys(trees).items()}
+    return Review(problems, process_ids(trees), uses, len(trees))
+
+
+def review_files(files: dict[str, bytes], lane_groups: dict[str, str]) -> Review:
+    """Every problem in the files, the executable processes and the forms the user tasks name."""
+    try:
+        return isolation.run(_review_here, files, lane_groups)
+    except Exception as err:  # noqa: BLE001 - only a stopped worker is caught; others re-raise below
+        killed = _killed_problem(err)
+        if killed is None:
+            raise
+        return Review([killed], [], {})
+
+
+def _code_problems_here(files: dict[str, bytes]) -> list[Problem]:
+    trees, problems = parse_files(files)
+    return problems + [p for p in check_trees(trees, {}) if p.rule == CODE]
+
+
+def refused_problems(files: dict[str, bytes]) -> list[Problem]:
+    """Unsafe XML and code the sandbox refuses (or that cannot be compiled within the limits)."""
+    return _isolated(_code_problems_here, files)
+
+
+def _killed_problem(err: BaseException) -> Problem | None:
+    from .workers import StepKilled  # workers imports the models, which import these checks
+
+    if not isinstance(err, StepKilled):
+        return None
+    label, why = isolation.stopped_at(str(err))
+    where = f" at {label}" if label else ""
+    return Problem(isolation.element_id(label), None, None, f"the checks were stopped{where}: {why}", ERROR, CODE)
+
+
+def _isolated(func: Any, *args: Any) -> list[Problem]:
+    try:
+        return isolation.run(func, *args)
+    except Exception as err:  # noqa: BLE001 - only a stopped worker is caught; others re-raise below
+        killed = _killed_problem(err)
+        if killed is None:
+            raise
+        return [killed]
 
 
 def form_keys(trees: dict[str, etree._Element]) -> dict[str, list[tuple[str, etree._Element]]]:

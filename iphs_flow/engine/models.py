@@ -26,12 +26,12 @@ from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.dmn.specs.business_rule_task_mixin import BusinessRuleTaskMixin
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask, UserTask
 from SpiffWorkflow.spiff.specs.mixins.service_task import ServiceTask as SpiffServiceTaskMixin  # noqa: F401
 
-from . import sandbox
+from . import foreign_models, isolation, sandbox
 from .errors import InvalidModel, ScriptError, UnsafeXML
+from .event_scopes import CaseParser
 from .links import LinkProblem, connect_links
 from .model_checks import timer_problem
 from .task_properties import user_task_properties
@@ -71,6 +71,7 @@ class ProcessModel:
     # Event subprocesses whose start event interrupts (BPMN's default; SpiffWorkflow runs them
     # all as non-interrupting, the runtime cancels the rest of the scope for these).
     interrupting: frozenset[str] = frozenset()
+    event_subprocesses: frozenset[str] = frozenset()  # every triggeredByEvent subprocess, by id
 
     @property
     def lanes(self) -> set[str]:
@@ -102,8 +103,9 @@ def content_hash(files: dict[str, str]) -> str:
 class _Deployment:
     """One parser over all files of a deployment, with helpers to point at elements."""
 
-    def __init__(self, files: dict[str, bytes]) -> None:
-        self.parser = SpiffBpmnParser()
+    def __init__(self, files: dict[str, bytes], recheck: bool = True) -> None:
+        self.recheck = recheck
+        self.parser = CaseParser()
         self.texts: dict[str, str] = {}
         self.trees: dict[str, etree._Element] = {}
         for name, content in sorted(files.items()):
@@ -114,7 +116,7 @@ class _Deployment:
                 if name.lower().endswith(".dmn"):
                     self.parser.add_dmn_xml(tree, filename=name)
                 elif name.lower().endswith(".bpmn") or name.lower().endswith(".xml"):
-                    self.parser.add_bpmn_xml(connect_links(tree), filename=name)
+                    self.parser.add_bpmn_xml(foreign_models.quote_iso_timers(connect_links(tree)), filename=name)
                 else:
                     raise InvalidModel("only .bpmn and .dmn files can be deployed", file_name=name)
             except ValidationException as err:
@@ -172,8 +174,9 @@ class _Deployment:
 
 def _check_code(source: str | None, mode: str, what: str, deployment: _Deployment,
                 process_id: str, element_id: str) -> None:
-    if not source:
+    if not source or not deployment.recheck:
         return
+    isolation.note(f"{what} of '{element_id}' ({element_id})")
     try:
         sandbox.compile_untrusted(source.strip() if mode == "eval" else source, mode)
     except ScriptError as err:
@@ -190,6 +193,9 @@ def _expression_names(expression: str) -> set[str]:
 
 def _check_timer(spec: Any, deployment: _Deployment, process_id: str) -> None:
     """The timer rule of model_checks (one rule set): it compiles, and evaluates when it needs no data."""
+    if not deployment.recheck:
+        return
+    isolation.note(f"the timer '{spec.bpmn_name or spec.bpmn_id}' ({spec.bpmn_id})")
     definition = spec.event_definition
     kind = {"CycleTimerEventDefinition": "timeCycle", "DurationTimerEventDefinition": "timeDuration"}.get(
         type(definition).__name__, "timeDate")
@@ -283,15 +289,17 @@ def _decision_tables(dmn_parser: Any) -> list[Any]:
     return list(dmn_parser.decision.decisionTables)
 
 
-def parse_deployment(files: dict[str, bytes]) -> dict[str, ProcessModel]:
+def parse_deployment(files: dict[str, bytes], recheck: bool = True) -> dict[str, ProcessModel]:
     """Parse and check a set of BPMN/DMN files; return the startable processes by key.
 
     Raises UnsafeXML or InvalidModel (with file, element and line) for anything that
-    must not be deployed.
+    must not be deployed. `recheck=False` is for stored versions, whose code was compiled
+    and whose timers were evaluated (in a worker) when they were deployed: reading them
+    again compiles no model code.
     """
     if not files:
         raise InvalidModel("no BPMN files to deploy")
-    deployment = _Deployment(files)
+    deployment = _Deployment(files, recheck)
     process_ids = deployment.parser.get_process_ids()
     called = set()
     for pid in process_ids:
@@ -314,15 +322,50 @@ def parse_deployment(files: dict[str, bytes]) -> dict[str, ProcessModel]:
             sub.get("id") for name in needed for sub in deployment.trees[name].iter(f"{{{_BPMN}}}subProcess")
             if sub.get("triggeredByEvent") == "true" and any(
                 start.get("isInterrupting", "true") != "false" for start in sub.findall(f"{{{_BPMN}}}startEvent")))
+        event_subprocesses = frozenset(
+            sub.get("id") for name in needed for sub in deployment.trees[name].iter(f"{{{_BPMN}}}subProcess")
+            if sub.get("triggeredByEvent") == "true")
         models[pid] = ProcessModel(
             key=pid, name=spec.description or pid, content_hash=content_hash(model_files),
             files=model_files, spec=spec, subprocess_specs=subprocess_specs, user_tasks=user_tasks,
-            interrupting=interrupting,
+            interrupting=interrupting, event_subprocesses=event_subprocesses,
         )
     return models
 
 
 _BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+
+
+@dataclass(frozen=True)
+class Deployable:
+    """A process that passed every check at deploy: what storing a version needs."""
+
+    key: str
+    name: str
+    files: dict[str, str]
+    form_keys: frozenset[str]
+
+
+def _deployables_here(files: dict[str, bytes]) -> dict[str, Deployable]:
+    return {key: Deployable(key, model.name, model.files, frozenset(model.form_keys))
+            for key, model in parse_deployment(files).items()}
+
+
+def check_deployment(files: dict[str, bytes]) -> dict[str, Deployable]:
+    """`parse_deployment` in an engine worker (isolation): it compiles every script and cell.
+
+    Raises UnsafeXML or InvalidModel as parse_deployment does; a worker stopped over a
+    limit is an InvalidModel naming the element the parser was checking.
+    """
+    from .workers import StepKilled  # workers imports this module
+
+    try:
+        return isolation.run(_deployables_here, files)
+    except StepKilled as err:
+        label, why = isolation.stopped_at(str(err))
+        where = f" at {label}" if label else ""
+        raise InvalidModel(f"the checks were stopped{where}: {why}",
+                           element_id=isolation.element_id(label)) from None
 
 
 def start_events(files: dict[str, str], key: str) -> set[tuple[str, str]]:
@@ -364,7 +407,7 @@ class ModelCache:
             if model is not None:
                 self._items.move_to_end((key, digest))
                 return model
-        models = parse_deployment({name: text.encode("utf-8") for name, text in files.items()})
+        models = parse_deployment({name: text.encode("utf-8") for name, text in files.items()}, recheck=False)
         if key not in models:
             raise InvalidModel(f"the stored version holds no process '{key}'")
         with self._lock:
@@ -374,5 +417,6 @@ class ModelCache:
         return models[key]
 
 
-__all__ = ["ModelCache", "ProcessModel", "UserTaskInfo", "parse_deployment", "content_hash",
+__all__ = ["ModelCache", "ProcessModel", "UserTaskInfo", "parse_deployment", "content_hash", "check_deployment",
+           "Deployable",
            "InvalidModel", "UnsafeXML"]

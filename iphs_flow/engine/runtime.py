@@ -27,7 +27,7 @@ from SpiffWorkflow.exceptions import TaskNotFoundException, WorkflowException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
-from . import calendar, clock, sandbox
+from . import calendar, clock, event_scopes, sandbox
 from .errors import ScriptError, TaskNotReady
 from .models import ProcessModel
 
@@ -189,7 +189,7 @@ def _load(model: ProcessModel, state: dict[str, Any], engine: CaseScriptEngine) 
     finally:
         _specs.reset(token)
     workflow.script_engine = engine
-    return workflow
+    return event_scopes.install(workflow)
 
 
 # ---------------------------------------------------------------- the tree
@@ -432,6 +432,7 @@ def report_progress_to(hook: Callable[[Any], None] | None) -> None:
 
 def _will_run(task: Any) -> None:
     _running.set(element_label(task))
+    event_scopes.running(task)
     hook = _progress.get()
     if hook is not None:
         hook(task)
@@ -444,15 +445,27 @@ def element_label(task: Any) -> str:
     return f"'{name}' ({bpmn_id})"
 
 
+def _has_begun(sub: Any) -> bool:
+    """The event subprocess's start event has happened (not merely waits for its timer or message)."""
+    starts = {s.name for s in getattr(sub.spec, "bpmn_start_events", None) or []}
+    return any(t.task_spec.name in starts and t.state == TaskState.COMPLETED for t in sub.tasks.values()) \
+        or not any(t.task_spec.name in starts for t in sub.tasks.values())
+
+
+def _begun(workflow: BpmnWorkflow) -> set[UUID]:
+    """The subprocesses whose start event has already happened (their interruption is done)."""
+    return {task_id for task_id, sub in workflow.subprocesses.items() if _has_begun(sub)}
+
+
 def _interrupt(workflow: BpmnWorkflow, model: ProcessModel, known: set[UUID]) -> bool:
     """An interrupting event subprocess that just started cancels the rest of its scope."""
     interrupted = False
     for task_id, sub in list(workflow.subprocesses.items()):
-        if task_id in known:
+        if task_id in known or sub.spec.name not in model.interrupting:
             continue
+        if not _has_begun(sub):
+            continue  # waiting at its start event (a timer not yet due): the scope goes on
         known.add(task_id)
-        if sub.spec.name not in model.interrupting:
-            continue
         caller = workflow.get_task_from_id(task_id)
         keep = set()
         node = caller
@@ -467,6 +480,58 @@ def _interrupt(workflow: BpmnWorkflow, model: ProcessModel, known: set[UUID]) ->
     return interrupted
 
 
+def _close_interrupted_scopes(workflow: BpmnWorkflow, model: ProcessModel) -> None:
+    """An embedded subprocess whose interrupting event subprocess has finished is finished too.
+
+    The event subprocess cancelled the rest of its scope (`_interrupt`); SpiffWorkflow would
+    wait for the scope's End forever. The scope ends with the event subprocess's data and its
+    calling task goes on, exactly as if the subprocess had reached its end event.
+    """
+    for sub in list(workflow.subprocesses.values()):
+        if sub.completed or sub is workflow:
+            continue
+        tasks = list(sub.tasks.values())
+        if any(t.has_state(TaskState.NOT_FINISHED_MASK) for t in tasks):
+            continue
+        handlers = [t for t in tasks if t.state == TaskState.COMPLETED and t.task_spec.name in model.interrupting]
+        if not handlers:
+            continue
+        sub._mark_complete(handlers[-1])
+        sub.completed_event(sub)
+
+
+def _end_idle_scopes(workflow: BpmnWorkflow, model: ProcessModel) -> None:
+    """A scope whose own flow has ended ends, and its event subprocesses that never began go with it.
+
+    An event subprocess that starts with a timer waits beside its scope from the start; BPMN
+    ends the scope when its flow is done, but SpiffWorkflow's end join would wait for the
+    timer forever. Here an event subprocess still waiting at its start event is cancelled
+    once everything else in the scope has finished, and the scope's end is tried again.
+    """
+    top = workflow
+    for scope in [top, *top.subprocesses.values()]:
+        if scope.completed:
+            continue
+        unfinished = [t for t in scope.tasks.values() if t.has_state(TaskState.NOT_FINISHED_MASK)]
+        idle, joins = [], []
+        for task in unfinished:
+            name = task.task_spec.name
+            if name == "End" or name.endswith(".EndJoin"):
+                joins.append(task)
+            elif name in model.event_subprocesses and task.id in top.subprocesses \
+                    and not _has_begun(top.subprocesses[task.id]):
+                idle.append(task)
+            else:
+                break
+        else:
+            if idle and any(t.state == TaskState.WAITING for t in joins):
+                for task in idle:
+                    task.cancel()
+                for task in joins:
+                    if task.state == TaskState.WAITING:
+                        task.task_spec._update(task)
+
+
 def _advance(workflow: BpmnWorkflow, model: ProcessModel | None = None,
              known: set[UUID] | None = None) -> str | None:
     """Run engine steps until only human tasks and future timers wait; return an incident.
@@ -476,7 +541,7 @@ def _advance(workflow: BpmnWorkflow, model: ProcessModel | None = None,
     than its reminder): repeat until nothing changes. Every failure, whatever its type
     (a model that raises SystemExit too), is an incident: it never escapes as a traceback.
     """
-    known = set(workflow.subprocesses) if known is None else known
+    known = _begun(workflow) if known is None else known
     try:
         for _ in range(MAX_SETTLE_ROUNDS):
             before = _task_states(workflow)
@@ -486,6 +551,9 @@ def _advance(workflow: BpmnWorkflow, model: ProcessModel | None = None,
             workflow.do_engine_steps(will_complete_task=_will_run)
             if model is not None and model.interrupting:
                 _interrupt(workflow, model, known)
+                _close_interrupted_scopes(workflow, model)
+            if model is not None and model.event_subprocesses:
+                _end_idle_scopes(workflow, model)
             if _task_states(workflow) == before:
                 break
     except (Exception, SystemExit) as err:  # noqa: BLE001 - any model failure becomes an incident, never a crash
@@ -526,6 +594,8 @@ def _event_subprocess_starts(workflow: BpmnWorkflow) -> list[Any]:
         spec = workflow.subprocess_specs.get(name)
         for start_spec in getattr(spec, "bpmn_start_events", None) or []:
             found.extend(_definitions(start_spec.event_definition))
+    for definition in event_scopes.nested_start_definitions(workflow):
+        found.extend(_definitions(definition))
     return found
 
 
@@ -618,7 +688,7 @@ def start(model: ProcessModel, data: dict[str, Any],
     """
     engine = CaseScriptEngine(time_limit)
     clean = sandbox.to_storable(data)  # refused data is the caller's error (ScriptError)
-    workflow = BpmnWorkflow(model.spec, model.subprocess_specs, script_engine=engine)
+    workflow = event_scopes.install(BpmnWorkflow(model.spec, model.subprocess_specs, script_engine=engine))
     start_task = workflow.task_tree
     start_task.data.update(clean)
     for task in workflow.get_tasks(state=TaskState.READY):
@@ -754,7 +824,7 @@ def deliver(model: ProcessModel, state: dict[str, Any], kind: str, name: str, pa
         _running.set(None)
         workflow = _load(model, state, engine)
         before = _task_states(workflow)
-        known = set(workflow.subprocesses)
+        known = _begun(workflow)
         try:
             caught = _catch(workflow, kind, name, clean)
         except (Exception, SystemExit) as err:  # noqa: BLE001 - a failing catch is an incident

@@ -206,6 +206,9 @@ def compile_untrusted(source: str, mode: str) -> Any:
         return compile_restricted(source, filename="<bpmn>", mode=mode, policy=_Policy)
     except SyntaxError as err:
         raise ScriptError(_describe_syntax_error(err)) from None
+    except (RecursionError, MemoryError, ValueError, OverflowError):
+        # Python's parser gives up on a deeply nested or enormous expression this way
+        raise ScriptError("not allowed: the code is too deeply nested or too large to compile") from None
 
 
 def _describe_syntax_error(err: SyntaxError) -> str:

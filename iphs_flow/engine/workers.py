@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from multiprocessing import context, forkserver, popen_forkserver, spawn, util
 from typing import Any
 
-from . import clock, runtime, sandbox
+from . import clock, isolation, runtime, sandbox
 from .errors import EngineError, InvalidModel, ScriptError, TaskNotReady, UnsafeXML
 from .models import ModelCache, ProcessModel, content_hash, parse_deployment
 
@@ -127,6 +127,8 @@ def _worker_main(conn: Any, limits: Limits, progress: Any) -> None:
         progress.value = runtime.element_label(task).encode("utf-8", "replace")[:PROGRESS_BYTES - 1]
 
     runtime.report_progress_to(report)
+    isolation.install(None)  # checks of model code run right here, under this worker's limits
+    isolation.report_to(lambda label: setattr(progress, "value", label.encode("utf-8", "replace")[:PROGRESS_BYTES - 1]))
     while True:
         try:
             message = conn.recv()
@@ -255,6 +257,7 @@ class EngineWorkers:
         self._mp.set_forkserver_preload(["iphs_flow.engine.worker_template"])
         if not in_process:
             sandbox.install_evaluator(self.evaluate)
+            isolation.offer(self)
 
     def evaluate(self, expression: str) -> Any:
         """Evaluate an expression without task data (a deploy check) in a worker."""
@@ -517,6 +520,7 @@ class EngineWorkers:
         spare = self._claim_spare()
         if spare is not None:
             spare.kill()
+        isolation.uninstall(self.call)
         while True:
             try:
                 worker = self._idle.get_nowait()
@@ -549,6 +553,9 @@ def shared_pool(size: int, limits: Limits, in_process: bool = False) -> EngineWo
         pool = _pools.get(key)
         if pool is None or pool._closed:
             pool = _pools[key] = EngineWorkers(size, limits, in_process)
+        elif not in_process:  # the newest context's pool runs its checks and constant timers
+            isolation.offer(pool)
+            sandbox.install_evaluator(pool.evaluate)
         return pool
 
 

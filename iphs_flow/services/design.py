@@ -145,8 +145,7 @@ def _refuse_unsafe(name: str, content: str) -> None:
     if len(data) > MAX_MODEL_BYTES:
         raise InvalidInput(f"{name}: the file is larger than {MAX_MODEL_BYTES // 1024 // 1024} MB",
                            {"content": ["too large"]})
-    trees, problems = model_checks.parse_files({name: data})
-    problems += [p for p in model_checks.check_trees(trees, {}) if p.rule == model_checks.CODE]
+    problems = model_checks.refused_problems({name: data})  # compiled in an engine worker
     if problems:
         first = problems[0]
         raise InvalidProcess(first.message, file_name=name, element_id=first.element_id, line=first.line)
@@ -212,22 +211,22 @@ def save_draft_form(ctx: AppContext, key: str, form_key: str, schema: dict[str, 
 
 def _problems(ctx: AppContext, draft: DraftView) -> list[Problem]:
     files = {name: text.encode("utf-8") for name, text in draft.files.items()}
-    trees, problems = model_checks.parse_files(files)
-    problems += model_checks.check_trees(trees, ctx.settings.lane_groups)
-    if trees and draft.key not in model_checks.process_ids(trees):
+    review = model_checks.review_files(files, ctx.settings.lane_groups)  # compiled in an engine worker
+    problems = list(review.problems)
+    if review.files_read and draft.key not in review.process_ids:
         problems.append(Problem(None, main_bpmn(draft), None,
                                 f"no file holds the executable process '{draft.key}' (a bpmn:process with "
                                 f"id=\"{draft.key}\" and isExecutable=\"true\")"))
-    for form_key, uses in model_checks.form_keys(trees).items():
-        file_name, task = uses[0]
+    for form_key, uses in review.form_uses.items():
+        use = uses[0]
         if form_key in draft.forms:
             try:
                 check_form(form_key, draft.forms[form_key].get("schema"), draft.forms[form_key].get("ui"))
             except InvalidProcess as err:
-                problems.append(Problem(task.get("id"), file_name, task.sourceline, err.message))
+                problems.append(Problem(use.element_id, use.file_name, use.line, err.message))
         elif not (ctx.settings.forms_dir / f"{form_key}.schema.json").is_file():
-            problems.append(Problem(task.get("id"), file_name, task.sourceline,
-                                    f"the user task '{task.get('name') or task.get('id')}' uses the form "
+            problems.append(Problem(use.element_id, use.file_name, use.line,
+                                    f"the user task '{use.name or use.element_id}' uses the form "
                                     f"'{form_key}', which does not exist; create it in the form editor"))
     if not [p for p in problems if p.severity == model_checks.ERROR]:
         # the parser's own checks (BPMN schema, DMN tables, called processes) on a model that passed ours

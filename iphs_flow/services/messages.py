@@ -8,15 +8,25 @@ correlation key). A signal goes to every case waiting for it.
 
 Each delivery is one engine step (in a worker, no transaction open) stored in one
 transaction with the case, its inbox, history and the client's Idempotency-Key.
+
+A message or signal one case throws for others is an outbox job, and a job can run twice
+(its scheduler crashed after the delivery committed but before the job was marked done).
+So each delivery of a thrown event records a receipt (an idempotency key of the engine,
+one per job and receiving case) in the same transaction as the receiving case's step: a
+second run finds the receipt and delivers nothing. Exactly once, as far as cases can tell.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from iphs_flow.bootstrap import AppContext
@@ -33,6 +43,35 @@ from .idempotency import settle as idempotency_settle
 from .permissions import ADMINISTRATOR, INNOVATION_LEAD, Actor, require_role
 
 MAX_PAYLOAD_BYTES = 256 * 1024
+RECEIPT_LIFETIME = timedelta(days=400)  # longer than any job waits or retries
+
+
+class _AlreadyDelivered(Exception):
+    """The receipt of this thrown event is recorded: an earlier run of the job delivered it."""
+
+
+def receipt_key(job_key: str, case_id: int | None = None) -> str:
+    """The receipt of one thrown event (an outbox job) at one case (None: wherever it went)."""
+    return hashlib.sha256(f"{job_key}\0{'' if case_id is None else case_id}".encode()).hexdigest()
+
+
+def _received(ctx: AppContext, key: str) -> bool:
+    with ctx.uow.read() as tx:
+        row = tx.idempotency.get(ENGINE, key)
+        return row is not None and row.expires_at > now()
+
+
+def _record_receipt(tx: Any, key: str | None) -> None:
+    """The receipt as the transaction's first write; a concurrent run of the same job loses here."""
+    if key is None:
+        return
+    at = now()
+    try:
+        row = tx.idempotency.claim(ENGINE, key, key, "EVENT", "bpmn_event", at, at + RECEIPT_LIFETIME)
+    except IntegrityError:
+        tx.session.rollback()
+        raise _AlreadyDelivered from None
+    row.status, row.body = 200, "{}"
 
 
 @dataclass(frozen=True)
@@ -77,8 +116,13 @@ def _may_send(actor: Actor) -> None:
 
 
 def deliver_message(ctx: AppContext, name: Any, correlation: Any, payload: Any, actor: Actor,
-                    idempotency: IdempotentRequest | None = None, *, check_actor: bool = True) -> MessageOutcome:
-    """Deliver a message to the one case waiting for it, or start a case with it."""
+                    idempotency: IdempotentRequest | None = None, *, check_actor: bool = True,
+                    receipt: str | None = None) -> MessageOutcome:
+    """Deliver a message to the one case waiting for it, or start a case with it.
+
+    `receipt` (a thrown event's `receipt_key`) is recorded with the delivery; raises
+    _AlreadyDelivered when it was recorded before.
+    """
     if check_actor:
         _may_send(actor)
     name, correlation, payload = _check(name, correlation or {}, payload or {})
@@ -109,7 +153,8 @@ def deliver_message(ctx: AppContext, name: Any, correlation: Any, payload: Any, 
                 result = ctx.engine.deliver(ref, state, "message", name, payload, ctx.settings.script_time_limit)
             except TaskNotReady:
                 continue  # it stopped waiting meanwhile: look again
-            outcome = _store_delivery(ctx, case_id, seen_version, result, name, payload, actor, idempotency)
+            outcome = _store_delivery(ctx, case_id, seen_version, result, name, payload, actor, idempotency,
+                                      receipt)
             if outcome is not None:
                 return outcome
             continue
@@ -117,15 +162,16 @@ def deliver_message(ctx: AppContext, name: Any, correlation: Any, payload: Any, 
             result = ctx.engine.start_by(ref, "message", name, payload, ctx.settings.script_time_limit)
         except (TaskNotReady, ScriptError) as err:
             raise InvalidInput(str(err), {"payload": [str(err)]}) from None
-        return _store_start(ctx, version_id, result, name, payload, actor, idempotency)
+        return _store_start(ctx, version_id, result, name, payload, actor, idempotency, receipt)
     raise Conflict("the case kept changing while the message was delivered; send it again")
 
 
 def _store_delivery(ctx: AppContext, case_id: int, seen_version: int, result: Any, name: str,
-                    payload: dict[str, Any], actor: Actor, idempotency: IdempotentRequest | None
-                    ) -> MessageOutcome | None:
+                    payload: dict[str, Any], actor: Actor, idempotency: IdempotentRequest | None,
+                    receipt: str | None = None) -> MessageOutcome | None:
     try:
         with ctx.uow.write() as tx:
+            _record_receipt(tx, receipt)
             key_row = idempotency_claim(tx, idempotency) if idempotency else None
             case = tx.cases.get(case_id)
             if case is None or case.version != seen_version:
@@ -144,10 +190,11 @@ def _store_delivery(ctx: AppContext, case_id: int, seen_version: int, result: An
 
 
 def _store_start(ctx: AppContext, version_id: int, result: Any, name: str, payload: dict[str, Any],
-                 actor: Actor, idempotency: IdempotentRequest | None) -> MessageOutcome:
+                 actor: Actor, idempotency: IdempotentRequest | None, receipt: str | None = None) -> MessageOutcome:
     from .cases import _format_number  # the same numbering as every other start
 
     with ctx.uow.write() as tx:
+        _record_receipt(tx, receipt)
         key_row = idempotency_claim(tx, idempotency) if idempotency else None
         version = tx.processes.get(version_id)
         year = now().year
@@ -170,8 +217,13 @@ def _store_start(ctx: AppContext, version_id: int, result: Any, name: str, paylo
     return outcome
 
 
-def send_signal(ctx: AppContext, name: Any, payload: Any, actor: Actor, *, check_actor: bool = True) -> SignalOutcome:
-    """Deliver a signal to every case waiting for it, each in its own transaction."""
+def send_signal(ctx: AppContext, name: Any, payload: Any, actor: Actor, *, check_actor: bool = True,
+                job_key: str | None = None) -> SignalOutcome:
+    """Deliver a signal to every case waiting for it, each in its own transaction.
+
+    `job_key` (a thrown signal's outbox job): each receiving case's receipt is recorded
+    with its step, and a case whose receipt exists is skipped (it was delivered before).
+    """
     if check_actor:
         _may_send(actor)
     name, _, payload = _check(name, {}, payload or {})
@@ -180,6 +232,9 @@ def send_signal(ctx: AppContext, name: Any, payload: Any, actor: Actor, *, check
             MessageWait.kind == "signal", MessageWait.name == name)).all()))
     delivered = 0
     for case_id in case_ids:
+        receipt = receipt_key(job_key, case_id) if job_key is not None else None
+        if receipt is not None and _received(ctx, receipt):
+            continue
         for _attempt in range(STEP_ATTEMPTS):
             with ctx.uow.read() as tx:
                 case = tx.cases.get(case_id)
@@ -190,7 +245,11 @@ def send_signal(ctx: AppContext, name: Any, payload: Any, actor: Actor, *, check
                 result = ctx.engine.deliver(ref, state, "signal", name, payload, ctx.settings.script_time_limit)
             except TaskNotReady:
                 break
-            if _store_delivery(ctx, case_id, seen_version, result, name, payload, actor, None) is not None:
+            try:
+                stored = _store_delivery(ctx, case_id, seen_version, result, name, payload, actor, None, receipt)
+            except _AlreadyDelivered:
+                break
+            if stored is not None:
                 delivered += 1
                 break
     return SignalOutcome(name, delivered, 0)
@@ -207,10 +266,14 @@ def run_thrown_event(ctx: AppContext, job: Outbox) -> str:
     actor = Actor(ENGINE, frozenset())
     kind, name, data = payload.get("kind"), payload.get("name"), dict(payload.get("payload") or {})
     if kind == "signal":
-        send_signal(ctx, name, data, actor, check_actor=False)
+        send_signal(ctx, name, data, actor, check_actor=False, job_key=job.idempotency_key)
         return "done"
+    receipt = receipt_key(job.idempotency_key)
+    if _received(ctx, receipt):
+        return "done"  # an earlier run delivered it and stopped before the job was marked done
     correlation = dict(data.pop("correlation", None) or {})
     if "case_number" in data:
         correlation["case_number"] = data.pop("case_number")
-    deliver_message(ctx, name, correlation, data, actor, check_actor=False)
+    with contextlib.suppress(_AlreadyDelivered):  # a concurrent run of the same job delivered it
+        deliver_message(ctx, name, correlation, data, actor, check_actor=False, receipt=receipt)
     return "done"

@@ -14,7 +14,7 @@ from jsonschema.exceptions import SchemaError
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine import model_checks, sandbox
 from iphs_flow.engine.errors import InvalidModel, UnsafeXML
-from iphs_flow.engine.models import ProcessModel, content_hash, parse_deployment
+from iphs_flow.engine.models import Deployable, ProcessModel, check_deployment, content_hash
 from iphs_flow.store.tables import ProcessVersion
 
 from .errors import Forbidden, InvalidProcess, NotFound
@@ -122,11 +122,12 @@ def load_forms(forms_dir: Path, form_keys: set[str],
 
 
 def check_models(ctx: AppContext, files: dict[str, bytes],
-                 forms: dict[str, dict[str, Any]] | None = None) -> dict[str, tuple[ProcessModel, dict]]:
+                 forms: dict[str, dict[str, Any]] | None = None) -> dict[str, tuple[Deployable, dict]]:
     """Parse, check and attach forms; raise InvalidProcess pointing at the problem.
 
     `forms` (form key -> {"schema", "ui"}) are forms edited in memory; a form not among
-    them is read from the forms folder.
+    them is read from the forms folder. The checks and the parse compile the model's code,
+    so both run in an engine worker (engine/isolation.py), never in this process.
     """
     problems = [p for p in model_checks.check_files(files, ctx.settings.lane_groups) if p.severity == "error"]
     if problems:
@@ -134,7 +135,7 @@ def check_models(ctx: AppContext, files: dict[str, bytes],
         raise InvalidProcess(first.message, file_name=first.file_name, element_id=first.element_id,
                              line=first.line)
     try:
-        models = parse_deployment(files)
+        models = check_deployment(files)
     except (InvalidModel, UnsafeXML) as err:
         if isinstance(err, InvalidModel):
             raise InvalidProcess(err.message, file_name=err.file_name, element_id=err.element_id,
@@ -168,7 +169,7 @@ def with_warnings(ctx: AppContext, outcomes: list[DeployOutcome], files: dict[st
     return [replace(o, warnings=warnings) for o in outcomes] if warnings else outcomes
 
 
-def store_versions(tx: Any, checked: dict[str, tuple[ProcessModel, dict]], actor: Actor) -> list[DeployOutcome]:
+def store_versions(tx: Any, checked: dict[str, tuple[Deployable, dict]], actor: Actor) -> list[DeployOutcome]:
     """Add a version for each checked process whose content changed, inside the caller's transaction."""
     outcomes = []
     for key, (model, forms) in sorted(checked.items()):

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from iphs_flow.bootstrap import AppContext
-from iphs_flow.engine.migration import MigrationPreview, MigrationRefused, migrate, preview
+from iphs_flow.engine.migration import MigrationPreview, migrate_stored, preview
 from iphs_flow.engine.model_diff import ElementChange, diff_models
+from iphs_flow.engine.workers import StepKilled
 
 from .case_sync import apply_step, case_view
 from .errors import Conflict, InvalidInput, NotFound
@@ -93,11 +94,15 @@ def migrate_case(ctx: AppContext, case_ref: str | int, actor: Actor, version: in
             raise Conflict(f"case {case.number} is {case.status}; only open cases can be migrated")
         target = _target(tx, case, version)
         source_version = case.process_version.version
-        try:
-            result, plan = migrate(model_for(ctx, case.process_version), model_for(ctx, target),
-                                   json.loads(case.state), ctx.settings.script_time_limit)
-        except MigrationRefused as err:
+        current = (case.process_version.process_key, dict(case.process_version.files))
+        try:  # the case runs on in its new version: an engine step, in a worker
+            outcome, answer = ctx.engine.call(migrate_stored, current, (target.process_key, dict(target.files)),
+                                              json.loads(case.state), ctx.settings.script_time_limit)
+        except StepKilled as err:
             raise Conflict(f"case {case.number} cannot move to version {target.version}: {err}") from None
+        if outcome == "refused":
+            raise Conflict(f"case {case.number} cannot move to version {target.version}: {answer}")
+        result, plan = answer
         status = case.status
         case.process_version_id = target.id
         case.process_version = target

@@ -79,6 +79,7 @@ def _dmn_message(p: TableProblem) -> str:
         "output_entry": _("utdatat ”%(text)s” är inte tillåtet: %(detail)s", text=p.text, detail=p.detail),
         "entry_count": _("regeln har inte en cell per kolumn."),
         "output_name": _("utdatakolumnen saknar namn (det namn resultatet sparas under)."),
+        "limit": _("Kontrollen av tabellen stoppades vid motorns gränser: %(detail)s", detail=p.detail),
     }[p.code]
     return prefix + text
 

@@ -129,17 +129,22 @@ def test_workers_keep_parsed_specs_and_get_the_files_only_once(limited) -> None:
 
 
 def test_deploy_checks_evaluate_timer_expressions_in_a_worker(limited) -> None:
+    """The checks (which compile every expression and evaluate constant timers) run in a worker."""
+    import os
+
+    from iphs_flow.engine import isolation
+
     calls = []
-    original = workers.EngineWorkers.call
 
-    def counting(self, func, *args):
+    def counting(func, *args):
         calls.append(func.__name__)
-        return original(self, func, *args)
+        return limited.engine.call(func, *args)
 
-    workers.EngineWorkers.call = counting
+    isolation.install(counting)
     try:
         from tests.bpmn_builder import timer_process
         processes.deploy_process(limited, {"t.bpmn": timer_process('add_days(now(), 1)', key="later")}, DESIGNER)
     finally:
-        workers.EngineWorkers.call = original
-    assert "evaluate_here" in calls
+        isolation.install(None)
+    assert calls == ["_check_files_here", "_deployables_here"]
+    assert limited.engine.call(os.getpid) != os.getpid()  # and the runner is the worker pool
