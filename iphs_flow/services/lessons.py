@@ -172,7 +172,7 @@ def set_internal(ctx: AppContext, lesson_id: int, internal: bool, reason: str, a
     return internal
 
 
-# ---------------------------------------------------------------- existing cases (migration 0022)
+# ---------------------------------------------------------------- existing cases (migration 0021)
 
 
 def lessons_from_records(stages: Sequence[Any], decisions: Sequence[Any]) -> list[dict[str, Any]]:

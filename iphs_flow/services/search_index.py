@@ -160,7 +160,7 @@ def write_documents(session: Session | Connection, case_id: int, documents: Sequ
     Only what differs is written: a submission usually changes one field's text, so one
     document is updated and the others are left as they are. `new_case`: the case was
     created in this transaction, so it has no documents yet. `lessons`: False while migrating
-    to a schema without lessons (before 0022 there is no lesson_id column).
+    to a schema without lessons (before 0021 there is no lesson_id column).
     """
     sqlite = session.get_bind().dialect.name == "sqlite" if isinstance(session, Session) \
         else session.dialect.name == "sqlite"
@@ -244,7 +244,7 @@ def refresh_after_completion(tx: Any, case: Any, submitted: Mapping[str, Any] | 
 def rebuild_on(connection: Session | Connection, batch: int = 500) -> int:
     """Index every case again; returns how many cases were indexed.
 
-    Migration 0014 runs this before the secrecy markings' (0017) and the lessons' (0022) tables exist.
+    Migration 0014 runs this before the secrecy markings' (0017) and the lessons' (0021) tables exist.
     """
     bind = connection.connection() if isinstance(connection, Session) else connection
     secrecy = inspect(bind).has_table(SecrecyMarking.__tablename__)

@@ -1,7 +1,7 @@
 """publication, publication_goal, contact_consent: the public showcase of cases (issue 18)
 
 Revision ID: 0019
-Revises: 0020
+Revises: 0018
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import iphs_flow.store.tables
 
 
 revision = '0019'
-down_revision = '0020'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 

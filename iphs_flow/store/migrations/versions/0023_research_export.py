@@ -1,7 +1,7 @@
 """research_export: the log of research exports (who, when, filter, rows per file)
 
-Revision ID: 0021
-Revises: 0023
+Revision ID: 0023
+Revises: 0022
 """
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 import iphs_flow.store.tables
 
 
-revision = '0021'
-down_revision = '0023'
+revision = '0023'
+down_revision = '0022'
 branch_labels = None
 depends_on = None
 

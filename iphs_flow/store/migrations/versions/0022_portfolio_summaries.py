@@ -1,7 +1,7 @@
 """portfolio analytics: summaries of each case's history (portfolio_case, _stay, _gate) and an event index
 
-Revision ID: 0023
-Revises: 0022
+Revision ID: 0022
+Revises: 0021
 """
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0023'
-down_revision = '0022'
+revision = '0022'
+down_revision = '0021'
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """followers: who follows which case, the updates sent to them, and their follow settings
 
-Revision ID: 0020
+Revision ID: 0018
 Revises: 0017
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import iphs_flow.store.tables
 
 
-revision = '0020'
+revision = '0018'
 down_revision = '0017'
 branch_labels = None
 depends_on = None

@@ -1,6 +1,6 @@
 """registration: case registration data, klassificeringsstruktur, OSL provisions, registered documents
 
-Revision ID: 0018
+Revision ID: 0020
 Revises: 0019
 
 The two lists start with sensible defaults (an innovation process in the city's
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 import iphs_flow.store.tables
 
 
-revision = '0018'
+revision = '0020'
 down_revision = '0019'
 branch_labels = None
 depends_on = None

@@ -1,7 +1,7 @@
 """lessons library: one row per lesson learned, built for existing cases from their records
 
-Revision ID: 0022
-Revises: 0018
+Revision ID: 0021
+Revises: 0020
 """
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 import iphs_flow.store.tables
 
 
-revision = '0022'
-down_revision = '0018'
+revision = '0021'
+down_revision = '0020'
 branch_labels = None
 depends_on = None
 
