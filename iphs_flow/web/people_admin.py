@@ -30,7 +30,7 @@ def _ctx() -> AppContext:
 def role_names() -> dict[str, str]:
     return {"idea_owner": _("Idéägare"), "approver": _("Beslutsfattare"), "innovation_lead": _("Innovationsledare"),
             "process_designer": _("Processdesigner"), "administrator": _("Administratör"),
-            "researcher": _("Forskare")}
+            "registrar": _("Registrator"), "researcher": _("Forskare")}
 
 
 def _int_arg(name: str) -> int:

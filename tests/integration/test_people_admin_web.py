@@ -158,3 +158,14 @@ def test_the_service_refuses_the_same_things_for_every_entrypoint(world) -> None
         people_admin.add_to_group(ctx, ADMIN, "bo", "")
     with pytest.raises(Conflict):
         people_admin.remove_from_group(ctx, ADMIN, "bo", "innovation-leads")
+
+
+def test_every_role_has_a_name_in_both_languages(world) -> None:
+    from iphs_flow.services.permissions import ROLES
+    from iphs_flow.web.people_admin import role_names
+
+    _ctx, app = world
+    for language in ("sv", "en"):
+        with app.test_request_context(f"/?lang={language}"):
+            names = role_names()
+            assert set(names) == set(ROLES) and all(names.values()), names
