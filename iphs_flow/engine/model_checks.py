@@ -202,6 +202,18 @@ def _check_gateways(name: str, root: etree._Element) -> Iterable[Problem]:
                                               "matches, the case stops in an incident naming the gateway", WARNING)
 
 
+def _is_typo(text: str, mode: str) -> bool:
+    """Whether Python itself calls `text` invalid syntax; text too deep or too large for its
+    compiler is no typo but refused like any other unsafe code (and never stored)."""
+    try:
+        compile(text, "<bpmn>", mode, dont_inherit=True)
+    except SyntaxError:
+        return True
+    except (RecursionError, MemoryError, ValueError, OverflowError):
+        return False
+    return False
+
+
 def _code(name: str, element: etree._Element, source: str | None, mode: str, what: str,
           line: int | None = None) -> Iterable[Problem]:
     if not source or not source.strip():
@@ -211,12 +223,8 @@ def _code(name: str, element: etree._Element, source: str | None, mode: str, wha
     try:
         sandbox.compile_untrusted(text, mode)
     except ScriptError as err:
-        try:
-            compile(text, "<bpmn>", mode, dont_inherit=True)
-        except (RecursionError, MemoryError, ValueError, OverflowError):
-            pass  # too deep or too large for Python itself: refused below, never stored
-        except SyntaxError:
-            # a typo: a modelling problem to fix, not an attack to refuse
+        if _is_typo(text, mode):
+            # a modelling problem to fix, not an attack to refuse
             hint = foreign_models.juel_hint(text)
             yield Problem(element.get("id"), name, line or element.sourceline,
                           f"{what} of {_label(element)} is not valid Python: {hint or err}", ERROR, SYNTAX)

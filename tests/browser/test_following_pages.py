@@ -1,5 +1,10 @@
 """Following in a real browser: the follow button, the "Följer" page, the follow settings and the
-update form pass axe-core with zero violations, in Swedish and English, and work with the keyboard alone."""
+update form pass axe-core with zero violations, in Swedish and English, and work with the keyboard alone.
+
+Pages (templates) covered: _following (on the case page), following, _follow_settings (on the
+notifications page), digest_preview (/nytt-i-portfoljen, with and without an error),
+following_update (/cases/<id>/updates/new, with its errors).
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Pages (templates) covered: publication_form (with and without errors), showcase_case as the
 lead's preview, showcase_list (with a filter, in Swedish and English), showcase_case,
-contact_consent, index (the anonymous home page).
+contact_consent, index (the anonymous home page); the public pages all extend public_base.
 """
 
 from __future__ import annotations
