@@ -24,15 +24,13 @@ import tempfile
 import time
 import tracemalloc
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert, text
 
+from bench.databases import postgres_database, sqlite_database
 from iphs_flow.bootstrap import build
 from iphs_flow.config import Settings
 from iphs_flow.services import processes
@@ -42,7 +40,6 @@ from iphs_flow.store.migrate import upgrade
 from iphs_flow.store.tables import Case, CaseEvent, GateDecision, HumanTask, StageRecord, UserAccount
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DESIGNER = Actor("dora", frozenset({"process_designer"}))
 RESEARCHER = Actor("rut", frozenset({"researcher"}))
 PEOPLE = 500
@@ -51,26 +48,6 @@ STAGE_TASKS = [("need", "need", 0), ("assign_lead", "assign_lead", 0), ("G1_deci
 EVENT_KINDS = ("case_started", "task_opened", "task_claimed", "task_completed", "notification")
 WORDS = ("behov", "skola", "trygghet", "belysning", "äldreomsorg", "digital", "tjänst", "pilot", "invånare",
          "förvaltning", "samverkan", "effekt", "kostnad", "nytta", "miljö", "klimat", "park", "trafik")
-
-
-@contextmanager
-def sqlite_database() -> Iterator[str]:
-    with tempfile.TemporaryDirectory() as folder:
-        yield f"sqlite:///{folder}/bench.db"
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    name = f"iphs_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def prose(rng: random.Random, n: int) -> str:

@@ -25,17 +25,15 @@ import argparse
 import json
 import random
 import statistics
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert, text
 
+from bench.databases import postgres_database, sqlite_database
 from iphs_flow.bootstrap import build
 from iphs_flow.config import Settings
 from iphs_flow.engine.clock import now
@@ -48,7 +46,6 @@ from iphs_flow.store.migrate import upgrade
 from iphs_flow.store.tables import Case, CaseEvent, HumanTask, Lesson, SearchDocument
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 NEEDS_FILE = ROOT / "tests" / "fixtures" / "similar_needs.json"
 DESIGNER = Actor("dora", frozenset({"process_designer"}))
 LEAD = Actor("lena", frozenset({"idea_owner", "innovation_lead"}), frozenset({"innovation-leads"}))
@@ -67,26 +64,6 @@ FILLER = ("och", "i", "att", "det", "som", "på", "för", "med", "är", "till", 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-@contextmanager
-def sqlite_database() -> Iterator[str]:
-    with tempfile.TemporaryDirectory() as folder:
-        yield f"sqlite:///{folder}/bench.db"
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    name = f"iphs_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 # ---------------------------------------------------------------- recall (also asserted by the tests)
