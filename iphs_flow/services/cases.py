@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from jsonschema import FormatChecker
+from sqlalchemy.orm.exc import StaleDataError
 
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.calendar import format_swedish
@@ -28,7 +29,7 @@ from .records import record_completion
 from .search_index import index_new_case
 from .search_index import refresh_after_completion as refresh_search_after
 from .views import CaseDetail, CaseView, EventView
-from .visibility import find_case, visible_case, visible_task, visible_task_for_step, visible_task_to_complete
+from .visibility import find_case, visible_case, visible_task, visible_task_for_step
 
 MAX_DATA_BYTES = 256 * 1024
 
@@ -126,10 +127,14 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
     """
     data = _require_object(data)
     for _attempt in range(STEP_ATTEMPTS):
-        # Read and check, run the step in a worker with no transaction open, then store it
-        # if the case is still as it was read (else read and run again).
+        # Read and check, run the step in a worker with no transaction open, then store it if
+        # the case is still as it was read (else read and run again). The write does not read
+        # the rows again: it takes them as read, and two compare-and-sets decide whether they
+        # are still so - the task's (still open, held by the same person or group) and the
+        # case row's version (the ORM's UPDATE ... WHERE version = the one read).
         with ctx.uow.read() as tx:
-            row, case, files_length = visible_task_for_step(tx, task_id, actor)
+            found = visible_task_for_step(tx, task_id, actor)
+            row, case = found.task, found.case
             if row.state == "open":
                 require_task_access(actor, row.assignee, row.candidate_group)
             _check_open(row, case, expected_version)
@@ -138,40 +143,47 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
                 data = coerce_numbers(form["schema"], data)  # "250 000" and "1,5" where a number is asked
             validate_form(form, data)
             check_people(tx, form, data)
-            seen_version, state = case.version, json.loads(case.state)
-            ref = engine_ref(case.process_version, files_length)
-            spiff_task_id, case_id = row.spiff_task_id, case.id
+            state = json.loads(case.state)
+            ref = engine_ref(case.process_version, found.files_length)
+            tx.session.expunge_all()  # the rows go on, as read, to the write below
         try:
-            result = ctx.engine.complete(ref, state, spiff_task_id, data, ctx.settings.script_time_limit,
+            result = ctx.engine.complete(ref, state, row.spiff_task_id, data, ctx.settings.script_time_limit,
                                          clear=_fields_left_empty(form, data))
         except TaskNotReady as err:
             raise Conflict(f"the task can no longer be completed: {err}") from None
         with ctx.uow.write() as tx:
             key_row = idempotency_claim(tx, idempotency) if idempotency else None
-            row, case, open_before, waits = visible_task_to_complete(tx, task_id, case_id, actor)
-            if row.state == "open":
-                require_task_access(actor, row.assignee, row.candidate_group)
-            _check_open(row, case, expected_version)
-            if case.version != seen_version:
+            tx.session.add_all([case, row, *found.open_tasks])
+            # A step that did not run (its worker went over a limit) leaves the task open.
+            closing = not result.unchanged and row.spiff_task_id not in {t.id for t in result.open_tasks}
+            taken = tx.tasks.take_for_completion(row, actor.username, now(), closing,
+                                                 draft_of=actor.username if discard_draft else None)
+            if taken is None:  # completed, cancelled, claimed or handed on meanwhile: read again
                 tx.session.rollback()
                 continue
+            tx.know(case.id, followed=taken.followed, published=taken.published)
+            open_before = [r for r in found.open_tasks if not (closing and r.id == row.id)]
             title_before = case.title
-            with tx.session.no_autoflush:  # everything goes to the database in one flush per table
-                if not result.unchanged:
-                    event = tx.events.add(case.id, actor.username, "task_completed", task_key=row.task_key,
-                                          task_name=row.name, data={"task_id": row.id,
-                                                                    "data": result.completed_data})
-                    record_completion(tx, case, row, form, result.completed_data, actor.username, event)
-                    new_title = data.get("title")
-                    if isinstance(new_title, str) and new_title.strip():
-                        case.title = new_title.strip()[:300]  # the need form names the case
-                open_rows = apply_step(tx, case, result, ctx.settings.lane_groups, actor.username,
-                                       open_before=open_before, waits=waits)
-            tx.flush()
+            try:
+                with tx.session.no_autoflush:  # everything goes to the database in one flush per table
+                    if not result.unchanged:
+                        event = tx.events.add(case.id, actor.username, "task_completed", task_key=row.task_key,
+                                              task_name=row.name, data={"task_id": row.id,
+                                                                        "data": result.completed_data})
+                        record_completion(tx, case, row, form, result.completed_data, actor.username, event)
+                        new_title = data.get("title")
+                        if isinstance(new_title, str) and new_title.strip():
+                            case.title = new_title.strip()[:300]  # the need form names the case
+                    open_rows = apply_step(tx, case, result, ctx.settings.lane_groups, actor.username,
+                                           open_before=open_before, waits=found.waits)
+                tx.flush()
+            except StaleDataError:  # the case was saved by someone else since it was read
+                tx.session.rollback()
+                continue
             if not result.unchanged:
                 refresh_search_after(tx, case, result.completed_data, title_before)
             view = case_view(case, open_rows)
-            if discard_draft:
+            if taken.has_draft:
                 tx.drafts.delete(task_id, actor.username)
             if key_row is not None and idempotency is not None:
                 idempotency_settle(key_row, idempotency, view)

@@ -6,6 +6,7 @@ these functions, so the rule is written once.
 
 from __future__ import annotations
 
+from iphs_flow.store.repositories import StepRead
 from iphs_flow.store.tables import Case, HumanTask
 from iphs_flow.store.unit_of_work import Transaction
 
@@ -49,33 +50,19 @@ def visible_case(tx: Transaction, case_ref: str | int, actor: Actor) -> Case:
 def visible_task(tx: Transaction, task_id: int, actor: Actor) -> tuple[HumanTask, Case]:
     """A task and its case, or NotFound alike for a task that does not exist and one in a case
     the actor may not see (ids cannot be probed). Read in one query."""
-    row, case, _length = _task_with_case(tx, task_id, actor, with_state=False)
+    found = tx.tasks.with_case(task_id)
+    if found is None:
+        raise NotFound(f"there is no task {task_id}")
+    row, case = found
+    require_visible(tx, actor, case, f"for task {task_id}")
     return row, case
 
 
-def visible_task_for_step(tx: Transaction, task_id: int, actor: Actor) -> tuple[HumanTask, Case, int | None]:
-    """As visible_task, with the case's workflow state loaded in the same query (a step is about
-    to run on it) and the stored length of its version's files (see case_sync.engine_ref)."""
-    return _task_with_case(tx, task_id, actor, with_state=True)
-
-
-def _task_with_case(tx: Transaction, task_id: int, actor: Actor,
-                    with_state: bool) -> tuple[HumanTask, Case, int | None]:
-    found = tx.tasks.with_case(task_id, with_state=with_state)
+def visible_task_for_step(tx: Transaction, task_id: int, actor: Actor) -> StepRead:
+    """As visible_task, with all a completion of it needs, in the same query: the case's workflow
+    state, its open tasks, whether it waits for a message (TaskRepository.for_step)."""
+    found = tx.tasks.for_step(task_id)
     if found is None:
         raise NotFound(f"there is no task {task_id}")
-    row, case, files_length = found
-    require_visible(tx, actor, case, f"for task {task_id}")
-    return row, case, files_length
-
-
-def visible_task_to_complete(tx: Transaction, task_id: int, case_id: int,
-                             actor: Actor) -> tuple[HumanTask, Case, list[HumanTask], bool]:
-    """As visible_task, for the write that completes it: with the case's open tasks and whether
-    the case waits for a message, all in one query (`case_id`: the task's case, as read before)."""
-    rows, case, waits = tx.tasks.for_completion(case_id, task_id)
-    row = next((r for r in rows if r.id == task_id), None)
-    if row is None or case is None:
-        raise NotFound(f"there is no task {task_id}")
-    require_visible(tx, actor, case, f"for task {task_id}")
-    return row, case, [r for r in rows if r.state == "open"], waits
+    require_visible(tx, actor, found.case, f"for task {task_id}")
+    return found

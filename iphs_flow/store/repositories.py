@@ -8,12 +8,15 @@ touching either on a listed row raise instead of quietly running a query per row
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Text, cast, delete, func, literal, or_, select, union_all, update
+from sqlalchemy import Text, bindparam, cast, delete, func, literal, or_, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer, joinedload, undefer
+from sqlalchemy.orm.attributes import set_committed_value
 
 from iphs_flow.engine.clock import now
 
@@ -25,6 +28,7 @@ from .tables import (
     CaseComment,
     CaseCounter,
     CaseEvent,
+    CaseFollower,
     DesignDraft,
     GateDecision,
     GroupMember,
@@ -34,6 +38,7 @@ from .tables import (
     Notification,
     Outbox,
     ProcessVersion,
+    Publication,
     StageRecord,
     TaskDraft,
     UserAccount,
@@ -49,8 +54,63 @@ LIST_OF_CASES = (
 )
 
 
+@dataclass(frozen=True)
+class StepRead:
+    """What TaskRepository.for_step read for completing a task."""
+
+    task: HumanTask
+    case: Case
+    open_tasks: list[HumanTask]
+    files_length: int | None
+    waits: bool
+
+
+@dataclass(frozen=True)
+class TakenTask:
+    """What TaskRepository.take_for_completion learnt about the case while closing its task."""
+
+    followed: bool
+    published: bool
+    has_draft: bool
+
+
 def _insert_for(session: Session) -> Any:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+# The statements of a task's completion, built once (building and keying a statement costs more
+# than running it on SQLite); their values are bound when they run.
+def _for_step_statement() -> Any:
+    case_of_task = select(HumanTask.case_id).where(HumanTask.id == bindparam("task_id")).scalar_subquery()
+    files_length = (select(func.length(cast(ProcessVersion.files, Text)))
+                    .where(ProcessVersion.id == Case.process_version_id).scalar_subquery())
+    waits = select(MessageWait.id).where(MessageWait.case_id == Case.id).exists()
+    return (select(HumanTask, Case, files_length, waits).join(Case, Case.id == HumanTask.case_id)
+            .where(HumanTask.case_id == case_of_task,
+                   or_(HumanTask.state == "open", HumanTask.id == bindparam("task_id")))
+            .options(undefer(Case.state)).order_by(HumanTask.id))
+
+
+_FOR_STEP = _for_step_statement()
+
+
+@cache
+def _take_statement(close: bool, with_draft: bool) -> Any:
+    values: dict[str, Any] = ({"state": "completed", "closed_at": bindparam("at"),
+                               "closed_by": bindparam("by")} if close else {"state": HumanTask.state})
+    case_id = bindparam("of_case")
+    followed = select(CaseFollower.id).where(CaseFollower.case_id == case_id).exists()
+    published = select(Publication.id).where(Publication.case_id == case_id).exists()
+    draft = (select(TaskDraft.id).where(TaskDraft.task_id == bindparam("task_id"),
+                                        TaskDraft.username == bindparam("draft_of")).exists()
+             if with_draft else literal(False))
+    return (update(HumanTask)
+            .where(HumanTask.id == bindparam("task_id"), HumanTask.state == "open",
+                   HumanTask.assignee.is_not_distinct_from(bindparam("seen_assignee", type_=HumanTask.assignee.type)),
+                   HumanTask.candidate_group.is_not_distinct_from(
+                       bindparam("seen_group", type_=HumanTask.candidate_group.type)))
+            .values(**values).returning(followed, published, draft)
+            .execution_options(synchronize_session=False))
 
 
 class ProcessRepository:
@@ -184,32 +244,42 @@ class TaskRepository:
     def get(self, task_id: int) -> HumanTask | None:
         return self.session.get(HumanTask, task_id)
 
-    def with_case(self, task_id: int, with_state: bool = False) -> tuple[HumanTask, Case, int | None] | None:
-        """A task and its case (with its process version) in one query. With `with_state` (a
-        step is about to run) also the case's workflow state, and the stored length of its
-        version's files, which tells a cached copy of them from a version edited in place."""
-        query = (select(HumanTask, Case).join(Case, Case.id == HumanTask.case_id)
-                 .where(HumanTask.id == task_id))
-        if with_state:
-            files_length = (select(func.length(cast(ProcessVersion.files, Text)))
-                            .where(ProcessVersion.id == Case.process_version_id).scalar_subquery())
-            query = query.add_columns(files_length).options(undefer(Case.state))
-        found = self.session.execute(query).first()
+    def with_case(self, task_id: int) -> tuple[HumanTask, Case] | None:
+        """A task and its case (with its process version) in one query."""
+        found = self.session.execute(select(HumanTask, Case).join(Case, Case.id == HumanTask.case_id)
+                                     .where(HumanTask.id == task_id)).first()
+        return None if found is None else (found[0], found[1])
+
+    def for_step(self, task_id: int) -> StepRead | None:
+        """In one query, what completing `task_id` needs: the task (whatever its state), its case with
+        the workflow state, the case's open tasks, the stored length of its version's files (it tells
+        a cached copy of them from a version edited in place) and whether the case waits for a message."""
+        rows = self.session.execute(_FOR_STEP, {"task_id": task_id}).all()
+        task = next((r[0] for r in rows if r[0].id == task_id), None)
+        if task is None:
+            return None
+        return StepRead(task, rows[0][1], [r[0] for r in rows if r[0].state == "open"], rows[0][2], bool(rows[0][3]))
+
+    def take_for_completion(self, task: HumanTask, by: str, at: datetime, close: bool,
+                            draft_of: str | None = None) -> TakenTask | None:
+        """Close `task` as completed by `by`, if it is still open and held as it was read (the same
+        assignee and group: a claim in between must not let someone else's completion through);
+        None when it is not. With `close` False (the step did not run) it is only checked.
+
+        The same statement tells what the rest of the write needs to know about the case, as of
+        now, inside this transaction: whether anyone follows it, whether it has a public page,
+        and whether `draft_of` has a saved draft of the task.
+        """
+        found = self.session.execute(_take_statement(close, draft_of is not None), {
+            "task_id": task.id, "of_case": task.case_id, "seen_assignee": task.assignee,
+            "seen_group": task.candidate_group, "at": at, "by": by, "draft_of": draft_of}).first()
         if found is None:
             return None
-        return found[0], found[1], (found[2] if with_state else None)
-
-    def for_completion(self, case_id: int, task_id: int) -> tuple[list[HumanTask], Case | None, bool]:
-        """In one query, for completing `task_id` of case `case_id`: the case's open tasks and the
-        task itself (whatever its state), the case, and whether the case waits for a message."""
-        waits = select(MessageWait.id).where(MessageWait.case_id == Case.id).exists()
-        rows = self.session.execute(
-            select(HumanTask, Case, waits).join(Case, Case.id == HumanTask.case_id)
-            .where(HumanTask.case_id == case_id, or_(HumanTask.state == "open", HumanTask.id == task_id))
-            .order_by(HumanTask.id)).all()
-        if not rows:
-            return [], None, False
-        return [r[0] for r in rows], rows[0][1], bool(rows[0][2])
+        if close:
+            set_committed_value(task, "state", "completed")
+            set_committed_value(task, "closed_at", at)
+            set_committed_value(task, "closed_by", by)
+        return TakenTask(bool(found[0]), bool(found[1]), bool(found[2]))
 
     def open_for_case(self, case_id: int) -> Sequence[HumanTask]:
         return self.session.scalars(

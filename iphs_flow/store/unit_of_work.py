@@ -40,6 +40,7 @@ from .repositories import (
     TaskRepository,
     UserRepository,
 )
+from .tables import FOLLOWED, UNPUBLISHED
 
 
 class Transaction:
@@ -64,6 +65,13 @@ class Transaction:
 
     def commit(self) -> None:
         self.session.commit()
+
+    def know(self, case_id: int, *, followed: bool, published: bool) -> None:
+        """Remember, for the rest of this transaction, what it read about the case: whether anyone
+        follows it and whether it has a public page (tables.FOLLOWED, tables.UNPUBLISHED)."""
+        self.session.info.setdefault(FOLLOWED, {})[case_id] = followed
+        if not published:
+            self.session.info.setdefault(UNPUBLISHED, set()).add(case_id)
 
     def flush(self) -> None:
         self.session.flush()

@@ -120,9 +120,9 @@ class _Tasks:
     def get(self, task_id: int) -> TaskRow | None:
         return self.store.tasks.get(task_id)
 
-    def with_case(self, task_id: int, with_state: bool = False) -> tuple[TaskRow, CaseRow, int | None] | None:
+    def with_case(self, task_id: int) -> tuple[TaskRow, CaseRow] | None:
         task = self.store.tasks.get(task_id)
-        return (task, self.store.cases[task.case_id], None) if task is not None else None
+        return (task, self.store.cases[task.case_id]) if task is not None else None
 
     def open_for_case(self, case_id: int) -> list[TaskRow]:
         return [t for t in self.store.tasks.values() if t.case_id == case_id and t.state == "open"]
