@@ -1,4 +1,8 @@
-"""Two people completing the same task at once: exactly one wins, the other gets a conflict."""
+"""Two people completing the same task at once: exactly one wins, the other gets a conflict.
+
+And what changes while a completion's step runs (a claim, another save of the case) is not
+overwritten: the completion is refused or computed again.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,11 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from iphs_flow.services import cases, processes
-from iphs_flow.services.errors import Conflict
+from iphs_flow.services import assignment, case_admin, cases, processes
+from iphs_flow.services.errors import Conflict, Forbidden
+from iphs_flow.services.permissions import Actor
 from iphs_flow.store.tables import Case, CaseEvent, HumanTask
-from tests.conftest import ANNA, DESIGNER, fixture_files, make_context
+from tests.conftest import ADMIN, ANNA, DESIGNER, LEAD, fixture_files, make_context
 
 RACERS = 8
 
@@ -95,3 +100,60 @@ def test_concurrent_completions_from_separate_processes_on_postgres(postgres_url
     assert outcomes == ["conflict", "conflict", "conflict", "ok"]
     _assert_one_completion(ctx, view.id, task_id)
     ctx.close()
+
+
+LARS = Actor("lars", frozenset({"idea_owner", "innovation_lead"}), frozenset({"innovation-leads"}))
+
+
+def _review_task(ctx) -> tuple[int, int]:
+    """A case of the review loop waiting for its review (a task of the innovation leads' group)."""
+    processes.deploy_process(ctx, fixture_files("review_loop.bpmn"), DESIGNER)
+    view = cases.start_case(ctx, "review_loop", {}, ANNA)
+    view = cases.complete_task(ctx, view.open_tasks[0].id, {"text": "utkast"}, ANNA)
+    return view.id, view.open_tasks[0].id
+
+
+def _while_the_step_runs(monkeypatch, ctx, meanwhile) -> list[int]:
+    """Run `meanwhile()` once, after the completion read the task and before it writes the step."""
+    original, calls = ctx.engine.complete, []
+
+    def complete(*args, **kwargs):
+        if not calls:
+            meanwhile()
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(ctx.engine, "complete", complete)
+    return calls
+
+
+def test_a_task_claimed_by_someone_else_while_its_step_runs_is_not_completed_by_the_first(ctx, monkeypatch) -> None:
+    case_id, task_id = _review_task(ctx)
+    _while_the_step_runs(monkeypatch, ctx, lambda: assignment.claim_task(ctx, task_id, LARS))
+    with pytest.raises(Forbidden):
+        cases.complete_task(ctx, task_id, {"approved": True}, LEAD)
+    with ctx.uow.read() as tx:
+        row = tx.session.get(HumanTask, task_id)
+        assert (row.state, row.assignee) == ("open", "lars")
+        kinds = list(tx.session.scalars(select(CaseEvent.kind).where(CaseEvent.case_id == case_id)
+                                        .order_by(CaseEvent.id)))
+        assert kinds.count("task_completed") == 1  # the draft's only
+        assert tx.session.get(Case, case_id).status == "running"
+
+
+def test_a_case_saved_by_someone_else_while_its_step_runs_is_stepped_again_on_what_they_saved(ctx, monkeypatch) -> None:
+    case_id, task_id = _review_task(ctx)
+
+    def suspend_and_resume() -> None:
+        case_admin.suspend_case(ctx, case_id, ADMIN, "en paus")
+        case_admin.resume_case(ctx, case_id, ADMIN)
+
+    calls = _while_the_step_runs(monkeypatch, ctx, suspend_and_resume)
+    view = cases.complete_task(ctx, task_id, {"approved": True}, LEAD)
+    assert len(calls) == 2  # the first step was computed on a case version that no longer held
+    assert view.status == "completed"
+    with ctx.uow.read() as tx:
+        kinds = list(tx.session.scalars(select(CaseEvent.kind).where(CaseEvent.case_id == case_id)
+                                        .order_by(CaseEvent.id)))
+        assert kinds.count("task_completed") == 2 and kinds.count("case_closed") == 1
+        assert tx.session.get(HumanTask, task_id).state == "completed"
