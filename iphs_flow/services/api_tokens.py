@@ -200,7 +200,8 @@ def authenticate_token(ctx: AppContext, token: str, *, remote_addr: str | None =
     reason: str | None = None
     at = now()
     with ctx.uow.read() as tx:
-        row = tx.api_tokens.by_prefix(prefix) if prefix else None
+        found = tx.api_tokens.by_prefix_with_access(prefix) if prefix else None
+        row, roles, groups = found if found is not None else (None, set(), set())
         # Compare a hash even when nothing matched, so a wrong prefix takes as long as a wrong secret.
         matches = hmac.compare_digest(row.secret_hash if row else _DUMMY_HASH, hash_token(token or ""))
         if row is None or not matches:
@@ -214,7 +215,6 @@ def authenticate_token(ctx: AppContext, token: str, *, remote_addr: str | None =
             elif not row.user.is_active:
                 reason = "deactivated"
             else:
-                roles, groups = tx.users.access(row.user_id)
                 grant = TokenGrant(Actor(owner, frozenset(roles), frozenset(groups)),
                                    frozenset(row.scopes.split()), row.id)
                 stale = row.last_used_at is None or at - row.last_used_at >= LAST_USED_RESOLUTION

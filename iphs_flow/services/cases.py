@@ -161,7 +161,7 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
             if taken is None:  # completed, cancelled, claimed or handed on meanwhile: read again
                 tx.session.rollback()
                 continue
-            tx.know(case.id, followed=taken.followed, published=taken.published)
+            tx.know(case.id, **taken.case_facts)
             open_before = [r for r in found.open_tasks if not (closing and r.id == row.id)]
             title_before = case.title
             try:

@@ -34,8 +34,8 @@ from iphs_flow.engine.clock import now
 from iphs_flow.engine.vocabulary import HOLD_OUTCOMES
 from iphs_flow.notify.follow_words import outcome_label, stage_label
 from iphs_flow.notify.render import language_of, render
+from iphs_flow.store import case_facts
 from iphs_flow.store.tables import (
-    FOLLOWED,
     Case,
     CaseFollower,
     CaseUpdate,
@@ -285,9 +285,9 @@ def set_settings(ctx: AppContext, actor: Actor, case_mail: Any, monthly_digest: 
 
 
 def _has_followers(tx: Transaction, case_id: int) -> bool:
-    known = tx.session.info.get(FOLLOWED)
-    if known is not None and case_id in known:  # read in this transaction already (Transaction.know)
-        return bool(known[case_id])
+    known = case_facts.known(tx.session, case_id, case_facts.FOLLOWED)
+    if known is not None:  # read in this transaction already
+        return known
     return bool(tx.session.scalar(select(exists().where(CaseFollower.case_id == case_id))))
 
 

@@ -24,6 +24,7 @@ from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.calendar import STOCKHOLM
 from iphs_flow.engine.clock import now
 from iphs_flow.engine.vocabulary import gate_outcome
+from iphs_flow.store import case_facts
 from iphs_flow.store.tables import Case, CaseEvent, GateDecision, Lesson, StageRecord
 
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -114,6 +115,8 @@ def record_lesson(session: Session | Connection, *, case_id: int, source: str, t
     unit, goals = _context(session, case_id)
     rounds = session.execute(select(func.count(Lesson.id)).where(Lesson.case_id == case_id,
                                                                  Lesson.source == source)).scalar_one()
+    if isinstance(session, Session):  # the case has a lesson now, whatever the transaction read before
+        case_facts.note(session, case_id, **{case_facts.HAS_LESSONS: True})
     return session.execute(insert(Lesson).values(
         case_id=case_id, source=source, task_key=task_key, round=int(rounds) + 1, event_id=event_id, stage=stage,
         outcome=_outcome(session, source, case_id, data, gate_result)[:40], unit=unit, goals=goals,

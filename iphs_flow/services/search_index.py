@@ -19,6 +19,7 @@ from sqlalchemy import Connection, delete, insert, inspect, null, select, text, 
 from sqlalchemy.orm import Session
 
 from iphs_flow.engine.clock import now
+from iphs_flow.store import case_facts
 from iphs_flow.store.tables import Case, CaseEvent, Lesson, SearchDocument, SecrecyMarking
 
 from .lessons import public_parts
@@ -129,6 +130,8 @@ def _case_documents(session: Session | Connection, case_id: int, title: str | No
         .where(CaseEvent.case_id == case_id, CaseEvent.kind.in_(("case_started", "task_completed")))
         .order_by(CaseEvent.id)).all()
     # Secret-marked fields (OSL) are never indexed, so no match or snippet can show them.
+    secrecy = secrecy and case_facts.known(session, case_id, case_facts.SECRET_MARKED) is not False
+    lessons = lessons and case_facts.known(session, case_id, case_facts.HAS_LESSONS) is not False
     secrets = secrets_of_case(session, case_id) if secrecy else None
     events = [(r[0], r[1], {**(r[2] or {}), "data": redact((r[2] or {}).get("data") or {}, secrets)})
               if secrets else (r[0], r[1], r[2] or {}) for r in rows]

@@ -27,7 +27,7 @@ HANDED_ON = "task_assigned"
 
 
 def has_members(tx: Transaction, group: str) -> bool:
-    return bool(tx.users.members(group))
+    return tx.users.has_active_member(group)
 
 
 def _staff(tx: Transaction, case: Case, row: HumanTask) -> str | None:

@@ -13,13 +13,16 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, delete, func, literal, or_, select, union_all, update
+from sqlalchemy import JSON, Text, bindparam, cast, delete, func, literal, or_, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, defer, joinedload, undefer
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.functions import FunctionElement
 
 from iphs_flow.engine.clock import now
 
+from . import case_facts
 from .tables import (
     AccessLog,
     ApiToken,
@@ -34,11 +37,13 @@ from .tables import (
     GroupMember,
     HumanTask,
     IdempotencyKey,
+    Lesson,
     MessageWait,
     Notification,
     Outbox,
     ProcessVersion,
     Publication,
+    SecrecyMarking,
     StageRecord,
     TaskDraft,
     UserAccount,
@@ -67,11 +72,11 @@ class StepRead:
 
 @dataclass(frozen=True)
 class TakenTask:
-    """What TaskRepository.take_for_completion learnt about the case while closing its task."""
+    """What TaskRepository.take_for_completion learnt while closing the task: whether the person
+    has a draft of it, and facts of its case (case_facts.py) for the rest of the transaction."""
 
-    followed: bool
-    published: bool
     has_draft: bool
+    case_facts: dict[str, bool]
 
 
 def _insert_for(session: Session) -> Any:
@@ -101,6 +106,8 @@ def _take_statement(close: bool, with_draft: bool) -> Any:
     case_id = bindparam("of_case")
     followed = select(CaseFollower.id).where(CaseFollower.case_id == case_id).exists()
     published = select(Publication.id).where(Publication.case_id == case_id).exists()
+    secret_marked = select(SecrecyMarking.case_id).where(SecrecyMarking.case_id == case_id).exists()
+    has_lessons = select(Lesson.id).where(Lesson.case_id == case_id).exists()
     draft = (select(TaskDraft.id).where(TaskDraft.task_id == bindparam("task_id"),
                                         TaskDraft.username == bindparam("draft_of")).exists()
              if with_draft else literal(False))
@@ -109,8 +116,39 @@ def _take_statement(close: bool, with_draft: bool) -> Any:
                    HumanTask.assignee.is_not_distinct_from(bindparam("seen_assignee", type_=HumanTask.assignee.type)),
                    HumanTask.candidate_group.is_not_distinct_from(
                        bindparam("seen_group", type_=HumanTask.candidate_group.type)))
-            .values(**values).returning(followed, published, draft)
+            .values(**values).returning(followed, published, secret_marked, has_lessons, draft)
             .execution_options(synchronize_session=False))
+
+
+_HAS_ACTIVE_MEMBER = select(
+    select(GroupMember.user_id).join(UserGroup, UserGroup.id == GroupMember.group_id)
+    .join(UserAccount, UserAccount.id == GroupMember.user_id)
+    .where(UserGroup.name == bindparam("group"), UserAccount.is_active.is_(True)).exists())
+
+
+class json_list(FunctionElement[Any]):
+    """The values of a column as one JSON array (an aggregate): json_group_array / json_agg."""
+
+    type = JSON()
+    inherit_cache = True
+
+
+@compiles(json_list, "sqlite")
+def _json_list_sqlite(element: json_list, compiler: Any, **kw: Any) -> str:
+    return f"json_group_array({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(json_list, "postgresql")
+def _json_list_postgresql(element: json_list, compiler: Any, **kw: Any) -> str:
+    return f"json_agg({compiler.process(element.clauses, **kw)})"
+
+
+_TOKEN_WITH_ACCESS = (
+    select(ApiToken,
+           select(json_list(UserRole.role)).where(UserRole.user_id == ApiToken.user_id).scalar_subquery(),
+           select(json_list(UserGroup.name)).join(GroupMember, GroupMember.group_id == UserGroup.id)
+           .where(GroupMember.user_id == ApiToken.user_id).scalar_subquery())
+    .where(ApiToken.prefix == bindparam("prefix")).options(joinedload(ApiToken.user)))
 
 
 class ProcessRepository:
@@ -268,7 +306,7 @@ class TaskRepository:
 
         The same statement tells what the rest of the write needs to know about the case, as of
         now, inside this transaction: whether anyone follows it, whether it has a public page,
-        and whether `draft_of` has a saved draft of the task.
+        secret-marked fields or lessons (case_facts.py), and whether `draft_of` has a saved draft.
         """
         found = self.session.execute(_take_statement(close, draft_of is not None), {
             "task_id": task.id, "of_case": task.case_id, "seen_assignee": task.assignee,
@@ -279,7 +317,9 @@ class TaskRepository:
             set_committed_value(task, "state", "completed")
             set_committed_value(task, "closed_at", at)
             set_committed_value(task, "closed_by", by)
-        return TakenTask(bool(found[0]), bool(found[1]), bool(found[2]))
+        return TakenTask(bool(found[4]), {case_facts.FOLLOWED: bool(found[0]), case_facts.PUBLISHED: bool(found[1]),
+                                          case_facts.SECRET_MARKED: bool(found[2]),
+                                          case_facts.HAS_LESSONS: bool(found[3])})
 
     def open_for_case(self, case_id: int) -> Sequence[HumanTask]:
         return self.session.scalars(
@@ -607,6 +647,10 @@ class UserRepository:
             .where(UserGroup.name == group, UserAccount.is_active.is_(True)).order_by(UserAccount.username)
         ).all()
 
+    def has_active_member(self, group: str) -> bool:
+        """Whether anyone active is in `group` (a new task's people), without loading them."""
+        return bool(self.session.scalar(_HAS_ACTIVE_MEMBER, {"group": group}))
+
     def all(self) -> Sequence[UserAccount]:
         return self.session.scalars(select(UserAccount).order_by(UserAccount.username)).all()
 
@@ -685,6 +729,13 @@ class ApiTokenRepository:
         """The token with this prefix, its owner read in the same query."""
         return self.session.scalars(select(ApiToken).where(ApiToken.prefix == prefix)
                                     .options(joinedload(ApiToken.user))).first()
+
+    def by_prefix_with_access(self, prefix: str) -> tuple[ApiToken, set[str], set[str]] | None:
+        """As by_prefix, with its owner's roles and groups, in one query (every API request asks)."""
+        found = self.session.execute(_TOKEN_WITH_ACCESS, {"prefix": prefix}).first()
+        if found is None:
+            return None
+        return found[0], set(found[1] or ()), set(found[2] or ())
 
     def for_user(self, username: str) -> Sequence[ApiToken]:
         return self.session.scalars(

@@ -30,6 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 from sqlalchemy.types import TypeDecorator
 
 from iphs_flow.engine.clock import now
+from iphs_flow.store import case_facts
 
 # SQLite stores BIGINT primary keys as plain INTEGER so they keep auto-incrementing.
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -721,13 +722,6 @@ class ContactConsent(Base):
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
-# Facts a transaction learnt about cases inside itself, kept in its session's `info` (a session
-# lives for one transaction, see unit_of_work.py): case ids without a publication, and case id ->
-# whether anyone follows the case. They spare the statements that would ask again.
-UNPUBLISHED = "iphs_unpublished"
-FOLLOWED = "iphs_followed"
-
-
 @event.listens_for(Session, "before_flush")
 def _published_case_moved(session: Session, _context: Any, _instances: Any) -> None:
     """A case that moves to another stage or status, or gets a gate decision, changes what its public
@@ -737,9 +731,8 @@ def _published_case_moved(session: Session, _context: Any, _instances: Any) -> N
              and (inspect(obj).attrs.stage.history.has_changes() or inspect(obj).attrs.status.history.has_changes())]
     # A new gate decision changes the status words ("Vilande", "Genomförd") even where the status stays.
     moved += [obj.case_id for obj in session.new if isinstance(obj, GateDecision) and obj.case_id is not None]
-    unpublished = session.info.get(UNPUBLISHED)
-    if unpublished:  # cases this transaction saw to have no publication (no statement needed)
-        moved = [case_id for case_id in moved if case_id not in unpublished]
+    # Cases this transaction saw to have no publication need no statement (case_facts.py).
+    moved = [case_id for case_id in moved if case_facts.known(session, case_id, case_facts.PUBLISHED) is not False]
     if moved:
         session.connection().execute(
             update(Publication.__table__).where(Publication.__table__.c.case_id.in_(moved)).values(public_changed_at=now()))

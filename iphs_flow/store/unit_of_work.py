@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
+from . import case_facts
 from .database import WRITE
 from .repositories import (
     ApiTokenRepository,
@@ -40,7 +41,6 @@ from .repositories import (
     TaskRepository,
     UserRepository,
 )
-from .tables import FOLLOWED, UNPUBLISHED
 
 
 class Transaction:
@@ -66,12 +66,9 @@ class Transaction:
     def commit(self) -> None:
         self.session.commit()
 
-    def know(self, case_id: int, *, followed: bool, published: bool) -> None:
-        """Remember, for the rest of this transaction, what it read about the case: whether anyone
-        follows it and whether it has a public page (tables.FOLLOWED, tables.UNPUBLISHED)."""
-        self.session.info.setdefault(FOLLOWED, {})[case_id] = followed
-        if not published:
-            self.session.info.setdefault(UNPUBLISHED, set()).add(case_id)
+    def know(self, case_id: int, **facts: bool) -> None:
+        """Remember, for the rest of this transaction, what it read about the case (case_facts.py)."""
+        case_facts.note(self.session, case_id, **facts)
 
     def flush(self) -> None:
         self.session.flush()
