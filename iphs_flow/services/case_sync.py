@@ -82,8 +82,9 @@ def apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: dic
 
     The open tasks are read once; what the step closes and opens is then known here, so
     the notices and the answer need no second read. Nothing is flushed until the new
-    tasks need their ids, so the history rows, the case row and the inbox rows go to the
-    database together (one INSERT per table). A caller that read the case's open tasks
+    tasks need their ids, so the case row and the inbox rows go to the database together,
+    and the step's history rows, which nobody needs the ids of, are written in one INSERT
+    (EventRepository.add_later). A caller that read the case's open tasks
     (`open_before`) and whether it waits for a message (`waits`) in this transaction, with
     the case row, passes them on and saves the queries.
     """
@@ -109,7 +110,8 @@ def _apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: di
     case.updated_at = at
     if result.stage is not None:
         if result.stage != case.stage:  # the history the portfolio's funnel and stage times are read from
-            tx.events.add(case.id, ENGINE, "stage_entered", data={"stage": result.stage, "from": case.stage}, at=at)
+            tx.events.add_later(case.id, ENGINE, "stage_entered", data={"stage": result.stage, "from": case.stage},
+                                at=at)
         case.stage = result.stage
     if result.status == "completed" and case.closed_at is None:
         case.closed_at = at
@@ -124,7 +126,7 @@ def _apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: di
             kind = "timer_fired"
         else:
             kind = {"completed": "step", "cancelled": "step_cancelled", "error": "step_failed"}[step.outcome]
-        tx.events.add(case.id, ENGINE, kind, task_key=step.bpmn_id, task_name=step.name,
+        tx.events.add_later(case.id, ENGINE, kind, task_key=step.bpmn_id, task_name=step.name,
                       data={"type": step.kind}, at=at)
 
     open_ids = [t.id for t in result.open_tasks]
@@ -148,7 +150,7 @@ def _apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: di
             process_id=task.process_id, lane=task.lane, candidate_group=group, assignee=assignee,
             form_key=task.form_key, stage=task.stage, due_at=task.due_at, state="open", created_at=at,
         )))
-        tx.events.add(case.id, ENGINE, "task_opened", task_key=task.bpmn_id, task_name=task.name,
+        tx.events.add_later(case.id, ENGINE, "task_opened", task_key=task.bpmn_id, task_name=task.name,
                       data={"due_at": task.due_at.isoformat() if task.due_at else None,
                             "candidate_group": group, "assignee": assignee}, at=at)
     if opened:
@@ -166,15 +168,17 @@ def _apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: di
         }
         key = f"notify:{case.id}:{note.source_task_id}:{index}"
         tx.outbox.add_once(key, "notification", payload, case_id=case.id, due_at=at)
-        event = tx.events.add(case.id, ENGINE, "notification", task_key=note.source, data=payload, at=at)
-        if actor == ENGINE:
+        if actor == ENGINE:  # a decision the process took by itself is recorded with its history row
+            event = tx.events.add(case.id, ENGINE, "notification", task_key=note.source, data=payload, at=at)
             record_engine_decision(tx, case, note, result, event)
+        else:
+            tx.events.add_later(case.id, ENGINE, "notification", task_key=note.source, data=payload, at=at)
 
     sync_waits(tx, case, result, waited=waits)
     if result.incident:
-        tx.events.add(case.id, ENGINE, "incident", data={"message": result.incident}, at=at)
+        tx.events.add_later(case.id, ENGINE, "incident", data={"message": result.incident}, at=at)
     if result.status == "completed":
-        tx.events.add(case.id, ENGINE, "case_closed", data={}, at=at)
+        tx.events.add_later(case.id, ENGINE, "case_closed", data={}, at=at)
     return open_rows
 
 

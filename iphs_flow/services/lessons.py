@@ -127,7 +127,7 @@ def record_for_completion(session: Session, case_id: int, form_key: str | None, 
                           data: Mapping[str, Any], outcome: str | None, author: str, event: CaseEvent) -> int | None:
     """The lesson of a completed task, in the completing transaction (services/records.py calls it)."""
     source = source_of(form_key, outcome)
-    if source is None:
+    if source is None or not any(lesson_texts(data).values()):
         return None
     session.flush()  # the history row's id
     return record_lesson(session, case_id=case_id, source=source, task_key=task_key, stage=stage, data=data,

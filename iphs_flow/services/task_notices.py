@@ -37,10 +37,10 @@ def _staff(tx: Transaction, case: Case, row: HumanTask) -> str | None:
         return None
     if group != FALLBACK_GROUP and has_members(tx, FALLBACK_GROUP):
         row.candidate_group = FALLBACK_GROUP
-        tx.events.add(case.id, "system", "task_rerouted", task_key=row.task_key, task_name=row.name,
+        tx.events.add_later(case.id, "system", "task_rerouted", task_key=row.task_key, task_name=row.name,
                       data={"task_id": row.id, "from_group": group, "to_group": FALLBACK_GROUP})
         return group
-    tx.events.add(case.id, "system", "task_unstaffed", task_key=row.task_key, task_name=row.name,
+    tx.events.add_later(case.id, "system", "task_unstaffed", task_key=row.task_key, task_name=row.name,
                   data={"task_id": row.id, "group": group, "fallback": FALLBACK_GROUP})
     return ""
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import JSON, Text, bindparam, cast, delete, func, literal, or_, select, union_all, update
+from sqlalchemy import JSON, Text, bindparam, cast, delete, event, func, insert, literal, or_, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, defer, joinedload, undefer
@@ -149,6 +149,29 @@ _TOKEN_WITH_ACCESS = (
            select(json_list(UserGroup.name)).join(GroupMember, GroupMember.group_id == UserGroup.id)
            .where(GroupMember.user_id == ApiToken.user_id).scalar_subquery())
     .where(ApiToken.prefix == bindparam("prefix")).options(joinedload(ApiToken.user)))
+
+
+PENDING_EVENTS = "iphs_pending_events"
+
+
+def write_pending_events(session: Session) -> None:
+    """Write the history rows added with `add_later`, after every row added before them (flushed first)."""
+    rows = session.info.pop(PENDING_EVENTS, None)
+    if rows:
+        session.flush()
+        session.execute(insert(CaseEvent.__table__), rows)
+
+
+@event.listens_for(Session, "before_commit")
+def _pending_events_before_commit(session: Session) -> None:
+    write_pending_events(session)
+
+
+@cache
+def _add_once_statement(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT (idempotency_key) DO NOTHING, built once per dialect (every step queues work)."""
+    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert_for(Outbox.__table__).on_conflict_do_nothing(index_elements=[Outbox.__table__.c.idempotency_key])
 
 
 class ProcessRepository:
@@ -441,16 +464,36 @@ class AttachmentRepository:
 
 
 class EventRepository:
+    """The history. `add` gives the row (its id once flushed); `add_later` is for the many rows of a
+    step that nobody needs the id of. PostgreSQL gets all the rows of a flush in one INSERT either
+    way (the ORM's insertmanyvalues returns their ids in order); SQLite cannot return a batch's ids
+    in order, so the ORM sends one INSERT per row, and `add_later` rows are kept back and written
+    together, in the order they were added among the transaction's history rows, in one INSERT
+    (write_pending_events)."""
+
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._batched = session.get_bind().dialect.name == "sqlite"
 
     def add(self, case_id: int, actor: str, kind: str, *, task_key: str | None = None,
             task_name: str | None = None, data: dict[str, Any] | None = None,
             at: datetime | None = None) -> CaseEvent:
-        event = CaseEvent(case_id=case_id, actor=actor, kind=kind, task_key=task_key,
-                          task_name=task_name, data=data or {}, at=at or now())
-        self.session.add(event)
-        return event
+        if self.session.info.get(PENDING_EVENTS):
+            write_pending_events(self.session)  # the rows added before this one come before it
+        row = CaseEvent(case_id=case_id, actor=actor, kind=kind, task_key=task_key,
+                        task_name=task_name, data=data or {}, at=at or now())
+        self.session.add(row)
+        return row
+
+    def add_later(self, case_id: int, actor: str, kind: str, *, task_key: str | None = None,
+                  task_name: str | None = None, data: dict[str, Any] | None = None,
+                  at: datetime | None = None) -> None:
+        if not self._batched:
+            self.add(case_id, actor, kind, task_key=task_key, task_name=task_name, data=data, at=at)
+            return
+        self.session.info.setdefault(PENDING_EVENTS, []).append({
+            "case_id": case_id, "actor": actor, "kind": kind, "task_key": task_key, "task_name": task_name,
+            "data": data or {}, "at": at or now()})
 
     def for_case(self, case_id: int, limit: int = 1000) -> Sequence[CaseEvent]:
         return self.session.scalars(
@@ -469,12 +512,10 @@ class OutboxRepository:
     def add_once(self, idempotency_key: str, kind: str, payload: dict[str, Any],
                  case_id: int | None = None, due_at: datetime | None = None) -> bool:
         """Queue work unless the same key was queued before; True if it was new."""
-        insert = _insert_for(self.session)
-        stmt = insert(Outbox).values(
-            idempotency_key=idempotency_key, kind=kind, payload=payload, case_id=case_id,
-            status="pending", due_at=due_at or now(), attempts=0, created_at=now(),
-        ).on_conflict_do_nothing(index_elements=[Outbox.idempotency_key])
-        result = self.session.execute(stmt)
+        at = now()
+        result = self.session.execute(_add_once_statement(self.session.get_bind().dialect.name), {
+            "idempotency_key": idempotency_key, "kind": kind, "payload": payload, "case_id": case_id,
+            "status": "pending", "due_at": due_at or at, "attempts": 0, "created_at": at})
         return bool(result.rowcount)
 
     def for_case(self, case_id: int) -> Sequence[Outbox]:

@@ -40,6 +40,7 @@ from .repositories import (
     RecordRepository,
     TaskRepository,
     UserRepository,
+    write_pending_events,
 )
 
 
@@ -72,6 +73,7 @@ class Transaction:
 
     def flush(self) -> None:
         self.session.flush()
+        write_pending_events(self.session)
 
 
 class _Held:

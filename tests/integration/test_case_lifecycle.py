@@ -248,3 +248,23 @@ def test_a_form_field_that_would_hide_a_script_helper_is_refused_at_deploy(ctx, 
     ctx.settings = replace(ctx.settings, forms_dir=forms)
     with pytest.raises(InvalidProcess, match="reserve: now"):
         deploy(ctx, "review_loop.bpmn")
+
+
+def test_a_completions_history_rows_are_stored_in_the_order_they_happened(ctx) -> None:
+    """The person's completion first, then what the engine did after it, then the task it opened;
+    the rows nobody needs the ids of are written together (EventRepository.add_later) and must
+    still fall in place among the others."""
+    deploy(ctx, "review_loop.bpmn")
+    view = cases.start_case(ctx, "review_loop", {"title": "Ordning"}, ANNA)
+    with ctx.uow.read() as tx:
+        before = tx.session.scalar(select(func.max(CaseEvent.id)).where(CaseEvent.case_id == view.id))
+    view = cases.complete_task(ctx, view.open_tasks[0].id, {"text": "utkast"}, ANNA)
+    view = cases.complete_task(ctx, view.open_tasks[0].id, {"approved": True}, LEAD)
+    with ctx.uow.read() as tx:
+        rows = tx.session.execute(select(CaseEvent.kind, CaseEvent.task_key).where(
+            CaseEvent.case_id == view.id, CaseEvent.id > before).order_by(CaseEvent.id)).all()
+    assert [tuple(r) for r in rows] == [
+        ("task_completed", "draft"), ("stage_entered", None), ("step", "count"), ("task_opened", "review"),
+        ("task_unstaffed", "review"),  # nobody is in the innovation leads' group here
+        ("task_completed", "review"), ("step_cancelled", "review_late"), ("step", "decide"), ("step", "done"),
+        ("case_closed", None)]

@@ -149,6 +149,9 @@ class _Events:
         self.store.events.append(event)
         return event
 
+    def add_later(self, case_id: int, actor: str, kind: str, **values: Any) -> None:
+        self.add(case_id, actor, kind, **values)
+
     def for_case(self, case_id: int, limit: int = 1000) -> list[Record]:
         return [e for e in self.store.events if e.case_id == case_id][:limit]
 
