@@ -1,6 +1,7 @@
 """Engine benchmark: task completions through the service layer, and a 1,000-round loop.
 
     python -m bench.engine [--completions N] [--rounds N] [--skip-postgres]
+    python -m bench.engine --baseline PATH [--completions N] [--skip-postgres]
 
 Prints, for SQLite and PostgreSQL: completions per second through the service layer
 (load + run + save + inbox index + history in one transaction), p50/p95 per completion,
@@ -12,18 +13,27 @@ The cost of isolation (engine/workers.py): p50/p95 per completion through the se
 on SQLite with the steps in worker processes (the default) and in-process (only here,
 for the comparison), measured alternately in the same run; and the time to replace a
 killed worker (from the kill until a completion that needed the new worker returns).
+
+With `--baseline PATH` (a git worktree of any commit) only the completions through the
+services are measured, for this checkout and that one, each in a process of its own running
+its own code, on SQLite (workers and in-process) and PostgreSQL (workers), interleaved in
+slices of 50 completions so both see the same machine load; printed with the ratio, the
+load average, and the SQL statements and commits per completion.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -207,12 +217,126 @@ def run_backend(label: str, url: str, completions: int, rounds: int) -> None:
     ctx.close()
 
 
+# Runs inside a checkout (its own code, whatever commit): one context per setup, then completions
+# on command ("<setup> <n>" on stdin), answering with their times and statement counts as JSON.
+CHILD = r"""
+import json, sys, time
+from pathlib import Path
+from sqlalchemy import event
+from iphs_flow.bootstrap import build
+from iphs_flow.config import Settings
+from iphs_flow.services import cases, processes
+from iphs_flow.services.permissions import Actor
+from iphs_flow.store.migrate import upgrade
+model, forms, setups = sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3])
+owner = Actor("anna", frozenset({"idea_owner"}))
+lead = Actor("lena", frozenset({"idea_owner", "innovation_lead"}), frozenset({"innovation-leads"}))
+designer = Actor("dora", frozenset({"process_designer"}))
+worlds, counts = {}, {"statements": 0, "commits": 0}
+def count(key):
+    def listener(*_args):
+        counts[key] += 1
+    return listener
+for label, (url, inline) in setups.items():
+    ctx = build(Settings(database_url=url, forms_dir=forms, engine_in_process=inline))
+    upgrade(ctx.uow.engine)
+    processes.deploy_process(ctx, {"review_loop.bpmn": open(model, "rb").read()}, designer)
+    cases.start_case(ctx, "review_loop", {}, owner)
+    event.listen(ctx.uow.engine, "before_cursor_execute", count("statements"))
+    event.listen(ctx.uow.engine, "commit", count("commits"))
+    worlds[label] = (ctx, [cases.start_case(ctx, "review_loop", {"title": f"Fall {i}"}, owner) for i in range(20)], [0])
+print(json.dumps("ready"), flush=True)
+for line in sys.stdin:
+    label, n = line.split()
+    ctx, views, done = worlds[label]
+    times, counts["statements"], counts["commits"] = [], 0, 0
+    cpu = time.process_time()
+    for _ in range(int(n)):
+        m = done[0]
+        done[0] += 1
+        task = views[m % len(views)].open_tasks[0]
+        draft = task.task_key == "draft"
+        data = {"text": f"utkast {m}"} if draft else {"approved": False}
+        t0 = time.perf_counter()
+        views[m % len(views)] = cases.complete_task(ctx, task.id, data, owner if draft else lead)
+        times.append(time.perf_counter() - t0)
+    print(json.dumps({"times": times, "cpu": time.process_time() - cpu, **counts}), flush=True)
+for ctx, _views, _done in worlds.values():
+    ctx.close()
+"""
+
+
+def compare(baseline: Path, completions: int, postgres: bool) -> None:
+    """This checkout against `baseline`, interleaved (see the module docstring)."""
+    trees = {"this": ROOT, "baseline": baseline.resolve()}
+    with ExitStack() as stack:
+        setups: dict[str, dict[str, tuple[str, bool]]] = {label: {} for label in trees}
+        for label in trees:
+            setups[label]["SQLite workers"] = (stack.enter_context(sqlite_database()), False)
+            setups[label]["SQLite in-process"] = (stack.enter_context(sqlite_database()), True)
+            if postgres:
+                setups[label]["PostgreSQL workers"] = (stack.enter_context(postgres_database()), False)
+        children = {}
+        for label, tree in trees.items():
+            env = {**os.environ, "PYTHONPATH": str(tree)}
+            child = subprocess.Popen(
+                [sys.executable, "-c", CHILD, str(MODEL), str(FORMS),
+                 json.dumps({k.replace(" ", "_"): v for k, v in setups[label].items()})],
+                cwd=tree, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            stack.callback(child.kill)
+            if json.loads(child.stdout.readline()) != "ready":
+                raise SystemExit(f"{label}: the checkout did not start")
+            children[label] = child
+        results: dict[tuple[str, str], dict] = {}
+        loads = []
+        for setup in setups["this"]:
+            key = setup.replace(" ", "_")
+            for n in range(max(1, completions // 50)):
+                loads.append(os.getloadavg()[0])
+                for label, child in sorted(children.items(), reverse=bool(n % 2)):  # each goes first in turn
+                    child.stdin.write(f"{key} 50\n")
+                    child.stdin.flush()
+                    answer = json.loads(child.stdout.readline())
+                    found = results.setdefault((setup, label),
+                                               {"times": [], "cpu": 0.0, "statements": 0, "commits": 0, "n": 0})
+                    found["times"] += answer["times"]
+                    found["cpu"] += answer["cpu"]
+                    found["statements"] += answer["statements"]
+                    found["commits"] += answer["commits"]
+                    found["n"] += len(answer["times"])
+        for child in children.values():
+            child.stdin.close()
+            child.wait(60)
+    print(f"Completions through the services, interleaved in slices of 50 (load average "
+          f"{min(loads):.2f}-{max(loads):.2f} during the run):")
+    for label, tree in trees.items():
+        commit = subprocess.run(["git", "-C", str(tree), "log", "-1", "--format=%h %s"], capture_output=True,
+                                text=True).stdout.strip()
+        print(f"  {label}: {tree} ({commit[:90]})")
+    print(f"  {'':<20}{'':<10}{'p50':>9}{'p95':>9}{'CPU':>9}{'stmts':>7}{'commits':>9}")
+    for setup in setups["this"]:
+        p50, cpu = {}, {}
+        for label in trees:
+            found = results[(setup, label)]
+            p50[label] = pct(found["times"], 0.5) * 1000
+            cpu[label] = found["cpu"] / found["n"] * 1000
+            print(f"  {setup:<20}{label:<10}{p50[label]:>7.2f}ms{pct(found['times'], 0.95) * 1000:>7.2f}ms"
+                  f"{cpu[label]:>7.2f}ms{found['statements'] / found['n']:>7.1f}{found['commits'] / found['n']:>9.2f}")
+        print(f"  {setup:<20}baseline / this: {p50['baseline'] / p50['this']:.2f}x at p50, "
+              f"{cpu['baseline'] / cpu['this']:.2f}x in CPU")
+    print("  CPU: the service process's own CPU time per completion (the engine workers' is not in it)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--completions", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=1000)
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--baseline", type=Path, default=None, help="a second checkout (git worktree) to compare")
     args = parser.parse_args()
+    if args.baseline is not None:
+        compare(args.baseline, args.completions, not args.skip_postgres)
+        return
 
     print("Engine only (no database), mean per completion over rounds mark±2:")
     for label, prune in (("with pruning", True), ("SpiffWorkflow alone", False)):
