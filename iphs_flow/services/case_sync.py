@@ -59,6 +59,27 @@ def engine_ref(version: ProcessVersion, stored_length: int | None = None) -> Mod
     return ref
 
 
+_FORMS: OrderedDict[tuple[int, str, int | None], dict[str, Any]] = OrderedDict()
+
+
+def version_forms(tx: Transaction, version: ProcessVersion, stored_length: int | None) -> dict[str, Any]:
+    """The forms of a deployed version, read from the database once per process (as engine_ref
+    keeps its files): `stored_length`, the length of the stored forms read with the case, tells a
+    version edited in place from the copy kept here. Treat the answer as read-only."""
+    key = (version.id, version.content_hash, stored_length)
+    with _REFS_LOCK:
+        forms = _FORMS.get(key)
+        if forms is not None:
+            _FORMS.move_to_end(key)
+            return forms
+    forms = tx.processes.forms_of(version.id)
+    with _REFS_LOCK:
+        _FORMS[key] = forms
+        while len(_FORMS) > _REFS_KEPT:
+            _FORMS.popitem(last=False)
+    return forms
+
+
 def _assignment(task: OpenTask, case: Case, lane_groups: dict[str, str]) -> tuple[str | None, str | None]:
     """(candidate group, assignee) for a new task: the model's assignee and group, else its lane's
     (a task in no lane: the fallback group)."""

@@ -16,7 +16,7 @@ from iphs_flow.engine.numbers import coerce_numbers
 from iphs_flow.store.tables import Case, HumanTask
 
 from . import json_safety
-from .case_sync import ENGINE, STEP_ATTEMPTS, apply_step, case_view, engine_ref
+from .case_sync import ENGINE, STEP_ATTEMPTS, apply_step, case_view, engine_ref, version_forms
 from .errors import Conflict, InvalidInput, NotFound
 from .form_patterns import FormValidator
 from .idempotency import IdempotentRequest
@@ -138,7 +138,8 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
             if row.state == "open":
                 require_task_access(actor, row.assignee, row.candidate_group)
             _check_open(row, case, expected_version)
-            form = case.process_version.forms.get(row.form_key) if row.form_key else None
+            forms = version_forms(tx, case.process_version, found.forms_length) if row.form_key else {}
+            form = forms.get(row.form_key) if row.form_key else None
             if form:
                 data = coerce_numbers(form["schema"], data)  # "250 000" and "1,5" where a number is asked
             validate_form(form, data)

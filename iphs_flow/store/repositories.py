@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, Text, bindparam, cast, delete, event, func, insert, literal, or_, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session, defer, joinedload, undefer
+from sqlalchemy.orm import Session, defaultload, defer, joinedload, undefer
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -68,6 +68,7 @@ class StepRead:
     open_tasks: list[HumanTask]
     files_length: int | None
     waits: bool
+    forms_length: int | None  # the version's forms are not in the row: see case_sync.version_forms
 
 
 @dataclass(frozen=True)
@@ -89,11 +90,14 @@ def _for_step_statement() -> Any:
     case_of_task = select(HumanTask.case_id).where(HumanTask.id == bindparam("task_id")).scalar_subquery()
     files_length = (select(func.length(cast(ProcessVersion.files, Text)))
                     .where(ProcessVersion.id == Case.process_version_id).scalar_subquery())
+    forms_length = (select(func.length(cast(ProcessVersion.forms, Text)))
+                    .where(ProcessVersion.id == Case.process_version_id).scalar_subquery())
     waits = select(MessageWait.id).where(MessageWait.case_id == Case.id).exists()
-    return (select(HumanTask, Case, files_length, waits).join(Case, Case.id == HumanTask.case_id)
+    return (select(HumanTask, Case, files_length, waits, forms_length).join(Case, Case.id == HumanTask.case_id)
             .where(HumanTask.case_id == case_of_task,
                    or_(HumanTask.state == "open", HumanTask.id == bindparam("task_id")))
-            .options(undefer(Case.state)).order_by(HumanTask.id))
+            .options(undefer(Case.state), defaultload(Case.process_version).defer(ProcessVersion.forms))
+            .order_by(HumanTask.id))
 
 
 _FOR_STEP = _for_step_statement()
@@ -185,6 +189,9 @@ class ProcessRepository:
 
     def get(self, version_id: int) -> ProcessVersion | None:
         return self.session.get(ProcessVersion, version_id)
+
+    def forms_of(self, version_id: int) -> dict[str, Any]:
+        return self.session.scalar(select(ProcessVersion.forms).where(ProcessVersion.id == version_id)) or {}
 
     def latest(self, key: str) -> ProcessVersion | None:
         return self.session.scalars(
@@ -313,13 +320,16 @@ class TaskRepository:
 
     def for_step(self, task_id: int) -> StepRead | None:
         """In one query, what completing `task_id` needs: the task (whatever its state), its case with
-        the workflow state, the case's open tasks, the stored length of its version's files (it tells
-        a cached copy of them from a version edited in place) and whether the case waits for a message."""
+        the workflow state, the case's open tasks, the stored length of its version's files and
+        forms (it tells a cached copy of them from a version edited in place) and whether the case
+        waits for a message. The forms themselves (the innovation process's are 70 KB of JSON) are
+        not read: case_sync.version_forms keeps them per version."""
         rows = self.session.execute(_FOR_STEP, {"task_id": task_id}).all()
         task = next((r[0] for r in rows if r[0].id == task_id), None)
         if task is None:
             return None
-        return StepRead(task, rows[0][1], [r[0] for r in rows if r[0].state == "open"], rows[0][2], bool(rows[0][3]))
+        return StepRead(task, rows[0][1], [r[0] for r in rows if r[0].state == "open"], rows[0][2], bool(rows[0][3]),
+                        rows[0][4])
 
     def take_for_completion(self, task: HumanTask, by: str, at: datetime, close: bool,
                             draft_of: str | None = None) -> TakenTask | None:

@@ -268,3 +268,22 @@ def test_a_completions_history_rows_are_stored_in_the_order_they_happened(ctx) -
         ("task_unstaffed", "review"),  # nobody is in the innovation leads' group here
         ("task_completed", "review"), ("step_cancelled", "review_late"), ("step", "decide"), ("step", "done"),
         ("case_closed", None)]
+
+
+def test_a_versions_forms_edited_in_place_are_read_again_not_served_from_the_copy_kept(ctx) -> None:
+    """The forms a completion checks against are kept per version (a deployed version never
+    changes); one changed behind the deploy's back (by hand, by a bad migration) is read again."""
+    deploy(ctx, "review_loop.bpmn")
+    first = cases.start_case(ctx, "review_loop", {}, ANNA)
+    second = cases.start_case(ctx, "review_loop", {}, ANNA)
+    cases.complete_task(ctx, first.open_tasks[0].id, {"text": "kort"}, ANNA)  # the forms are now kept
+    with ctx.uow.write() as tx:
+        case = tx.session.get(Case, second.id)
+        version = case.process_version
+        forms = json.loads(json.dumps(version.forms))
+        forms["draft"]["schema"]["properties"]["text"]["minLength"] = 10
+        version.forms = forms
+        tx.commit()
+    with pytest.raises(InvalidInput) as refused:
+        cases.complete_task(ctx, second.open_tasks[0].id, {"text": "kort"}, ANNA)
+    assert "text" in refused.value.fields
