@@ -70,3 +70,27 @@ def test_a_listed_case_refuses_to_load_its_workflow_state_or_process_files(sqlit
                 _ = listed[0].process_version.files
     finally:
         ctx.close()
+
+
+def test_a_completion_reads_its_task_and_case_once_and_commits_once(db_url) -> None:
+    """The write takes what the read found (a compare-and-set decides whether it still holds):
+    no second SELECT of the task, its case or the case's open tasks, and one commit."""
+    ctx, _app = build_world(db_url)
+    try:
+        view = cases.start_case(ctx, "gate_decision", {"title": "Räknat"}, actor(ctx, "anna"))
+        selects: list[str] = []
+        commits: list[int] = []
+
+        def count(conn, cursor, statement, *args) -> None:
+            if statement.lstrip().upper().startswith("SELECT") and "FROM human_task" in statement:
+                selects.append(statement)
+
+        event.listen(ctx.uow.engine, "before_cursor_execute", count)
+        event.listen(ctx.uow.engine, "commit", lambda *_args: commits.append(1))
+        view = cases.complete_task(ctx, view.open_tasks[0].id, {"text": "Barn går längs en 70-väg"},
+                                   actor(ctx, "anna"))
+        assert view.open_tasks  # the next task is in the answer, not read back
+        assert len(selects) == 1, selects
+        assert len(commits) == 1
+    finally:
+        ctx.close()
