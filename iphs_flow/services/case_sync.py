@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete
@@ -93,7 +94,7 @@ def _assignment(task: OpenTask, case: Case, lane_groups: dict[str, str]) -> tupl
 
 def apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: dict[str, str],
                actor: str, open_before: list[HumanTask] | None = None,
-               waits: bool | None = None) -> list[HumanTask]:
+               waits: bool | None = None, at: datetime | None = None) -> list[HumanTask]:
     """Store `result` on `case` and bring the inbox, history and outbox in step with it;
     returns the case's open tasks as they now are (the caller's answer shows them).
 
@@ -107,15 +108,14 @@ def apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: dic
     and the step's history rows, which nobody needs the ids of, are written in one INSERT
     (EventRepository.add_later). A caller that read the case's open tasks
     (`open_before`) and whether it waits for a message (`waits`) in this transaction, with
-    the case row, passes them on and saves the queries.
+    the case row, passes them on and saves the queries. `at`: when the step happened (now if not given).
     """
     with tx.session.no_autoflush:
-        return _apply_step(tx, case, result, lane_groups, actor, open_before, waits)
+        return _apply_step(tx, case, result, lane_groups, actor, open_before, waits, at or now())
 
 
 def _apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: dict[str, str],
-                actor: str, open_before: list[HumanTask] | None, waits: bool | None) -> list[HumanTask]:
-    at = now()
+                actor: str, open_before: list[HumanTask] | None, waits: bool | None, at: datetime) -> list[HumanTask]:
     if result.unchanged:
         if case.state in (None, "", "{}"):
             case.state = result.state_json()  # a start: the case as it was before anything ran

@@ -81,30 +81,38 @@ def start_case(ctx: AppContext, process_key: str, data: Any, actor: Actor,
     # The engine step runs in a worker outside the write transaction: on SQLite a write
     # transaction locks the whole database, and a step may take up to its wall-clock limit.
     with ctx.uow.read() as tx:
-        version = tx.processes.latest(process_key)
-        if version is None:
+        found = tx.processes.latest_for_start(process_key)
+        if found is None:
             raise NotFound(f"no process '{process_key}' is deployed")
-        version_id, ref, process_name = version.id, engine_ref(version), version.name
+        version, files_length = found
+        ref, process_name = engine_ref(version, files_length), version.name
+        tx.session.expunge(version)  # it goes on, as read, to the write below (a version never changes)
     try:
         result = ctx.engine.start(ref, data, ctx.settings.script_time_limit)
     except ScriptError as err:
         raise InvalidInput(str(err), {"data": [str(err)]}) from None
     with ctx.uow.write() as tx:
         key_row = idempotency_claim(tx, idempotency) if idempotency else None
-        version = tx.processes.get(version_id)
-        year = now().year
+        tx.session.add(version)
+        at = now()
+        year = at.year
         seq = tx.cases.next_number(ctx.settings.case_number_format, year)
         case_title = (title or str(data.get("title") or "") or process_name).strip()[:300]
-        case = tx.cases.add(Case(
-            number=_format_number(ctx.settings.case_number_format, year, seq), title=case_title,
-            process_version_id=version.id, process_version=version, process_key=process_key, status="running",
-            owner=actor.username, state="{}", stage=None, created_at=now(), updated_at=now(),
-        ))
+        # The row goes in with what the step made of it (apply_step then finds nothing to UPDATE,
+        # but the stage: its change is history of its own).
+        stepped = {} if result.unchanged else {
+            "state": result.state_json(), "status": result.status, "incident": result.incident,
+            "next_timer_at": result.next_timer_at}
+        case = tx.cases.add(Case(**{
+            "number": _format_number(ctx.settings.case_number_format, year, seq), "title": case_title,
+            "process_version_id": version.id, "process_version": version, "process_key": process_key,
+            "status": "running", "owner": actor.username, "state": "{}", "stage": None, "created_at": at,
+            "updated_at": at, **stepped}))
         tx.events.add(case.id, actor.username, "case_started",
                       data={"process": process_key, "version": version.version, "data": data})
         # A new case has no open tasks, waits nor documents yet: nothing to read back.
         open_rows = apply_step(tx, case, result, ctx.settings.lane_groups, actor.username,
-                               open_before=[], waits=False)
+                               open_before=[], waits=False, at=at)
         index_new_case(tx, case.id, case.title, data)  # flushes
         view = case_view(case, open_rows)
         if key_row is not None and idempotency is not None:

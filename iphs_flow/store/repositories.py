@@ -101,6 +101,9 @@ def _for_step_statement() -> Any:
 
 
 _FOR_STEP = _for_step_statement()
+_LATEST_FOR_START = (select(ProcessVersion, func.length(cast(ProcessVersion.files, Text)))
+                     .where(ProcessVersion.process_key == bindparam("key"))
+                     .options(defer(ProcessVersion.forms)).order_by(ProcessVersion.version.desc()).limit(1))
 
 
 @cache
@@ -192,6 +195,12 @@ class ProcessRepository:
 
     def forms_of(self, version_id: int) -> dict[str, Any]:
         return self.session.scalar(select(ProcessVersion.forms).where(ProcessVersion.id == version_id)) or {}
+
+    def latest_for_start(self, key: str) -> tuple[ProcessVersion, int] | None:
+        """The newest version of `key` and the stored length of its files, without its forms or files
+        (a start needs neither: case_sync.engine_ref keeps the files per version)."""
+        found = self.session.execute(_LATEST_FOR_START, {"key": key}).first()
+        return None if found is None else (found[0], found[1])
 
     def latest(self, key: str) -> ProcessVersion | None:
         return self.session.scalars(
