@@ -47,7 +47,6 @@ from sqlalchemy import (
     BigInteger,
     String,
     and_,
-    any_,
     bindparam,
     case,
     cast,
@@ -285,7 +284,10 @@ class Chosen:
     """Case ids given to a query as one parameter: a JSON array read by json_each on SQLite, an array on PostgreSQL.
 
     One parameter however many cases (no IN list of thousands of placeholders, no limit on
-    how many), written once and reused by every query of the page.
+    how many), written once and reused by every query of the page. Both databases read it
+    as a set (`IN (SELECT ...)`: an ephemeral index on SQLite, a hashed semi-join on
+    PostgreSQL); PostgreSQL's `= ANY(array)` instead compared each row with the whole array
+    and took 16 s for 1,200 ids over 59,000 stays on a table not yet analysed.
     """
 
     def __init__(self, session: Session, ids: Iterable[int]) -> None:
@@ -296,15 +298,12 @@ class Chosen:
         else:
             self._param = json.dumps([int(i) for i in self.ids])
 
-    def __len__(self) -> int:
-        return len(self.ids)
-
     def holds(self, column: Any) -> Any:
         """`column` is one of the ids, as a WHERE clause."""
         if not self.ids:
             return false()
-        if self.dialect == "postgresql":
-            return column == any_(cast(bindparam(None, self._param, String()), ARRAY(BigInteger())))
+        if self.dialect == "postgresql":  # a set to hash, never `= ANY(...)` tried against each row
+            return column.in_(select(func.unnest(cast(bindparam(None, self._param, String()), ARRAY(BigInteger())))))
         if self.dialect == "sqlite":
             return column.in_(select(literal_column("value")).select_from(
                 func.json_each(bindparam(None, self._param, String()))))
@@ -809,7 +808,7 @@ def _gates(gate_rows: list[Any], tables: list[Table]) -> None:
               for key in sorted(lead))))
 
 
-def _newest(session: Session, rows: Any, order: list[Any], columns: list[Any], joins: list[tuple[Any, Any]],
+def _long_list(session: Session, rows: Any, order: list[Any], columns: list[Any], joins: list[tuple[Any, Any]],
             full: bool) -> tuple[int, list[Any]]:
     """(how many, the first PAGE_ROWS or all) of the rows of a long list, in `order`, in one statement.
 
@@ -834,7 +833,7 @@ def _reasons(session: Session, within: Any, full: bool, tables: list[Table]) -> 
                             SecrecyMarking.target.in_(("reason", "comment")))
     where = and_(within(GateDecision.case_id), GateDecision.reason.is_not(None),
                  GateDecision.outcome.not_in(sorted(APPROVING)), ~secret)
-    total, rows = _newest(
+    total, rows = _long_list(
         session, select(GateDecision.id, GateDecision.case_id, GateDecision.at).where(where),
         [lambda f: f.c.at.desc(), lambda f: f.c.id.desc()],
         [Case.number, GateDecision.gate_name, GateDecision.outcome, GateDecision.reason, GateDecision.at],
@@ -859,7 +858,7 @@ def _budget(v: list[int], tables: list[Table]) -> None:
 def _overdue(session: Session, within: Any, at: datetime, full: bool, tables: list[Table]) -> int:
     where = and_(HumanTask.state == "open", HumanTask.due_at.is_not(None), HumanTask.due_at < at,
                  within(HumanTask.case_id))
-    total, rows = _newest(
+    total, rows = _long_list(
         session, select(HumanTask.id, HumanTask.case_id, HumanTask.due_at).where(where),
         [lambda f: f.c.due_at, lambda f: f.c.id],
         [Case.number, Case.title, HumanTask.name, HumanTask.stage, HumanTask.assignee, HumanTask.candidate_group,
