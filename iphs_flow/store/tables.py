@@ -900,9 +900,10 @@ class PortfolioGate(Base):
 
 
 # The portfolio groups stays by stage and length, and decisions by gate: from the index alone.
-Index("ix_portfolio_stay_stage_days", PortfolioStay.stage, PortfolioStay.working_days)
+# With the case id last, a selection of most cases is read from the index too (revision 0024).
+Index("ix_portfolio_stay_stage_days", PortfolioStay.stage, PortfolioStay.working_days, PortfolioStay.case_id)
 Index("ix_portfolio_gate_groups", PortfolioGate.gate, PortfolioGate.stage, PortfolioGate.outcome, PortfolioGate.last,
-      PortfolioGate.lead_days, PortfolioGate.gate_name)
+      PortfolioGate.lead_days, PortfolioGate.gate_name, PortfolioGate.case_id)
 # The portfolio lists the newest reasons given at the gates first.
 Index("ix_gate_decision_at", GateDecision.at)
 # ... and counts cases by the stages they entered, how they ended, and their goals.

@@ -142,6 +142,19 @@ def test_filters_narrow_every_number_to_the_selection(ctx) -> None:
     assert active_after_b.cases == 2  # B closed on 14 April
 
 
+def test_a_selection_counts_the_same_whether_it_holds_most_cases_or_few(ctx) -> None:
+    three_cases(ctx)
+    unit = pf.read_filters({"unit": "Skolchef Eva Ek"})
+    most = pf.read_portfolio(ctx, LEAD, unit)  # A and C of three: held as the one case it leaves out
+    assert most.cases == 2
+    for owner in ("Rektor Per Ek", "Fritidschef"):  # two more cases of other units: now A and C of five
+        to_g1(ctx, {**NEED, "need_owner": owner, "agenda2030_goals": [3]})
+    few = pf.read_portfolio(ctx, LEAD, unit)
+    assert few.cases == 2 and pf.read_portfolio(ctx, LEAD).cases == 5
+    for key in pf.TABLE_KEYS:
+        assert rows(few, key) == rows(most, key), key
+
+
 @pytest.mark.parametrize(("raw", "field"), [
     ({"from": "2026-13-01"}, "from"), ({"from": "1 april"}, "from"), ({"from": "2026-05-01", "to": "2026-04-01"}, "to"),
     ({"goal": "18"}, "goal"), ({"goal": "x"}, "goal"), ({"status": "lost"}, "status"), ({"period": "ever"}, "period"),

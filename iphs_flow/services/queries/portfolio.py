@@ -58,6 +58,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     true,
     union,
 )
@@ -285,13 +286,18 @@ class Chosen:
 
     One parameter however many cases (no IN list of thousands of placeholders, no limit on
     how many), written once and reused by every query of the page. Both databases read it
-    as a set (`IN (SELECT ...)`: an ephemeral index on SQLite, a hashed semi-join on
-    PostgreSQL); PostgreSQL's `= ANY(array)` instead compared each row with the whole array
-    and took 16 s for 1,200 ids over 59,000 stays on a table not yet analysed.
+    as a set (`IN (SELECT ...)`: an ephemeral index on SQLite, a hashed semi-join or index
+    look-ups on PostgreSQL); PostgreSQL's `= ANY(array)` instead compared each row with the
+    whole array and took 16 s for 1,200 ids over 59,000 stays on a table not yet analysed.
+
+    `excluded` turns it round: the cases NOT among the ids. A selection of most cases is
+    held as the few it leaves out, so each query scans its grouping index (which holds the
+    case id) and drops those, instead of looking up every chosen case one by one.
     """
 
-    def __init__(self, session: Session, ids: Iterable[int]) -> None:
+    def __init__(self, session: Session, ids: Iterable[int], *, excluded: bool = False) -> None:
         self.ids = list(ids)
+        self.excluded = excluded
         self.dialect = session.get_bind().dialect.name
         if self.dialect == "postgresql":
             self._param = "{" + ",".join(str(int(i)) for i in self.ids) + "}"
@@ -299,15 +305,16 @@ class Chosen:
             self._param = json.dumps([int(i) for i in self.ids])
 
     def holds(self, column: Any) -> Any:
-        """`column` is one of the ids, as a WHERE clause."""
+        """`column` is one of the chosen cases, as a WHERE clause."""
         if not self.ids:
-            return false()
+            return true() if self.excluded else false()
         if self.dialect == "postgresql":  # a set to hash, never `= ANY(...)` tried against each row
-            return column.in_(select(func.unnest(cast(bindparam(None, self._param, String()), ARRAY(BigInteger())))))
-        if self.dialect == "sqlite":
-            return column.in_(select(literal_column("value")).select_from(
-                func.json_each(bindparam(None, self._param, String()))))
-        return column.in_(self.ids)
+            ids: Any = select(func.unnest(cast(bindparam(None, self._param, String()), ARRAY(BigInteger()))))
+        elif self.dialect == "sqlite":
+            ids = select(literal_column("value")).select_from(func.json_each(bindparam(None, self._param, String())))
+        else:
+            ids = self.ids
+        return column.not_in(ids) if self.excluded else column.in_(ids)
 
 
 # ---------------------------------------------------------------- working days, percentiles
@@ -408,7 +415,10 @@ def select_cases(session: Session, actor: Actor, filters: Filters) -> Selection:
     The visible cases that pass the filters on the case row give the units and processes
     the filter form offers; with the unit and goal filters too, the ids of the cases the
     page counts. Every later query of the page takes those ids as one parameter instead of
-    repeating the visibility rule and the filters.
+    repeating the visibility rule and the filters. For a reader who sees every case, a
+    selection of more than half the cases is held as the cases it leaves out (none: no
+    restriction at all). All queries of a read see one snapshot (read_portfolio), so no case
+    summarised in between is counted by what the selection left out, or missed.
     """
     visible = visible_case_ids(session, actor)
     pc = PortfolioCase
@@ -425,9 +435,15 @@ def select_cases(session: Session, actor: Actor, filters: Filters) -> Selection:
         where.append(pc.unit_key == filters.unit.casefold())
     if filters.goal:
         where.append(pc.goals.op("&")(1 << filters.goal) != 0)
-    chosen = session.scalars(select(Case.id).join(pc, pc.case_id == Case.id).where(*where))
-    return Selection(Chosen(session, chosen), tuple(sorted({u for u, _p in offered if u}, key=str.casefold)),
-                     tuple(sorted({p for _u, p in offered})))
+    chosen = list(session.scalars(select(Case.id).join(pc, pc.case_id == Case.id).where(*where)))
+    units = tuple(sorted({u for u, _p in offered if u}, key=str.casefold))
+    processes = tuple(sorted({p for _u, p in offered}))
+    total = session.execute(select(func.count()).select_from(pc)).scalar_one()
+    if visible is None and 2 * len(chosen) > total:  # most cases: held as the ones left out
+        everyone = set(session.scalars(select(pc.case_id)))
+        left_out = everyone.difference(chosen)
+        return Selection(Chosen(session, sorted(left_out), excluded=True) if left_out else None, units, processes)
+    return Selection(Chosen(session, chosen), units, processes)
 
 
 def _goals(value: Any) -> set[int]:
@@ -449,7 +465,9 @@ def read_portfolio(ctx: AppContext, actor: Actor, filters: Filters | None = None
     """The portfolio of the cases in `filters` that `actor` may see (Forbidden unless a lead, admin or manager).
 
     `full=False` (the page) keeps the long lists (reasons, overdue tasks) to their newest
-    PAGE_ROWS rows; their totals are in `figures`. Exports ask for everything.
+    PAGE_ROWS rows; their totals are in `figures`. Exports ask for everything. Every query
+    of one read sees the same snapshot (on PostgreSQL a read-only REPEATABLE READ
+    transaction), so the tables agree with each other and with the selection found first.
     """
     filters = filters or Filters()
     with ctx.uow.read() as tx:
@@ -463,6 +481,8 @@ def read_portfolio(ctx: AppContext, actor: Actor, filters: Filters | None = None
     if stale:
         summarise(ctx, stale)
     with ctx.uow.read() as tx:
+        if tx.session.get_bind().dialect.name == "postgresql":  # SQLite's read transaction is one snapshot already
+            tx.session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
         return _read(tx.session, actor, filters, full)
 
 
@@ -734,7 +754,8 @@ def _read(session: Session, actor: Actor, filters: Filters, full: bool) -> Portf
         Column("outcome", "Utfall", "outcome"), Column("cases", "Ärenden", "int"),
         Column("share", "Andel av avslutade, procent", "percent")),
         tuple((o, n, _share(n, closed)) for o, n in sorted(outcome_rows, key=lambda r: (-r[1], r[0])))))
-    reasons_total = _reasons(session, within, full, tables)
+    fenced = selection.chosen is not None
+    reasons_total = _reasons(session, within, fenced, full, tables)
     figures = {"cases": n_cases, "closed": closed, "implemented": implemented,
                "implemented_closed": implemented_closed, "share_of_cases": _share(implemented, n_cases),
                "share_of_closed": _share(implemented_closed, closed)}
@@ -750,7 +771,7 @@ def _read(session: Session, actor: Actor, filters: Filters, full: bool) -> Portf
         tuple((g, GOALS[g], goal_counts[g], _share(goal_counts[g], n_cases)) for g in GOALS)
         + (("", "Ärenden som anger minst ett mål", with_goals, _share(with_goals, n_cases)),)))
     _budget(budget_values, tables)
-    overdue_total = _overdue(session, within, at, full, tables)
+    overdue_total = _overdue(session, within, fenced, at, full, tables)
     order = {key: i for i, key in enumerate(TABLE_KEYS)}
     tables.sort(key=lambda t: order[t.key])
     return Portfolio(filters, at, n_cases, actor.sees_all_cases, tuple(tables), units, processes,
@@ -809,25 +830,37 @@ def _gates(gate_rows: list[Any], tables: list[Table]) -> None:
 
 
 def _long_list(session: Session, rows: Any, order: list[Any], columns: list[Any], joins: list[tuple[Any, Any]],
-            full: bool) -> tuple[int, list[Any]]:
-    """(how many, the first PAGE_ROWS or all) of the rows of a long list, in `order`, in one statement.
+               full: bool, fenced: bool) -> tuple[int, list[Any]]:
+    """(how many, the first PAGE_ROWS or all) of the rows of a long list, in `order`.
 
-    The matching rows are materialised first (a fence to both planners), then counted and
-    sorted: ordering a LIMIT along an index and filtering on the way can read the whole
-    table when the selection has few such rows (PostgreSQL took 0.6 s over a running
-    selection without reasons).
+    Over a selection (`fenced`) the matching rows are materialised first, a fence to both
+    planners, then counted and sorted in one statement: ordering a LIMIT along an index
+    and filtering on the way can read the whole table when the selection has few such
+    rows (PostgreSQL took 0.6 s over a running selection without reasons). Over every
+    case, a count and the first rows along the index are cheaper than sorting them all.
     """
-    found = rows.cte("found").prefix_with("MATERIALIZED")
-    page = select(found).order_by(*[o(found) for o in order])
-    page = (page if full else page.limit(PAGE_ROWS)).subquery("page")
-    query = select(*columns, select(func.count()).select_from(found).scalar_subquery()).select_from(page)
+    if fenced:
+        found = rows.cte("found").prefix_with("MATERIALIZED")
+        page = select(found).order_by(*[o(found) for o in order])
+        page = (page if full else page.limit(PAGE_ROWS)).subquery("page")
+        total: Any = select(func.count()).select_from(found).scalar_subquery()
+    else:
+        page = rows.subquery("page")
+        total = None
+    query = select(*columns, *([total] if fenced else [])).select_from(page)
     for table, on in joins:
         query = query.join(table, on(page))
-    out = session.execute(query.order_by(*[o(page) for o in order])).all()
-    return (out[0][-1] if out else 0), [r[:-1] for r in out]
+    query = query.order_by(*[o(page) for o in order])
+    if not fenced and not full:
+        query = query.limit(PAGE_ROWS)
+    out = session.execute(query).all()
+    if fenced:
+        return (out[0][-1] if out else 0), [r[:-1] for r in out]
+    count = len(out) if full else session.execute(select(func.count()).select_from(rows.subquery())).scalar_one()
+    return count, list(out)
 
 
-def _reasons(session: Session, within: Any, full: bool, tables: list[Table]) -> int:
+def _reasons(session: Session, within: Any, fenced: bool, full: bool, tables: list[Table]) -> int:
     """The reasons given for decisions that did not approve, newest first; secret-marked reasons left out."""
     secret = exists().where(SecrecyMarking.case_id == GateDecision.case_id, SecrecyMarking.target_kind == "field",
                             SecrecyMarking.target.in_(("reason", "comment")))
@@ -837,7 +870,8 @@ def _reasons(session: Session, within: Any, full: bool, tables: list[Table]) -> 
         session, select(GateDecision.id, GateDecision.case_id, GateDecision.at).where(where),
         [lambda f: f.c.at.desc(), lambda f: f.c.id.desc()],
         [Case.number, GateDecision.gate_name, GateDecision.outcome, GateDecision.reason, GateDecision.at],
-        [(GateDecision, lambda f: GateDecision.id == f.c.id), (Case, lambda f: Case.id == f.c.case_id)], full)
+        [(GateDecision, lambda f: GateDecision.id == f.c.id), (Case, lambda f: Case.id == f.c.case_id)], full,
+        fenced)
     tables.append(Table("reasons", "Skäl till beslut som inte godkände", (
         Column("case", "Ärende"), Column("gate_name", "Grind"), Column("outcome", "Beslut", "outcome"),
         Column("reason", "Skäl"), Column("date", "Datum", "date")),
@@ -855,7 +889,7 @@ def _budget(v: list[int], tables: list[Table]) -> None:
         Column("approved", "Beviljat (kr)", "sek")), rows))
 
 
-def _overdue(session: Session, within: Any, at: datetime, full: bool, tables: list[Table]) -> int:
+def _overdue(session: Session, within: Any, fenced: bool, at: datetime, full: bool, tables: list[Table]) -> int:
     where = and_(HumanTask.state == "open", HumanTask.due_at.is_not(None), HumanTask.due_at < at,
                  within(HumanTask.case_id))
     total, rows = _long_list(
@@ -863,7 +897,8 @@ def _overdue(session: Session, within: Any, at: datetime, full: bool, tables: li
         [lambda f: f.c.due_at, lambda f: f.c.id],
         [Case.number, Case.title, HumanTask.name, HumanTask.stage, HumanTask.assignee, HumanTask.candidate_group,
          HumanTask.due_at],
-        [(HumanTask, lambda f: HumanTask.id == f.c.id), (Case, lambda f: Case.id == f.c.case_id)], full)
+        [(HumanTask, lambda f: HumanTask.id == f.c.id), (Case, lambda f: Case.id == f.c.case_id)], full,
+        fenced)
     out = []
     for number, title, name, stage, assignee, group, due in rows:
         out.append((number, title, name, stage, assignee or group or "", due.astimezone(STOCKHOLM).date(),

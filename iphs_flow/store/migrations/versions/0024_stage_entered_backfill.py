@@ -26,8 +26,9 @@ those. Cases are read and written in batches of BATCH, and only cases with no
 The indexes: human_task by assignee, by finisher and by candidate group (with the case
 id, so the portfolio's visible cases are index look-ups, not a scan per case); case by
 process (the process filter's choices); portfolio_case by mark (the staleness check's
-newest summary); and the gate grouping index with the gate's name, so the gate table is
-read from the index alone.
+newest summary); and the grouping indexes of gates and stays with the gate's name and the
+case id, so every table of the page, for all cases or for most of them, is read from an
+index alone.
 """
 from __future__ import annotations
 
@@ -73,14 +74,20 @@ INDEXES = (
     ('ix_case_process_key', 'case', ['process_key']),
     ('ix_portfolio_case_mark', 'portfolio_case', ['mark']),
 )
-GATE_GROUPS_BEFORE = ['gate', 'stage', 'outcome', 'last', 'lead_days']
+# The grouping indexes, widened: (name, table, columns before, columns now).
+WIDENED = (
+    ('ix_portfolio_gate_groups', 'portfolio_gate', ['gate', 'stage', 'outcome', 'last', 'lead_days'],
+     ['gate', 'stage', 'outcome', 'last', 'lead_days', 'gate_name', 'case_id']),
+    ('ix_portfolio_stay_stage_days', 'portfolio_stay', ['stage', 'working_days'], ['stage', 'working_days', 'case_id']),
+)
 
 
 def upgrade() -> None:
     for name, table, columns in INDEXES:
         op.create_index(name, table, columns, unique=False)
-    op.drop_index('ix_portfolio_gate_groups', table_name='portfolio_gate')
-    op.create_index('ix_portfolio_gate_groups', 'portfolio_gate', [*GATE_GROUPS_BEFORE, 'gate_name'], unique=False)
+    for name, table, _before, now in WIDENED:
+        op.drop_index(name, table_name=table)
+        op.create_index(name, table, now, unique=False)
     backfill_stage_entered(op.get_bind())
 
 
@@ -97,8 +104,9 @@ def downgrade() -> None:
                                                EVENT.c.data['backfilled'].as_boolean().is_(True)))
     for table, column in EVENT_REFERENCES:
         op.drop_index(f'ix_0024_{table}_{column}', table_name=table)
-    op.drop_index('ix_portfolio_gate_groups', table_name='portfolio_gate')
-    op.create_index('ix_portfolio_gate_groups', 'portfolio_gate', GATE_GROUPS_BEFORE, unique=False)
+    for name, table, before, _now in WIDENED:
+        op.drop_index(name, table_name=table)
+        op.create_index(name, table, before, unique=False)
     for name, table, _columns in reversed(INDEXES):
         op.drop_index(name, table_name=table)
 
@@ -129,9 +137,12 @@ def _moves_of(bind: Any, ids: list[int]) -> dict[int, list[tuple[datetime, int, 
                             .where(TASK.c.case_id.in_(ids), TASK.c.stage.is_not(None))):
         tasks[row.case_id].append(row)
     signs: dict[int, list[tuple[datetime, int, int, int]]] = defaultdict(list)
+    taskless = [case_id for case_id in ids if case_id not in tasks]
     for order, table in enumerate((RECORD, DECISION)):
+        if not taskless:
+            break
         for row in bind.execute(sa.select(table.c.case_id, table.c.id, table.c.stage, table.c.at)
-                                .where(table.c.case_id.in_(ids), table.c.stage.is_not(None))):
+                                .where(table.c.case_id.in_(taskless), table.c.stage.is_not(None))):
             signs[row.case_id].append((row.at, order, row.id, row.stage))
     out = {}
     for case in bind.execute(sa.select(CASE.c.id, CASE.c.stage, CASE.c.created_at, CASE.c.updated_at)
