@@ -5,7 +5,7 @@
 Seeds a throwaway database per back end (bench/portfolio_seed.py: direct SQL inserts of case
 histories, stage records and gate decisions), then signs in through the login form and
 prints p50/p95 of GET /portfolj (rendered HTML, as an innovation lead who sees every case,
-with and without filters, one filter that keeps every case, and as a manager who sees
+with and without filters, broad and narrow, one that keeps every case, and as a manager who sees
 only their reports' cases; with the machine's load average after each) and the
 seconds of an Excel export of a 20,000-row table (one row per case: the reasons table
 is the longest a real portfolio has; here it is timed on the workbook writer directly
@@ -93,6 +93,7 @@ def run(label: str, url: str, n_cases: int, n_events: int, n_lessons: int, runs:
         lena, maja = signed_in(app, "lena"), signed_in(app, "maja")
         year_ago = (date.today() - timedelta(days=365)).isoformat()
         pages = [("lead, no filters", lena, "/portfolj"),
+                 ("lead, last year", lena, f"/portfolj?from={year_ago}"),
                  ("lead, last year, one unit", lena, f"/portfolj?from={year_ago}&unit=Enhet+Kista"),
                  ("lead, goal 11, running", lena, "/portfolj?goal=11&status=running"),
                  ("lead, one process (every case)", lena, "/portfolj?process=innovation"),
