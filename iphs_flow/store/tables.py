@@ -903,14 +903,22 @@ class PortfolioGate(Base):
 
 
 # The portfolio groups stays by stage and length, and decisions by gate: from the index alone.
-Index("ix_portfolio_stay_stage_days", PortfolioStay.stage, PortfolioStay.working_days)
+# With the case id last, a selection of most cases is read from the index too (revision 0024).
+Index("ix_portfolio_stay_stage_days", PortfolioStay.stage, PortfolioStay.working_days, PortfolioStay.case_id)
 Index("ix_portfolio_gate_groups", PortfolioGate.gate, PortfolioGate.stage, PortfolioGate.outcome, PortfolioGate.last,
-      PortfolioGate.lead_days)
+      PortfolioGate.lead_days, PortfolioGate.gate_name, PortfolioGate.case_id)
 # The portfolio lists the newest reasons given at the gates first.
 Index("ix_gate_decision_at", GateDecision.at)
 # ... and counts cases by the stages they entered, how they ended, and their goals.
 Index("ix_portfolio_case_counts", PortfolioCase.stages, PortfolioCase.final_outcome, PortfolioCase.implemented)
 Index("ix_portfolio_case_goals", PortfolioCase.goals)
+# The staleness check starts from the newest summary; the process filter offers the processes of the cases.
+Index("ix_portfolio_case_mark", PortfolioCase.mark)
+Index("ix_case_process_key", Case.process_key)
+# The cases a reader may see, read once per portfolio as a UNION of look-ups (queries/portfolio.py: visible_case_ids).
+Index("ix_human_task_assignee_case", HumanTask.assignee, HumanTask.case_id)
+Index("ix_human_task_closed_by_case", HumanTask.closed_by, HumanTask.case_id)
+Index("ix_human_task_group_case", HumanTask.candidate_group, HumanTask.case_id)
 
 
 # ---------------------------------------------------------------- research exports (issue 18)

@@ -142,6 +142,19 @@ def test_filters_narrow_every_number_to_the_selection(ctx) -> None:
     assert active_after_b.cases == 2  # B closed on 14 April
 
 
+def test_a_selection_counts_the_same_whether_it_holds_most_cases_or_few(ctx) -> None:
+    three_cases(ctx)
+    unit = pf.read_filters({"unit": "Skolchef Eva Ek"})
+    most = pf.read_portfolio(ctx, LEAD, unit)  # A and C of three: held as the one case it leaves out
+    assert most.cases == 2
+    for owner in ("Rektor Per Ek", "Fritidschef"):  # two more cases of other units: now A and C of five
+        to_g1(ctx, {**NEED, "need_owner": owner, "agenda2030_goals": [3]})
+    few = pf.read_portfolio(ctx, LEAD, unit)
+    assert few.cases == 2 and pf.read_portfolio(ctx, LEAD).cases == 5
+    for key in pf.TABLE_KEYS:
+        assert rows(few, key) == rows(most, key), key
+
+
 @pytest.mark.parametrize(("raw", "field"), [
     ({"from": "2026-13-01"}, "from"), ({"from": "1 april"}, "from"), ({"from": "2026-05-01", "to": "2026-04-01"}, "to"),
     ({"goal": "18"}, "goal"), ({"goal": "x"}, "goal"), ({"status": "lost"}, "status"), ({"period": "ever"}, "period"),
@@ -186,6 +199,27 @@ def test_a_hidden_case_never_changes_a_number_for_a_manager_who_may_not_see_it(c
     assert pf.read_portfolio(ctx, MAJA, pf.read_filters({"unit": "Hemlig enhet"})).cases == 0
     everything = pf.read_portfolio(ctx, LEAD)
     assert everything.cases == 3 and hidden2.number in {r[0] for r in rows(everything, "overdue")}
+
+
+def test_the_visible_case_ids_read_once_are_exactly_the_case_pages_rule(ctx) -> None:
+    from sqlalchemy import select
+
+    from iphs_flow.services.queries.search import visible_cases
+    from iphs_flow.store.tables import Case
+
+    # Maja now also manages a lead: every case with a task for the innovation leads is hers to see.
+    accounts.add_user(ctx, "lina", "Lina Ledare", roles={"innovation_lead"}, groups={"innovation-leads"},
+                      manager="maja")
+    three_cases(ctx)
+    to_g1(ctx, {**NEED, "need_owner": "Fritidschef"}, ERIK)
+    Walk.start(ctx, owner=MAJA)  # her own case, with no task for anyone she manages
+    bo = Actor("bo", frozenset({"idea_owner", "approver"}), frozenset({"unit-managers", "gate-deciders"}))
+    with ctx.uow.read() as tx:
+        for actor in (MAJA, ERIK, ANNA, bo, Actor("nobody", frozenset({"idea_owner"}))):
+            rule = sorted(tx.session.scalars(select(Case.id).where(visible_cases(tx.session, actor))))
+            assert pf.visible_case_ids(tx.session, actor) == rule, actor.username
+        assert len(pf.visible_case_ids(tx.session, MAJA)) == 5  # the leads' three, erik's and her own
+        assert pf.visible_case_ids(tx.session, LEAD) is None and pf.visible_case_ids(tx.session, ADMIN) is None
 
 
 def test_a_secret_reason_is_left_out_of_the_reasons_but_the_decision_still_counts(ctx) -> None:

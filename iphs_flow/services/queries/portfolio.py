@@ -16,19 +16,25 @@ process version it ran on (or was migrated to):
 
 Who sees what: innovation leads and administrators see every case; a manager (someone
 others report to) sees the portfolio of the cases they may see — their own, their
-reports' and their groups' — by the same SQL rule as search (queries/search.py:
-visible_cases). A case the reader may not see never enters any query, so it changes no
-number, count, list or export. Reasons marked secret (services/secrecy.py) are left out.
+reports' and their groups' — by the rule of search (queries/search.py: visible_cases),
+read here once per page as a list of case ids (visible_case_ids). A case the reader may not
+see never enters any query, so it changes no number, count, list or export. Reasons marked
+secret (services/secrecy.py) are left out.
 
-The database filters and joins; Python then counts over the bounded per-case rows, because
-working days (Swedish holidays, engine/calendar.py) and percentiles are not SQL either
-database has. Durations are whole working days after the start up to and including the
-end (calendar.working_days_between); the median is the middle value (the mean of the two
+The cases of one read are found once (select_cases: the visible ids, the filters on the
+case row, then unit and goal), and every query of the page takes their ids as one
+parameter, instead of each repeating the visibility rule and the filters. The numbers are
+small GROUP BYs over per-case summaries of the history (portfolio_case, _stay, _gate),
+rebuilt for cases whose history is newer; Python counts up the groups, because working
+days (Swedish holidays, engine/calendar.py) and percentiles are not SQL either database
+has. Durations are whole working days after the start up to and including the end
+(calendar.working_days_between); the median is the middle value (the mean of the two
 middle ones), the 90th percentile the nearest rank.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -37,7 +43,26 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, func, insert, or_, select, true
+from sqlalchemy import (
+    BigInteger,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+    true,
+    union,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -47,11 +72,12 @@ from iphs_flow.engine.clock import now
 from iphs_flow.engine.vocabulary import CLOSING_WORDS, OUTCOMES, STAGES
 from iphs_flow.services.errors import Forbidden, InvalidInput, NotFound
 from iphs_flow.services.permissions import Actor
-from iphs_flow.services.queries.search import CASE_STATUSES, visible_cases
+from iphs_flow.services.queries.search import CASE_STATUSES
 from iphs_flow.store.tables import (
     Case,
     CaseEvent,
     GateDecision,
+    GroupMember,
     HumanTask,
     PortfolioCase,
     PortfolioGate,
@@ -60,6 +86,7 @@ from iphs_flow.store.tables import (
     SecrecyMarking,
     StageRecord,
     UserAccount,
+    UserGroup,
 )
 
 PERIODS = ("active", "started")  # cases active at some time in the range, or started in it
@@ -226,6 +253,70 @@ def may_read_portfolio(ctx: AppContext, actor: Actor) -> bool:
         return may_read(tx.session, actor)
 
 
+def visible_case_ids(session: Session, actor: Actor) -> list[int] | None:
+    """The ids of the cases `actor` may see, read once per portfolio; None for those who see every case.
+
+    The rule of the case pages, as queries/search.py:visible_cases writes it (tests hold the
+    two to the same answer): the reader's own cases, cases where the reader or someone
+    reporting to them is or was assignee or finisher of a task, and cases with a task for a
+    group of the reader's or of such a person's. Written as a UNION of index look-ups
+    (human_task by assignee, by finisher, by group; migration 0024) instead of an EXISTS per
+    case: the portfolio asks once and passes the ids to each of its queries, where the EXISTS
+    cost a manager's page two seconds, once per query over all 20,000 cases.
+    """
+    if actor.sees_all_cases:
+        return None
+    reports = list(session.scalars(select(UserAccount.username).where(UserAccount.manager_username == actor.username)))
+    people = sorted({actor.username, *reports})
+    groups = set(actor.groups)
+    if reports:
+        groups |= set(session.scalars(
+            select(UserGroup.name).join(GroupMember, GroupMember.group_id == UserGroup.id)
+            .join(UserAccount, UserAccount.id == GroupMember.user_id).where(UserAccount.username.in_(reports))))
+    parts = [select(Case.id.label("case_id")).where(Case.owner == actor.username),
+             select(HumanTask.case_id).where(HumanTask.assignee.in_(people)),
+             select(HumanTask.case_id).where(HumanTask.closed_by.in_(people))]
+    if groups:
+        parts.append(select(HumanTask.case_id).where(HumanTask.candidate_group.in_(sorted(groups))))
+    return sorted(session.scalars(union(*parts)))
+
+
+class Chosen:
+    """Case ids given to a query as one parameter: a JSON array read by json_each on SQLite, an array on PostgreSQL.
+
+    One parameter however many cases (no IN list of thousands of placeholders, no limit on
+    how many), written once and reused by every query of the page. Both databases read it
+    as a set (`IN (SELECT ...)`: an ephemeral index on SQLite, a hashed semi-join or index
+    look-ups on PostgreSQL); PostgreSQL's `= ANY(array)` instead compared each row with the
+    whole array and took 16 s for 1,200 ids over 59,000 stays on a table not yet analysed.
+
+    `excluded` turns it round: the cases NOT among the ids. A selection of most cases is
+    held as the few it leaves out, so each query scans its grouping index (which holds the
+    case id) and drops those, instead of looking up every chosen case one by one.
+    """
+
+    def __init__(self, session: Session, ids: Iterable[int], *, excluded: bool = False) -> None:
+        self.ids = list(ids)
+        self.excluded = excluded
+        self.dialect = session.get_bind().dialect.name
+        if self.dialect == "postgresql":
+            self._param = "{" + ",".join(str(int(i)) for i in self.ids) + "}"
+        else:
+            self._param = json.dumps([int(i) for i in self.ids])
+
+    def holds(self, column: Any) -> Any:
+        """`column` is one of the chosen cases, as a WHERE clause."""
+        if not self.ids:
+            return true() if self.excluded else false()
+        if self.dialect == "postgresql":  # a set to hash, never `= ANY(...)` tried against each row
+            ids: Any = select(func.unnest(cast(bindparam(None, self._param, String()), ARRAY(BigInteger()))))
+        elif self.dialect == "sqlite":
+            ids = select(literal_column("value")).select_from(func.json_each(bindparam(None, self._param, String())))
+        else:
+            ids = self.ids
+        return column.not_in(ids) if self.excluded else column.in_(ids)
+
+
 # ---------------------------------------------------------------- working days, percentiles
 
 
@@ -284,9 +375,9 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time(0, 0), STOCKHOLM)
 
 
-def _selection(session: Session, actor: Actor, filters: Filters) -> Any:
-    """The cases in the selection that the actor may see, as a WHERE clause on `Case` (without unit and goal)."""
-    where: list[Any] = [visible_cases(session, actor)]
+def _case_filters(filters: Filters) -> list[Any]:
+    """The filters on the case row (process, status, period) as WHERE clauses on `Case`."""
+    where: list[Any] = []
     if filters.process:
         where.append(Case.process_key == filters.process)
     if filters.status:
@@ -303,7 +394,56 @@ def _selection(session: Session, actor: Actor, filters: Filters) -> Any:
             where.append(Case.created_at < end)
         if start:
             where.append(or_(Case.closed_at.is_(None), Case.closed_at >= start))
-    return and_(*where)
+    return where
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The cases one read counts, found once: `chosen` None means every case (a lead's unfiltered view)."""
+
+    chosen: Chosen | None
+    units: tuple[str, ...]  # the units of the cases the reader may see in the selection before unit and goal
+    processes: tuple[str, ...]
+
+    def holds(self, column: Any) -> Any:
+        return self.chosen.holds(column) if self.chosen is not None else true()
+
+
+def select_cases(session: Session, actor: Actor, filters: Filters) -> Selection:
+    """The cases in the selection that the actor may see, as ids read once (none needed for every case).
+
+    The visible cases that pass the filters on the case row give the units and processes
+    the filter form offers; with the unit and goal filters too, the ids of the cases the
+    page counts. Every later query of the page takes those ids as one parameter instead of
+    repeating the visibility rule and the filters. For a reader who sees every case, a
+    selection of more than half the cases is held as the cases it leaves out (none: no
+    restriction at all). All queries of a read see one snapshot (read_portfolio), so no case
+    summarised in between is counted by what the selection left out, or missed.
+    """
+    visible = visible_case_ids(session, actor)
+    pc = PortfolioCase
+    if visible is None and filters == Filters():
+        units = {u for u in session.scalars(select(pc.unit).where(pc.unit.is_not(None)).distinct())}
+        processes = set(session.scalars(select(Case.process_key).distinct()))
+        return Selection(None, tuple(sorted(units, key=str.casefold)), tuple(sorted(processes)))
+    where = _case_filters(filters)
+    if visible is not None:
+        where.append(Chosen(session, visible).holds(Case.id))
+    offered = session.execute(select(pc.unit, Case.process_key).join(pc, pc.case_id == Case.id).where(*where)
+                              .distinct()).all()
+    if filters.unit:
+        where.append(pc.unit_key == filters.unit.casefold())
+    if filters.goal:
+        where.append(pc.goals.op("&")(1 << filters.goal) != 0)
+    chosen = list(session.scalars(select(Case.id).join(pc, pc.case_id == Case.id).where(*where)))
+    units = tuple(sorted({u for u, _p in offered if u}, key=str.casefold))
+    processes = tuple(sorted({p for _u, p in offered}))
+    total = session.execute(select(func.count()).select_from(pc)).scalar_one()
+    if visible is None and 2 * len(chosen) > total:  # most cases: held as the ones left out
+        everyone = set(session.scalars(select(pc.case_id)))
+        left_out = everyone.difference(chosen)
+        return Selection(Chosen(session, sorted(left_out), excluded=True) if left_out else None, units, processes)
+    return Selection(Chosen(session, chosen), units, processes)
 
 
 def _goals(value: Any) -> set[int]:
@@ -325,7 +465,9 @@ def read_portfolio(ctx: AppContext, actor: Actor, filters: Filters | None = None
     """The portfolio of the cases in `filters` that `actor` may see (Forbidden unless a lead, admin or manager).
 
     `full=False` (the page) keeps the long lists (reasons, overdue tasks) to their newest
-    PAGE_ROWS rows; their totals are in `figures`. Exports ask for everything.
+    PAGE_ROWS rows; their totals are in `figures`. Exports ask for everything. Every query
+    of one read sees the same snapshot (on PostgreSQL a read-only REPEATABLE READ
+    transaction), so the tables agree with each other and with the selection found first.
     """
     filters = filters or Filters()
     with ctx.uow.read() as tx:
@@ -339,6 +481,8 @@ def read_portfolio(ctx: AppContext, actor: Actor, filters: Filters | None = None
     if stale:
         summarise(ctx, stale)
     with ctx.uow.read() as tx:
+        if tx.session.get_bind().dialect.name == "postgresql":  # SQLite's read transaction is one snapshot already
+            tx.session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
         return _read(tx.session, actor, filters, full)
 
 
@@ -349,18 +493,20 @@ CHUNK = 500
 
 
 def _stale(session: Session) -> list[int]:
-    """Cases with history rows newer than their summary (or none yet)."""
-    watermark = session.execute(select(func.coalesce(func.max(PortfolioCase.mark), 0))).scalar_one()
-    newest = dict(session.execute(select(CaseEvent.case_id, func.max(CaseEvent.id))
-                                  .where(CaseEvent.id > watermark - WINDOW).group_by(CaseEvent.case_id)).all())
-    if not newest:
-        return []
-    marks: dict[int, int] = {}
-    ids = sorted(newest)
-    for start in range(0, len(ids), 900):
-        marks.update(session.execute(select(PortfolioCase.case_id, PortfolioCase.mark)
-                                     .where(PortfolioCase.case_id.in_(ids[start:start + 900]))).all())
-    return [c for c in ids if marks.get(c, -1) < newest[c]]
+    """Cases with history rows newer than their summary (or none yet).
+
+    Only the newest history rows are looked at (from WINDOW below the newest summarised
+    row, index on `mark`), joined to their case's summary by key, so the usual answer,
+    nothing, costs a range of the history's primary key and no grouping.
+    """
+    watermark = session.execute(select(func.max(PortfolioCase.mark))).scalar_one()
+    if watermark is None:  # nothing summarised yet: every case with a history
+        return sorted(session.scalars(select(CaseEvent.case_id).distinct()))
+    pc = PortfolioCase
+    newer = session.scalars(
+        select(CaseEvent.case_id).outerjoin(pc, pc.case_id == CaseEvent.case_id)
+        .where(CaseEvent.id > watermark - WINDOW, or_(pc.mark.is_(None), pc.mark < CaseEvent.id)))
+    return sorted(set(newer))
 
 
 def _stale_cases(ctx: AppContext) -> list[int]:
@@ -544,35 +690,16 @@ def _percentiles(histogram: Iterable[tuple[int, int]]) -> tuple[int, float | Non
 
 def _read(session: Session, actor: Actor, filters: Filters, full: bool) -> Portfolio:
     at = now()
-    base = _selection(session, actor, filters)
-    where = [base]
-    if filters.unit:
-        where.append(PortfolioCase.unit_key == filters.unit.casefold())
-    if filters.goal:
-        where.append(PortfolioCase.goals.op("&")(1 << filters.goal) != 0)
-    chosen = and_(*where)
+    selection = select_cases(session, actor, filters)
+    within = selection.holds
     pc = PortfolioCase
-    # Everyone's cases, unfiltered (a lead's first view): no selection to join against.
-    restricted = not actor.sees_all_cases or filters != Filters()
-    scope = select(Case.id).join(PortfolioCase, PortfolioCase.case_id == Case.id).where(chosen)
-
-    def within(column: Any) -> Any:
-        return column.in_(scope) if restricted else true()
-
-    def of_cases(query: Any) -> Any:
-        return query.join(Case, Case.id == pc.case_id).where(chosen) if restricted else query
-
-    units = tuple(sorted({u for u in session.scalars(
-        select(pc.unit).join(Case, Case.id == pc.case_id).where(base, pc.unit.is_not(None)).distinct())},
-        key=str.casefold))
-    processes = tuple(session.scalars(select(Case.process_key).where(base).distinct().order_by(Case.process_key)))
 
     # Small GROUP BYs over the summaries (bit sets of stages and goals), counted up here.
     entered: Counter[int] = Counter()
     ended: Counter[str] = Counter()
     n_cases = closed = implemented = implemented_closed = 0
-    for stages, final, done, n in session.execute(of_cases(
-            select(pc.stages, pc.final_outcome, pc.implemented, func.count()).select_from(pc))
+    for stages, final, done, n in session.execute(
+            select(pc.stages, pc.final_outcome, pc.implemented, func.count()).where(within(pc.case_id))
             .group_by(pc.stages, pc.final_outcome, pc.implemented)):
         n_cases += n
         for stage in range(31):
@@ -584,23 +711,24 @@ def _read(session: Session, actor: Actor, filters: Filters, full: bool) -> Portf
         if done:
             implemented += n
             implemented_closed += n if final is not None else 0
+    requested_any = or_(pc.pilot_requested.is_not(None), pc.implementation_requested.is_not(None))
+    approved_any = or_(pc.pilot_approved.is_not(None), pc.implementation_approved.is_not(None))
+    budget_values = [int(v or 0) for v in session.execute(
+        select(func.count(pc.pilot_requested), func.sum(pc.pilot_requested),
+               func.count(pc.pilot_approved), func.sum(pc.pilot_approved),
+               func.count(pc.implementation_requested), func.sum(pc.implementation_requested),
+               func.count(pc.implementation_approved), func.sum(pc.implementation_approved),
+               func.sum(case((requested_any, 1), else_=0)), func.sum(case((approved_any, 1), else_=0)))
+        .where(within(pc.case_id), or_(requested_any, approved_any))).one()]
     goal_counts: Counter[int] = Counter()
     with_goals = 0
-    for goals, n in session.execute(of_cases(select(pc.goals, func.count()).select_from(pc))
-                                    .where(pc.goals != 0).group_by(pc.goals)):
+    for goals, n in session.execute(select(pc.goals, func.count()).where(within(pc.case_id), pc.goals != 0)
+                                    .group_by(pc.goals)):
         with_goals += n
         for goal in GOALS:
             if goals >> goal & 1:
                 goal_counts[goal] += n
-    budget_values = [int(v or 0) for v in session.execute(of_cases(select(
-        func.count(pc.pilot_requested), func.sum(pc.pilot_requested),
-        func.count(pc.pilot_approved), func.sum(pc.pilot_approved),
-        func.count(pc.implementation_requested), func.sum(pc.implementation_requested),
-        func.count(pc.implementation_approved), func.sum(pc.implementation_approved),
-        func.sum(case((or_(pc.pilot_requested.is_not(None), pc.implementation_requested.is_not(None)), 1), else_=0)),
-        func.sum(case((or_(pc.pilot_approved.is_not(None), pc.implementation_approved.is_not(None)), 1), else_=0)))
-        .select_from(pc)).where(or_(pc.pilot_requested.is_not(None), pc.implementation_requested.is_not(None),
-                                    pc.pilot_approved.is_not(None), pc.implementation_approved.is_not(None)))).one()]
+    units, processes = selection.units, selection.processes
 
     tables: list[Table] = []
     _funnel(entered, tables)
@@ -626,7 +754,8 @@ def _read(session: Session, actor: Actor, filters: Filters, full: bool) -> Portf
         Column("outcome", "Utfall", "outcome"), Column("cases", "Ärenden", "int"),
         Column("share", "Andel av avslutade, procent", "percent")),
         tuple((o, n, _share(n, closed)) for o, n in sorted(outcome_rows, key=lambda r: (-r[1], r[0])))))
-    reasons_total = _reasons(session, within, full, tables)
+    fenced = selection.chosen is not None
+    reasons_total = _reasons(session, within, fenced, full, tables)
     figures = {"cases": n_cases, "closed": closed, "implemented": implemented,
                "implemented_closed": implemented_closed, "share_of_cases": _share(implemented, n_cases),
                "share_of_closed": _share(implemented_closed, closed)}
@@ -642,7 +771,7 @@ def _read(session: Session, actor: Actor, filters: Filters, full: bool) -> Portf
         tuple((g, GOALS[g], goal_counts[g], _share(goal_counts[g], n_cases)) for g in GOALS)
         + (("", "Ärenden som anger minst ett mål", with_goals, _share(with_goals, n_cases)),)))
     _budget(budget_values, tables)
-    overdue_total = _overdue(session, within, at, full, tables)
+    overdue_total = _overdue(session, within, fenced, at, full, tables)
     order = {key: i for i, key in enumerate(TABLE_KEYS)}
     tables.sort(key=lambda t: order[t.key])
     return Portfolio(filters, at, n_cases, actor.sees_all_cases, tuple(tables), units, processes,
@@ -700,17 +829,49 @@ def _gates(gate_rows: list[Any], tables: list[Table]) -> None:
               for key in sorted(lead))))
 
 
-def _reasons(session: Session, within: Any, full: bool, tables: list[Table]) -> int:
+def _long_list(session: Session, rows: Any, order: list[Any], columns: list[Any], joins: list[tuple[Any, Any]],
+               full: bool, fenced: bool) -> tuple[int, list[Any]]:
+    """(how many, the first PAGE_ROWS or all) of the rows of a long list, in `order`.
+
+    Over a selection (`fenced`) the matching rows are materialised first, a fence to both
+    planners, then counted and sorted in one statement: ordering a LIMIT along an index
+    and filtering on the way can read the whole table when the selection has few such
+    rows (PostgreSQL took 0.6 s over a running selection without reasons). Over every
+    case, a count and the first rows along the index are cheaper than sorting them all.
+    """
+    if fenced:
+        found = rows.cte("found").prefix_with("MATERIALIZED")
+        page = select(found).order_by(*[o(found) for o in order])
+        page = (page if full else page.limit(PAGE_ROWS)).subquery("page")
+        total: Any = select(func.count()).select_from(found).scalar_subquery()
+    else:
+        page = rows.subquery("page")
+        total = None
+    query = select(*columns, *([total] if fenced else [])).select_from(page)
+    for table, on in joins:
+        query = query.join(table, on(page))
+    query = query.order_by(*[o(page) for o in order])
+    if not fenced and not full:
+        query = query.limit(PAGE_ROWS)
+    out = session.execute(query).all()
+    if fenced:
+        return (out[0][-1] if out else 0), [r[:-1] for r in out]
+    count = len(out) if full else session.execute(select(func.count()).select_from(rows.subquery())).scalar_one()
+    return count, list(out)
+
+
+def _reasons(session: Session, within: Any, fenced: bool, full: bool, tables: list[Table]) -> int:
     """The reasons given for decisions that did not approve, newest first; secret-marked reasons left out."""
     secret = exists().where(SecrecyMarking.case_id == GateDecision.case_id, SecrecyMarking.target_kind == "field",
                             SecrecyMarking.target.in_(("reason", "comment")))
     where = and_(within(GateDecision.case_id), GateDecision.reason.is_not(None),
                  GateDecision.outcome.not_in(sorted(APPROVING)), ~secret)
-    total = session.execute(select(func.count()).select_from(GateDecision).where(where)).scalar_one()
-    query = (select(Case.number, GateDecision.gate_name, GateDecision.outcome, GateDecision.reason, GateDecision.at)
-             .join(Case, Case.id == GateDecision.case_id).where(where)
-             .order_by(GateDecision.at.desc(), GateDecision.id.desc()))
-    rows = session.execute(query if full else query.limit(PAGE_ROWS)).all()
+    total, rows = _long_list(
+        session, select(GateDecision.id, GateDecision.case_id, GateDecision.at).where(where),
+        [lambda f: f.c.at.desc(), lambda f: f.c.id.desc()],
+        [Case.number, GateDecision.gate_name, GateDecision.outcome, GateDecision.reason, GateDecision.at],
+        [(GateDecision, lambda f: GateDecision.id == f.c.id), (Case, lambda f: Case.id == f.c.case_id)], full,
+        fenced)
     tables.append(Table("reasons", "Skäl till beslut som inte godkände", (
         Column("case", "Ärende"), Column("gate_name", "Grind"), Column("outcome", "Beslut", "outcome"),
         Column("reason", "Skäl"), Column("date", "Datum", "date")),
@@ -728,15 +889,18 @@ def _budget(v: list[int], tables: list[Table]) -> None:
         Column("approved", "Beviljat (kr)", "sek")), rows))
 
 
-def _overdue(session: Session, within: Any, at: datetime, full: bool, tables: list[Table]) -> int:
+def _overdue(session: Session, within: Any, fenced: bool, at: datetime, full: bool, tables: list[Table]) -> int:
     where = and_(HumanTask.state == "open", HumanTask.due_at.is_not(None), HumanTask.due_at < at,
                  within(HumanTask.case_id))
-    total = session.execute(select(func.count()).select_from(HumanTask).where(where)).scalar_one()
-    query = (select(Case.number, Case.title, HumanTask.name, HumanTask.stage, HumanTask.assignee,
-                    HumanTask.candidate_group, HumanTask.due_at)
-             .join(Case, Case.id == HumanTask.case_id).where(where).order_by(HumanTask.due_at, HumanTask.id))
+    total, rows = _long_list(
+        session, select(HumanTask.id, HumanTask.case_id, HumanTask.due_at).where(where),
+        [lambda f: f.c.due_at, lambda f: f.c.id],
+        [Case.number, Case.title, HumanTask.name, HumanTask.stage, HumanTask.assignee, HumanTask.candidate_group,
+         HumanTask.due_at],
+        [(HumanTask, lambda f: HumanTask.id == f.c.id), (Case, lambda f: Case.id == f.c.case_id)], full,
+        fenced)
     out = []
-    for number, title, name, stage, assignee, group, due in session.execute(query if full else query.limit(PAGE_ROWS)):
+    for number, title, name, stage, assignee, group, due in rows:
         out.append((number, title, name, stage, assignee or group or "", due.astimezone(STOCKHOLM).date(),
                     max(0, working_days(due, at))))
     tables.append(Table("overdue", "Försenade uppgifter", (
