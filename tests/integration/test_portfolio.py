@@ -155,6 +155,24 @@ def test_a_selection_counts_the_same_whether_it_holds_most_cases_or_few(ctx) -> 
         assert rows(few, key) == rows(most, key), key
 
 
+def test_a_rebuild_of_many_summaries_leaves_the_planners_fresh_statistics(ctx, monkeypatch) -> None:
+    from sqlalchemy import text
+
+    three_cases(ctx)
+    monkeypatch.setattr(pf, "ANALYSE_AFTER", 3)
+    with ctx.uow.write() as tx:  # as after a deploy: every summary to be made again
+        tx.session.execute(text("DELETE FROM portfolio_case"))
+        tx.commit()
+    assert pf.read_portfolio(ctx, LEAD).cases == 3
+    with ctx.uow.read() as tx:
+        if tx.session.get_bind().dialect.name == "sqlite":
+            analysed = set(tx.session.scalars(text("SELECT tbl FROM sqlite_stat1")))
+        else:
+            analysed = set(tx.session.scalars(text(
+                "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL")))
+    assert {"portfolio_case", "portfolio_stay", "portfolio_gate"} <= analysed
+
+
 @pytest.mark.parametrize(("raw", "field"), [
     ({"from": "2026-13-01"}, "from"), ({"from": "1 april"}, "from"), ({"from": "2026-05-01", "to": "2026-04-01"}, "to"),
     ({"goal": "18"}, "goal"), ({"goal": "x"}, "goal"), ({"status": "lost"}, "status"), ({"period": "ever"}, "period"),

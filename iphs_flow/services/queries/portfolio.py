@@ -435,15 +435,16 @@ def select_cases(session: Session, actor: Actor, filters: Filters) -> Selection:
         where.append(pc.unit_key == filters.unit.casefold())
     if filters.goal:
         where.append(pc.goals.op("&")(1 << filters.goal) != 0)
-    chosen = list(session.scalars(select(Case.id).join(pc, pc.case_id == Case.id).where(*where)))
     units = tuple(sorted({u for u, _p in offered if u}, key=str.casefold))
     processes = tuple(sorted({p for _u, p in offered}))
-    total = session.execute(select(func.count()).select_from(pc)).scalar_one()
-    if visible is None and 2 * len(chosen) > total:  # most cases: held as the ones left out
-        everyone = set(session.scalars(select(pc.case_id)))
-        left_out = everyone.difference(chosen)
-        return Selection(Chosen(session, sorted(left_out), excluded=True) if left_out else None, units, processes)
-    return Selection(Chosen(session, chosen), units, processes)
+    chosen = select(Case.id).join(pc, pc.case_id == Case.id).where(*where)
+    if visible is None:
+        total, n = session.execute(select(func.count(), func.count(case((and_(*where), 1))))
+                                   .select_from(pc).join(Case, Case.id == pc.case_id)).one()
+        if 2 * n > total:  # most cases: held as the ones left out
+            left_out = list(session.scalars(select(pc.case_id).where(pc.case_id.not_in(chosen))))
+            return Selection(Chosen(session, left_out, excluded=True) if left_out else None, units, processes)
+    return Selection(Chosen(session, session.scalars(chosen)), units, processes)
 
 
 def _goals(value: Any) -> set[int]:
@@ -490,6 +491,7 @@ def read_portfolio(ctx: AppContext, actor: Actor, filters: Filters | None = None
 
 WINDOW = 10_000  # history ids that may commit out of order (PostgreSQL sequences) are looked at again
 CHUNK = 500
+ANALYSE_AFTER = 1_000  # summaries written in one go after which the planners get fresh statistics
 
 
 def _stale(session: Session) -> list[int]:
@@ -529,7 +531,21 @@ def summarise(ctx: AppContext, case_ids: list[int]) -> int:
                 tx.commit()
         except IntegrityError:
             continue
+    if written >= ANALYSE_AFTER:
+        _analyse(ctx)
     return written
+
+
+def _analyse(ctx: AppContext) -> None:
+    """Fresh planner statistics for the summaries after a rebuild of many (the first read after a deploy).
+
+    Without them PostgreSQL plans the page's joins for empty tables until autovacuum
+    comes round (if it is on at all), and SQLite has no statistics of its own.
+    """
+    with ctx.uow.write() as tx:
+        for table in (PortfolioCase, PortfolioStay, PortfolioGate):
+            tx.session.execute(text(f"ANALYZE {table.__tablename__}"))
+        tx.commit()
 
 
 def _summarise(session: Session, ids: list[int]) -> int:
