@@ -108,8 +108,8 @@ FINGERPRINT = """
                          order by conrelid::regclass::text, conname)
          from pg_constraint where connamespace = 'public'::regnamespace),
       (select string_agg(indexdef, ',' order by indexdef) from pg_indexes where schemaname = 'public'),
-      (select string_agg(sequencename || ':' || increment_by::text || ':' || start_value::text, ',' order by sequencename)
-         from pg_sequences where schemaname = 'public'),
+      (select string_agg(sequencename || ':' || increment_by::text || ':' || start_value::text, ','
+                         order by sequencename) from pg_sequences where schemaname = 'public'),
       (select string_agg(typname || ':' || typtype::text, ',' order by typname) from pg_type
         where typnamespace = 'public'::regnamespace and typtype in ('e', 'd', 'r')),
       (select string_agg(table_name || md5(view_definition), ',' order by table_name)
