@@ -8,10 +8,11 @@ machine (its files are removed and fsynced), putting back the template's rows co
 hundredths. A database is only reset when its schema, settings and Alembic revision still
 match the template's (its fingerprint); one a test changed is dropped.
 
-A "prepared" world (the shipped processes deployed and their people added, say) is made the
-same way: built once per session in a database of its own, then copied into each new test
-database (a file copy on SQLite, the rows and sequences on PostgreSQL) instead of deploying
-again. Both are exactly what running the same steps would leave behind.
+A "prepared" world (the shipped processes deployed and their people added, say) is kept the
+same way: the first test that needs it builds it, a copy of the result is kept (the file on
+SQLite, the rows and sequences on PostgreSQL), and each later new test database under the
+same settings and clock gets the copy instead of deploying again: exactly what running the
+same steps would leave behind.
 """
 
 from __future__ import annotations
@@ -279,9 +280,9 @@ class PreparedWorlds:
     """Worlds made once per session and copied into new test databases.
 
     `context(url, name, prepare, settings)` is `make_context(url, **settings)` followed by
-    `prepare(ctx)`: when `url` is a new database (a SQLite file not yet there, or a PostgreSQL
-    database fresh from the template), by copying what `prepare` made the first time in a
-    database of its own, under the same settings and clock.
+    `prepare(ctx)`. The first time, that is what it does, and it keeps a copy of the result
+    (the SQLite file through SQLite's backup, or the PostgreSQL rows); after that a new
+    database under the same settings and clock gets the copy instead.
     """
 
     def __init__(self, make_context: Callable[..., AppContext], open_context: Callable[..., AppContext]) -> None:
@@ -295,44 +296,32 @@ class PreparedWorlds:
         state = _clock_state()
         key = (name, state, repr(sorted(settings.items())))
         target = new_sqlite_file(url)
-        if state is not None and target is not None:
-            copy_file(self._sqlite_world(key, prepare, settings), target)
+        fresh_pg = postgres is not None and url in postgres.fresh
+        if state is not None and target is not None and key in self._sqlite:
+            copy_file(self._sqlite[key], target)
             return self._open_context(url, **settings)
-        if state is not None and postgres is not None and url in postgres.fresh:
-            rows = self._pg_world(key, prepare, settings, postgres)
+        if state is not None and fresh_pg and key in self._pg:
+            assert postgres is not None
             with connect(url) as conn:
-                rows.put_back(conn)
+                self._pg[key].put_back(conn)
             postgres.fresh.discard(url)
             return self._open_context(url, **settings)
         ctx = self._make_context(url, **settings)
         prepare(ctx)
+        if state is not None and target is not None:
+            self._sqlite[key] = _backup(target, TEMPLATE_DIR / f"prepared-{len(self._sqlite)}.db")
+        elif state is not None and fresh_pg:
+            with connect(url) as conn:
+                self._pg[key] = PgRows.take(conn)
         return ctx
 
 
-    def _sqlite_world(self, key: tuple, prepare: Callable[[AppContext], None], settings: dict[str, Any]) -> Path:
-        if key not in self._sqlite:
-            path = TEMPLATE_DIR / f"prepared-{len(self._sqlite)}.db"
-            ctx = self._make_context(f"sqlite:///{path}", **settings)
-            try:
-                prepare(ctx)
-            finally:
-                ctx.close()
-            _self_contained(path)
-            self._sqlite[key] = path
-        return self._sqlite[key]
-
-    def _pg_world(self, key: tuple, prepare: Callable[[AppContext], None], settings: dict[str, Any],
-                  postgres: PgDatabases) -> PgRows:
-        if key not in self._pg:
-            url = postgres.checkout()
-            try:
-                ctx = self._make_context(url, **settings)
-                try:
-                    prepare(ctx)
-                finally:
-                    ctx.close()
-                with connect(url) as conn:
-                    self._pg[key] = PgRows.take(conn)
-            finally:
-                postgres.checkin(url)
-        return self._pg[key]
+def _backup(source: Path, target: Path) -> Path:
+    """A self-contained copy of a SQLite database that may be open (SQLite's online backup)."""
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+    return target
