@@ -12,7 +12,6 @@ empty database from scratch).
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,11 +26,11 @@ from iphs_flow.engine import clock
 from iphs_flow.services import accounts
 from iphs_flow.store.migrate import upgrade
 from tests.database_templates import (
-    TEMPLATE_DIR,
     PgDatabases,
     PreparedWorlds,
     copy_file,
     new_sqlite_file,
+    remove_template_dir,
     sqlite_template,
 )
 from tests.smtp_server import MailServer
@@ -78,7 +77,7 @@ def frozen_clock() -> Iterator[datetime]:
 @pytest.fixture(scope="session", autouse=True)
 def _remove_templates_at_the_end() -> Iterator[None]:
     yield
-    shutil.rmtree(TEMPLATE_DIR, ignore_errors=True)
+    remove_template_dir()
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,20 @@ from iphs_flow.engine import clock
 from iphs_flow.store.database import make_engine
 from iphs_flow.store.migrate import upgrade
 
-TEMPLATE_DIR = Path(tempfile.mkdtemp(prefix="iphs-test-template-"))
+_TEMPLATE_DIR: list[Path] = []
+
+
+def template_dir() -> Path:
+    """This process's folder of template files, made when first needed (an xdist controller runs
+    no test and makes none)."""
+    if not _TEMPLATE_DIR:
+        _TEMPLATE_DIR.append(Path(tempfile.mkdtemp(prefix="iphs-test-template-")))
+    return _TEMPLATE_DIR[0]
+
+
+def remove_template_dir() -> None:
+    while _TEMPLATE_DIR:
+        shutil.rmtree(_TEMPLATE_DIR.pop(), ignore_errors=True)
 
 
 def database_url(admin_url: str, name: str) -> str:
@@ -56,9 +69,9 @@ def connect(url: str) -> psycopg.Connection:
 
 def sqlite_template() -> Path:
     """A SQLite file migrated to the newest schema, made the first time a test asks."""
-    template = TEMPLATE_DIR / "migrated.db"
+    template = template_dir() / "migrated.db"
     if not template.exists():
-        part = TEMPLATE_DIR / "migrating.db"
+        part = template_dir() / "migrating.db"
         engine = make_engine(f"sqlite:///{part}")
         upgrade(engine)
         engine.dispose()
@@ -309,7 +322,7 @@ class PreparedWorlds:
         ctx = self._make_context(url, **settings)
         prepare(ctx)
         if state is not None and target is not None:
-            self._sqlite[key] = _backup(target, TEMPLATE_DIR / f"prepared-{len(self._sqlite)}.db")
+            self._sqlite[key] = _backup(target, template_dir() / f"prepared-{len(self._sqlite)}.db")
         elif state is not None and fresh_pg:
             with connect(url) as conn:
                 self._pg[key] = PgRows.take(conn)
