@@ -226,23 +226,19 @@ class PgDatabases:
     def url(self, name: str) -> str:
         return database_url(self.admin_url, name)
 
-    def checkout(self, rows: PgRows | None = None) -> str:
-        """A database for one test, holding the template's rows (or `rows`)."""
+    def checkout(self) -> str:
+        """A database for one test, holding what the migrations put there and nothing else."""
         if self._kept:
             name = self._kept.pop()
             with connect(self.url(name)) as conn:
-                (rows or self.template_rows).put_back(conn)
+                self.template_rows.put_back(conn)
         else:
             name = f"iphs_test_{uuid.uuid4().hex[:12]}"
             with connect(self.admin_url) as admin:
                 admin.execute(f'create database "{name}" template "{self.template}"')
             self._mine.add(name)
-            if rows is not None:
-                with connect(self.url(name)) as conn:
-                    rows.put_back(conn)
         url = self.url(name)
-        if rows is None:
-            self.fresh.add(url)
+        self.fresh.add(url)
         return url
 
     def checkin(self, url: str) -> None:
