@@ -5,6 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+PYTEST_WORKERS ?= auto
 
 .PHONY: run test install lint bench clean chromium
 
@@ -35,9 +36,12 @@ run: install
 	$(BIN)/iphs-flow deploy bpmn
 	$(BIN)/iphs-flow serve
 
-## make test: install test dependencies and run the whole suite (SQLite and PostgreSQL)
+## make test: install test dependencies and run the whole suite (SQLite and PostgreSQL), one
+## pytest-xdist worker per core; PYTEST_WORKERS=0 runs it in one process, PYTEST_ARGS adds options.
+## Each test module runs whole on one worker (its module fixtures are made once), handed out in
+## the order they are collected: the long browser and API modules first, the quick unit tests last.
 test: install chromium
-	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest ran no tests: that is a failure" >&2; exit 1; fi; \
 	exit $$rc
 

@@ -1,35 +1,38 @@
 """Shared fixtures: real SQLite files and throwaway PostgreSQL databases, a movable clock.
 
-The migrations run once per test session, not once per test: a SQLite template file is
-migrated the first time a test needs a database and copied for every test after that;
-on PostgreSQL one template database is migrated per session and each test gets
-`CREATE DATABASE ... TEMPLATE` of it (a file copy inside the server). Both are exactly
-what `iphs-flow db upgrade` makes (tests/integration/test_migrations.py compares them
-with the models, and migrates an empty database from scratch).
+The migrations run once per test session, not once per test (tests/database_templates.py):
+a SQLite template file is migrated the first time a test needs a database and copied for
+every test after that; on PostgreSQL one template database is migrated per session, each
+test gets `CREATE DATABASE ... TEMPLATE` of it, and a finished test's database is put back
+to the template's rows and reused. Both are exactly what `iphs-flow db upgrade` makes
+(tests/integration/test_migrations.py compares them with the models, and migrates an
+empty database from scratch).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
 from iphs_flow.bootstrap import AppContext, build
 from iphs_flow.config import Settings
 from iphs_flow.engine import clock
 from iphs_flow.services import accounts
-from iphs_flow.store.database import make_engine
 from iphs_flow.store.migrate import upgrade
+from tests.database_templates import (
+    PgDatabases,
+    PreparedWorlds,
+    copy_file,
+    new_sqlite_file,
+    remove_template_dir,
+    sqlite_template,
+)
 from tests.smtp_server import MailServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,42 +73,11 @@ def frozen_clock() -> Iterator[datetime]:
 
 # ---------------------------------------------------------------- migrated once per session
 
-_TEMPLATE_DIR = Path(tempfile.mkdtemp(prefix="iphs-test-template-"))
-_SQLITE_TEMPLATE = _TEMPLATE_DIR / "migrated.db"
-_FROM_PG_TEMPLATE: set[str] = set()  # URLs of databases created from the migrated template, not yet used
-
-
-def _sqlite_template() -> Path:
-    """A SQLite file migrated to the newest schema, made the first time a test asks."""
-    if not _SQLITE_TEMPLATE.exists():
-        part = _TEMPLATE_DIR / "migrating.db"
-        engine = make_engine(f"sqlite:///{part}")
-        upgrade(engine)
-        engine.dispose()  # closes the last connection: WAL checkpointed, one self-contained file
-        part.rename(_SQLITE_TEMPLATE)
-    return _SQLITE_TEMPLATE
-
-
-def _migrated_copy(url: str) -> bool:
-    """Give a new database the migrated schema by copying the template; False if it must be migrated."""
-    if url in _FROM_PG_TEMPLATE:
-        _FROM_PG_TEMPLATE.discard(url)
-        return True
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
-        return False
-    target = Path(parsed.database)
-    if target.exists():
-        return False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(_sqlite_template(), target)
-    return True
-
 
 @pytest.fixture(scope="session", autouse=True)
 def _remove_templates_at_the_end() -> Iterator[None]:
     yield
-    shutil.rmtree(_TEMPLATE_DIR, ignore_errors=True)
+    remove_template_dir()
 
 
 @pytest.fixture(scope="session")
@@ -125,132 +97,76 @@ def postgres_admin() -> Iterator[str]:
     yield PG_ADMIN_URL
 
 
+_POSTGRES: list[PgDatabases] = []  # this worker's, once a test has asked for PostgreSQL
+
+
 @pytest.fixture(scope="session")
-def postgres_template(postgres_admin: str) -> Iterator[str]:
-    """One database per session with every migration applied: the template of each test's database."""
-    name = f"iphs_template_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_admin, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(make_url(postgres_admin).set(database=name).render_as_string(hide_password=False))
+def postgres_databases(postgres_admin: str) -> Iterator[PgDatabases]:
+    """This session's migrated template and the test databases made from it (dropped at the end)."""
+    databases = PgDatabases(postgres_admin)
+    _POSTGRES.append(databases)
     try:
-        upgrade(engine)
-        engine.dispose()  # CREATE DATABASE ... TEMPLATE needs the template without connections
-        yield name
+        yield databases
     finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-# What a database made from the template looks like: its tables, columns, indexes, triggers,
-# functions, extensions, Alembic revision and whether it takes connections. A test's
-# database with the same fingerprint once emptied is as good as a new copy.
-_FINGERPRINT = text("""
-    select md5(concat_ws('|',
-      (select string_agg(concat_ws(':', table_name, column_name, data_type, is_nullable, column_default,
-                                   is_generated, generation_expression), ',' order by table_name, column_name)
-         from information_schema.columns where table_schema = 'public'),
-      (select string_agg(indexdef, ',' order by indexdef) from pg_indexes where schemaname = 'public'),
-      (select string_agg(tgname, ',' order by tgname) from pg_trigger where not tgisinternal),
-      (select string_agg(p.proname || md5(p.prosrc), ',' order by p.proname)
-         from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname = 'public'),
-      (select string_agg(extname, ',' order by extname) from pg_extension),
-      (select string_agg(version_num, ',') from alembic_version),
-      (select datallowconn::text || coalesce(array_to_string(datconfig, ','), '')
-         from pg_database d left join pg_db_role_setting r on r.setdatabase = d.oid
-        where datname = current_database())))
-""")
-_PG_TEMPLATE_FINGERPRINT: dict[str, str] = {}
-_PG_CLEAN: list[str] = []  # databases emptied after their test, ready for the next one
-
-
-def _fingerprint(url: str) -> str | None:
-    engine = create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(_FINGERPRINT).scalar_one()
-    except Exception:
-        return None
-    finally:
-        engine.dispose()
-
-
-def _empty_for_reuse(admin_url: str, name: str, template: str) -> bool:
-    """Empty a finished test's database so the next test can have it; False if it is not like new.
-
-    Creating a database from the template and dropping it cost 1.5-2.5 s on this machine
-    (each checkpoints); emptying one costs a fraction. A database whose schema, settings or
-    revision a test changed (the fingerprint differs) is dropped instead.
-    """
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    engine = create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("select pg_terminate_backend(pid) from pg_stat_activity "
-                              "where datname = current_database() and pid <> pg_backend_pid()"))
-            if conn.execute(_FINGERPRINT).scalar_one() != _PG_TEMPLATE_FINGERPRINT.get(template):
-                return False
-            tables = conn.execute(text("select quote_ident(tablename) from pg_tables "
-                                       "where schemaname = 'public' and tablename <> 'alembic_version'")).scalars()
-            conn.execute(text(f"truncate {', '.join(tables)} restart identity cascade"))
-        return True
-    except Exception:
-        return False
-    finally:
-        engine.dispose()
+        _POSTGRES.remove(databases)
+        databases.close()
 
 
 @pytest.fixture
-def postgres_url(postgres_admin: str, postgres_template: str) -> Iterator[str]:
-    """A database for one test, migrated and empty: a copy of the template, or one a finished test emptied."""
-    if postgres_template not in _PG_TEMPLATE_FINGERPRINT:
-        template_url = make_url(postgres_admin).set(database=postgres_template).render_as_string(hide_password=False)
-        _PG_TEMPLATE_FINGERPRINT[postgres_template] = _fingerprint(template_url) or ""
-    admin = create_engine(postgres_admin, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    if _PG_CLEAN:
-        name = _PG_CLEAN.pop()
-    else:
-        name = f"iphs_test_{uuid.uuid4().hex[:12]}"
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
-    url = make_url(postgres_admin).set(database=name).render_as_string(hide_password=False)
-    _FROM_PG_TEMPLATE.add(url)
+def postgres_url(postgres_databases: PgDatabases) -> Iterator[str]:
+    """A database for one test, migrated and holding only what the migrations put there."""
+    url = postgres_databases.checkout()
     try:
         yield url
     finally:
-        _FROM_PG_TEMPLATE.discard(url)
-        if _empty_for_reuse(postgres_admin, name, postgres_template):
-            _PG_CLEAN.append(name)
-        else:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        postgres_databases.checkin(url)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _drop_clean_databases_at_the_end() -> Iterator[None]:
-    yield
-    if _PG_CLEAN:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-        with admin.connect() as conn:
-            for name in _PG_CLEAN:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-        _PG_CLEAN.clear()
+def _migrated_copy(url: str) -> bool:
+    """Give a new database the migrated schema by copying the template; False if it must be migrated."""
+    for databases in _POSTGRES:
+        if url in databases.fresh:
+            databases.fresh.discard(url)
+            return True
+    target = new_sqlite_file(url)
+    if target is None:
+        return False
+    copy_file(sqlite_template(), target)
+    return True
+
+
+def _options(url: str, settings: dict[str, object]) -> Settings:
+    options = {"database_url": url, "forms_dir": FIXTURES / "forms", "bpmn_dir": FIXTURES / "bpmn"}
+    options.update(settings)
+    return Settings(**options)  # type: ignore[arg-type]
 
 
 def make_context(url: str, **settings: object) -> AppContext:
     """A context on `url` at the newest schema: a new database is a copy of the migrated template,
     an existing one is upgraded as `iphs-flow db upgrade` would."""
-    options = {"database_url": url, "forms_dir": FIXTURES / "forms", "bpmn_dir": FIXTURES / "bpmn"}
-    options.update(settings)
     copied = _migrated_copy(url)
-    ctx = build(Settings(**options))  # type: ignore[arg-type]
+    ctx = build(_options(url, settings))
     if not copied:
         upgrade(ctx.uow.engine)
     return ctx
+
+
+def _open_context(url: str, **settings: object) -> AppContext:
+    return build(_options(url, settings))
+
+
+_PREPARED = PreparedWorlds(make_context, _open_context)
+
+
+def prepared_context(url: str, prepare: Callable[[AppContext], None], **settings: object) -> AppContext:
+    """`make_context(url, **settings)` and then `prepare(ctx)`, but on a new database by copying what
+    `prepare` made once this session (under the same settings and clock) instead of doing it again.
+
+    `prepare` must be a module-level function whose only input is the context: the world is
+    known by its name.
+    """
+    name = f"{prepare.__module__}.{prepare.__qualname__}"
+    return _PREPARED.context(url, name, prepare, settings, _POSTGRES[0] if _POSTGRES else None)
 
 
 @pytest.fixture

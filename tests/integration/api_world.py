@@ -12,25 +12,26 @@ from iphs_flow.app import create_app
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.services import accounts, cases, processes
 from iphs_flow.services.permissions import Actor
-from tests.conftest import fixture_files, make_context
+from tests.conftest import fixture_files, prepared_context
 from tests.integration.web_session import login
 from tests.people import PASSWORD, PEOPLE
 
 
-def build_world(url: str) -> tuple[AppContext, Flask]:
-    ctx = make_context(url, login_rate="10000/minute")
+def _people_and_fixture_processes(ctx: AppContext) -> None:
     for username, (name, roles, groups) in PEOPLE.items():
         accounts.add_user(ctx, username, name, password=PASSWORD, roles=roles, groups=groups)
     processes.deploy_process(ctx, fixture_files("gate_decision.bpmn", "scripted.bpmn"), Actor.system())
+
+
+def build_world(url: str) -> tuple[AppContext, Flask]:
+    ctx = prepared_context(url, _people_and_fixture_processes, login_rate="10000/minute")
     return ctx, create_app(context=ctx)
 
 
 def build_api_world(url: str, files: Path) -> tuple[AppContext, Flask]:
     """build_world with files under `files` and rate limits out of the way of long API test modules."""
-    ctx = make_context(url, login_rate="10000/minute", api_rate="100000/minute", attachments_dir=files)
-    for username, (name, roles, groups) in PEOPLE.items():
-        accounts.add_user(ctx, username, name, password=PASSWORD, roles=roles, groups=groups)
-    processes.deploy_process(ctx, fixture_files("gate_decision.bpmn", "scripted.bpmn"), Actor.system())
+    ctx = prepared_context(url, _people_and_fixture_processes, login_rate="10000/minute", api_rate="100000/minute",
+                           attachments_dir=files)
     return ctx, create_app(context=ctx)
 
 

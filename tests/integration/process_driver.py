@@ -15,7 +15,7 @@ from iphs_flow.services.queries import tasks as task_queries
 from iphs_flow.services.task_notices import HANDED_ON, OPENED
 from iphs_flow.services.views import TaskView
 from iphs_flow.store.tables import Outbox
-from tests.conftest import ROOT, make_context
+from tests.conftest import ROOT, prepared_context
 from tests.people import ADMIN, ANNA, CITY, DEPARTMENT, DESIGNER, LEAD, MANAGER
 
 OWNER, UNIT_MANAGER = ANNA, MANAGER
@@ -56,14 +56,16 @@ def local(moment: datetime | None) -> str:
     return moment.astimezone(STOCKHOLM).strftime("%Y-%m-%d %H:%M")
 
 
-def shipped_context(url: str):
-    ctx = make_context(url, forms_dir=ROOT / "forms", bpmn_dir=ROOT / "bpmn")
-    files = processes.read_model_files([ROOT / "bpmn"])
-    processes.deploy_process(ctx, files, DESIGNER)
+def _deploy_shipped_with_actors(ctx) -> None:
+    processes.deploy_process(ctx, processes.read_model_files([ROOT / "bpmn"]), DESIGNER)
     for person in ACTORS.values():  # real accounts: person fields and group notices look people up
         accounts.add_user(ctx, person.username, person.username.title(), roles=set(person.roles),
                           groups=set(person.groups))
-    return ctx
+
+
+def shipped_context(url: str):
+    """A context over the shipped processes, deployed, with the people who work on them."""
+    return prepared_context(url, _deploy_shipped_with_actors, forms_dir=ROOT / "forms", bpmn_dir=ROOT / "bpmn")
 
 
 @dataclass

@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 
 from iphs_flow.app import create_app
 from iphs_flow.services import accounts, processes
-from tests.conftest import ROOT, make_context
+from tests.conftest import ROOT, prepared_context
 from tests.integration.web_session import login
 from tests.people import DESIGNER, PASSWORD, SHIPPED_PROCESS_PEOPLE
 
@@ -17,12 +17,16 @@ PEOPLE = SHIPPED_PROCESS_PEOPLE
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def shipped_web_context(url: str, **settings: Any):
-    ctx = make_context(url, forms_dir=ROOT / "forms", bpmn_dir=ROOT / "bpmn", **settings)
+def _deploy_shipped_with_people(ctx) -> None:
     processes.deploy_process(ctx, processes.read_model_files([ROOT / "bpmn"]), DESIGNER)
     for username, (name, roles, groups) in PEOPLE.items():
         accounts.add_user(ctx, username, name, password=PASSWORD, roles=roles, groups=groups)
-    return ctx
+
+
+def shipped_web_context(url: str, **settings: Any):
+    """A context over the shipped processes, deployed, with their people able to sign in."""
+    return prepared_context(url, _deploy_shipped_with_people, forms_dir=ROOT / "forms", bpmn_dir=ROOT / "bpmn",
+                            **settings)
 
 
 def client_for(app, username: str) -> FlaskClient:
