@@ -429,21 +429,24 @@ def select_cases(session: Session, actor: Actor, filters: Filters) -> Selection:
     where = _case_filters(filters)
     if visible is not None:
         where.append(Chosen(session, visible).holds(Case.id))
-    offered = session.execute(select(pc.unit, Case.process_key).join(pc, pc.case_id == Case.id).where(*where)
-                              .distinct()).all()
+    narrower = []
     if filters.unit:
-        where.append(pc.unit_key == filters.unit.casefold())
+        narrower.append(pc.unit_key == filters.unit.casefold())
     if filters.goal:
-        where.append(pc.goals.op("&")(1 << filters.goal) != 0)
-    units = tuple(sorted({u for u, _p in offered if u}, key=str.casefold))
-    processes = tuple(sorted({p for _u, p in offered}))
+        narrower.append(pc.goals.op("&")(1 << filters.goal) != 0)
+    # One pass over the visible cases that pass the case-row filters: what the form offers, and how many are chosen.
+    offered = session.execute(
+        select(pc.unit, Case.process_key, func.count(case((and_(*narrower), 1))) if narrower else func.count())
+        .join(pc, pc.case_id == Case.id).where(*where).group_by(pc.unit, Case.process_key)).all()
+    units = tuple(sorted({u for u, _p, _n in offered if u}, key=str.casefold))
+    processes = tuple(sorted({p for _u, p, _n in offered}))
+    where += narrower
     chosen = select(Case.id).join(pc, pc.case_id == Case.id).where(*where)
-    if visible is None:
-        total, n = session.execute(select(func.count(), func.count(case((and_(*where), 1))))
-                                   .select_from(pc).join(Case, Case.id == pc.case_id)).one()
-        if 2 * n > total:  # most cases: held as the ones left out
-            left_out = list(session.scalars(select(pc.case_id).where(pc.case_id.not_in(chosen))))
-            return Selection(Chosen(session, left_out, excluded=True) if left_out else None, units, processes)
+    n_chosen = sum(n for _u, _p, n in offered)
+    if visible is None and 2 * n_chosen > session.execute(select(func.count()).select_from(pc)).scalar_one():
+        # Most cases: held as the ones left out.
+        left_out = list(session.scalars(select(pc.case_id).where(pc.case_id.not_in(chosen))))
+        return Selection(Chosen(session, left_out, excluded=True) if left_out else None, units, processes)
     return Selection(Chosen(session, session.scalars(chosen)), units, processes)
 
 
@@ -770,7 +773,7 @@ def _read(session: Session, actor: Actor, filters: Filters, full: bool) -> Portf
         Column("outcome", "Utfall", "outcome"), Column("cases", "Ärenden", "int"),
         Column("share", "Andel av avslutade, procent", "percent")),
         tuple((o, n, _share(n, closed)) for o, n in sorted(outcome_rows, key=lambda r: (-r[1], r[0])))))
-    fenced = selection.chosen is not None
+    fenced = selection.chosen is not None and not selection.chosen.excluded  # a narrow selection: few such rows
     reasons_total = _reasons(session, within, fenced, full, tables)
     figures = {"cases": n_cases, "closed": closed, "implemented": implemented,
                "implemented_closed": implemented_closed, "share_of_cases": _share(implemented, n_cases),
@@ -853,7 +856,8 @@ def _long_list(session: Session, rows: Any, order: list[Any], columns: list[Any]
     planners, then counted and sorted in one statement: ordering a LIMIT along an index
     and filtering on the way can read the whole table when the selection has few such
     rows (PostgreSQL took 0.6 s over a running selection without reasons). Over every
-    case, a count and the first rows along the index are cheaper than sorting them all.
+    case, or most of them, a count and the first rows along the index are cheaper than
+    sorting them all.
     """
     if fenced:
         found = rows.cte("found").prefix_with("MATERIALIZED")
