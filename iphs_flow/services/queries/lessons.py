@@ -31,7 +31,7 @@ from ..lessons import LESSON_KEYS, SOURCES, TEXT_KEYS, public_parts
 from ..permissions import Actor
 from ..secrecy import secrets_of
 from ..text_analysis import parse_query
-from .search import MAX_LIMIT, MAX_QUERY_CHARS, backend_for, visible_cases
+from .search import MAX_LIMIT, MAX_QUERY_CHARS, VisibleCases, backend_for, read_visible_cases, visible_cases
 
 FACETS = ("goal", "unit", "stage", "outcome", "year", "source")
 MAX_FACET_VALUES = 50
@@ -140,27 +140,29 @@ def _check(q: str | None, filters: LessonFilters, limit: int, offset: int) -> No
 # ---------------------------------------------------------------- the list
 
 
-def readable_rules(session: Session, actor: Actor, *, by_words: bool) -> list[Any]:
-    """Which lessons the actor reads, as WHERE clauses over `Lesson` joined with its `Case`: every
-    city-wide lesson, and the internal ones of cases the actor may see. Found `by_words`, a lesson
-    whose lesson fields are marked secret only by those who may see its case (its search
-    document may hold words from before the marking)."""
+def readable_rules(session: Session, actor: Actor, *, by_words: bool, visible: VisibleCases | None = None) -> list[Any]:
+    """Which lessons the actor reads, as WHERE clauses over `Lesson`: every city-wide lesson, and
+    the internal ones of cases the actor may see. Found `by_words`, a lesson whose lesson fields
+    are marked secret only by those who may see its case (its search document may hold words
+    from before the marking). `visible`: the actor's cases, when the caller has read them."""
     if actor.sees_all_cases:
         return []
-    visible = visible_cases(session, actor)
-    rules = [or_(Lesson.internal == false(), visible)]
+    visible = visible or read_visible_cases(session, actor)
+    may_see = visible.contains(Lesson.case_id)
+    rules = [or_(Lesson.internal == false(), may_see)]
     if by_words:
         unmarked = ~exists().where(SecrecyMarking.case_id == Lesson.case_id, SecrecyMarking.target_kind == "field",
                                    SecrecyMarking.target.in_(LESSON_KEYS))
-        rules.append(or_(visible, unmarked))
+        rules.append(or_(may_see, unmarked))
     return rules
 
 
 def views_by_id(session: Session, actor: Actor, backend: Any, query: Any,
-                found: list[tuple[int, int, float]]) -> list[LessonView]:
+                found: list[tuple[int, int, float]], visible: VisibleCases | None = None) -> list[LessonView]:
     """Lessons (id, search document, score), in that order, as the actor may read them, with snippets
     (the case search's lesson hits)."""
-    may_see = visible_cases(session, actor) if not actor.sees_all_cases else literal(True)
+    visible = visible or read_visible_cases(session, actor)
+    may_see = visible.contains(Lesson.case_id) if not visible.all else literal(True)
     rows = {r[0].id: r for r in session.execute(
         select(Lesson, Case.number, Case.title, may_see.label("may_see")).join(Case, Case.id == Lesson.case_id)
         .where(Lesson.id.in_([f[0] for f in found])))}
@@ -193,11 +195,12 @@ def list_lessons(ctx: AppContext, actor: Actor, *, q: str | None = None, filters
         raise InvalidInput("write at least one word to search for", {"q": ["write at least one word"]})
     with ctx.uow.read() as tx:
         session = tx.session
-        visible = visible_cases(session, actor)
-        where = [*readable_rules(session, actor, by_words=query is not None), *_filter_rules(session, filters)]
-        may_see = visible if not actor.sees_all_cases else literal(True)
+        visible = read_visible_cases(session, actor)
+        where = [*readable_rules(session, actor, by_words=query is not None, visible=visible),
+                 *_filter_rules(session, filters)]
+        may_see = visible.contains(Lesson.case_id) if not visible.all else literal(True)
         if query is None:
-            base = select(Lesson.id).select_from(Lesson).join(Case, Case.id == Lesson.case_id).where(*where)
+            base = select(Lesson.id).select_from(Lesson).where(*where)
             total, facets = _facets(session, base, with_facets)
             page_where = [*where, Lesson.id < after] if after is not None else where
             rows = session.execute(
@@ -211,22 +214,27 @@ def list_lessons(ctx: AppContext, actor: Actor, *, q: str | None = None, filters
             next_cursor = _cursor("after", rows[-1][0].id) if more else None
             return LessonPage(None, total, items, offset if after is None else 0, limit, next_cursor, facets)
         backend = backend_for(session)
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SET LOCAL random_page_cost = 1.1"))
-        counted = backend.matches(query, every_word=True, ranked=False, lessons=True)
-        base = (select(Lesson.id).select_from(counted).join(Lesson, Lesson.id == counted.c.lesson_id)
-                .join(Case, Case.id == Lesson.case_id).where(*where))
-        total, facets = _facets(session, base, with_facets)
-        m = backend.matches(query, every_word=True, lessons=True)
-        rows = session.execute(
-            select(Lesson, Case.number, Case.title, may_see.label("may_see"), m.c.doc_id, m.c.score)
-            .select_from(m).join(Lesson, Lesson.id == m.c.lesson_id).join(Case, Case.id == Lesson.case_id)
-            .where(*where).order_by(m.c.score.desc(), Lesson.id.desc()).limit(limit).offset(offset)).all()
-        snippets = backend.snippets(session, query, [r[4] for r in rows], every_word=True)
-        items = _views(session, rows, {r[0].id: (snippets.get(r[4], ""), float(r[5])) for r in rows})
+        backend.prepare(session)
+        # One pass of the full-text index: every readable matching lesson with its score and the
+        # columns the facets count; the page is the best of them.
+        m = backend.matches(query, every_word=True, where=lambda doc: doc.lesson_id.isnot(None)).subquery("m")
+        found = session.execute(
+            select(Lesson.id, m.c.doc_id, m.c.score, *_FACET_COLUMNS)
+            .join_from(m, Lesson, Lesson.id == m.c.lesson_id).where(*where)).all()
+        total, facets = len(found), (_count_facets([r[3:] for r in found]) if with_facets else {})
+        best = sorted(found, key=lambda r: (-r[2], -r[0]))[offset:offset + limit]
+        listed = {r[0].id: r for r in session.execute(
+            select(Lesson, Case.number, Case.title, may_see.label("may_see")).join(Case, Case.id == Lesson.case_id)
+            .where(Lesson.id.in_([r[0] for r in best])))} if best else {}
+        rows = [listed[r[0]] for r in best if r[0] in listed]
+        snippets = backend.snippets(session, query, [r[1] for r in best], every_word=True)
+        items = _views(session, rows, {r[0]: (snippets.get(r[1], ""), float(r[2])) for r in best})
         next_cursor = _cursor("offset", offset + limit) if offset + len(rows) < total and len(rows) == limit \
             else None
         return LessonPage(q, total, items, offset, limit, next_cursor, facets)
+
+
+_FACET_COLUMNS = (Lesson.goals, Lesson.unit, Lesson.stage, Lesson.outcome, Lesson.year, Lesson.source)
 
 
 def _facets(session: Session, base: Any, wanted: bool) -> tuple[int, dict[str, list[tuple[Any, int]]]]:
@@ -236,8 +244,12 @@ def _facets(session: Session, base: Any, wanted: bool) -> tuple[int, dict[str, l
         from sqlalchemy import func
 
         return int(session.execute(select(func.count()).select_from(ids)).scalar_one()), {}
-    rows = session.execute(select(Lesson.goals, Lesson.unit, Lesson.stage, Lesson.outcome, Lesson.year,
-                                  Lesson.source).join(ids, ids.c.id == Lesson.id)).all()
+    rows = session.execute(select(*_FACET_COLUMNS).join(ids, ids.c.id == Lesson.id)).all()
+    return len(rows), _count_facets(rows)
+
+
+def _count_facets(rows: Any) -> dict[str, list[tuple[Any, int]]]:
+    """Lessons per goal, unit, stage, outcome, year and source, of rows of `_FACET_COLUMNS`."""
     counts: dict[str, dict[Any, int]] = {name: {} for name in FACETS}
     for goals, unit, stage, outcome, year, source in rows:
         for goal in goals or []:
@@ -246,7 +258,7 @@ def _facets(session: Session, base: Any, wanted: bool) -> tuple[int, dict[str, l
                             ("source", source)):
             if value is not None:
                 counts[name][value] = counts[name].get(value, 0) + 1
-    ordered = {
+    return {
         "goal": sorted(counts["goal"].items()),
         "unit": sorted(counts["unit"].items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_FACET_VALUES],
         "stage": sorted(counts["stage"].items()),
@@ -254,7 +266,6 @@ def _facets(session: Session, base: Any, wanted: bool) -> tuple[int, dict[str, l
         "year": sorted(counts["year"].items(), reverse=True),
         "source": sorted(counts["source"].items(), key=lambda kv: SOURCES.index(kv[0]) if kv[0] in SOURCES else 9),
     }
-    return len(rows), ordered
 
 
 def _views(session: Session, rows: Any, found: dict[int, tuple[str, float]]) -> list[LessonView]:

@@ -10,17 +10,22 @@ same stems. Results are one row per case, filtered in SQL by the rule of the cas
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import (
+    BigInteger,
     Float,
     Integer,
     String,
     and_,
+    any_,
+    bindparam,
     case,
     cast,
+    column,
     distinct,
     exists,
     false,
@@ -32,8 +37,10 @@ from sqlalchemy import (
     select,
     text,
     true,
+    union,
     union_all,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -105,33 +112,118 @@ class SimilarCase:
 # ---------------------------------------------------------------- visibility
 
 
+def _people_and_groups(session: Session, actor: Actor) -> tuple[list[str], list[str]]:
+    """Whose tasks make a case visible to the actor: the actor and the people they manage, and
+    the groups of all of them."""
+    reports = list(session.scalars(select(UserAccount.username).where(UserAccount.manager_username == actor.username)))
+    groups = set(actor.groups)
+    if reports:
+        groups |= set(session.scalars(
+            select(UserGroup.name).join(GroupMember, GroupMember.group_id == UserGroup.id)
+            .join(UserAccount, UserAccount.id == GroupMember.user_id).where(UserAccount.username.in_(reports))))
+    return sorted({actor.username, *reports}), sorted(groups)
+
+
+def _task_rule(people: list[str], groups: list[str]) -> ColumnElement[bool]:
+    return or_(HumanTask.assignee.in_(people), HumanTask.closed_by.in_(people),
+               HumanTask.candidate_group.in_(groups) if groups else false())
+
+
 def visible_cases(session: Session, actor: Actor) -> ColumnElement[bool]:
     """The case-page rule as a WHERE clause on `Case`: leads and administrators see all; others
     their own cases, cases where they or their group have or had a task, and cases where
     someone they manage (or a group such a person belongs to) does."""
     if actor.sees_all_cases:
         return true()
-    reports = list(session.scalars(select(UserAccount.username).where(UserAccount.manager_username == actor.username)))
-    people = sorted({actor.username, *reports})
-    groups = set(actor.groups)
-    if reports:
-        groups |= set(session.scalars(
-            select(UserGroup.name).join(GroupMember, GroupMember.group_id == UserGroup.id)
-            .join(UserAccount, UserAccount.id == GroupMember.user_id).where(UserAccount.username.in_(reports))))
-    task_rule = or_(HumanTask.assignee.in_(people), HumanTask.closed_by.in_(people),
-                    HumanTask.candidate_group.in_(sorted(groups)) if groups else false())
-    return or_(Case.owner == actor.username, exists().where(HumanTask.case_id == Case.id, task_rule))
+    people, groups = _people_and_groups(session, actor)
+    return or_(Case.owner == actor.username, exists().where(HumanTask.case_id == Case.id, _task_rule(people, groups)))
+
+
+def visible_case_ids(session: Session, actor: Actor) -> Any:
+    """The same rule as `visible_cases`, as one SELECT of case ids; None for those who see every case."""
+    if actor.sees_all_cases:
+        return None
+    people, groups = _people_and_groups(session, actor)
+    return union(select(Case.id.label("id")).where(Case.owner == actor.username),
+                 select(HumanTask.case_id).where(_task_rule(people, groups)))
+
+
+@dataclass(frozen=True)
+class VisibleCases:
+    """The cases an actor may see, read once for a search (None: every case).
+
+    A search reads thousands of matches: asking "may the actor see this case?" of each one (a
+    correlated EXISTS) costs more than reading the actor's cases once, which are few for anyone
+    but a lead (their own, their groups' and their reports'), and checking each match against
+    them. They are handed to the database as a value, so its planner knows how many there are.
+    """
+
+    ids: tuple[int, ...] | None
+    postgresql: bool
+
+    @property
+    def all(self) -> bool:
+        return self.ids is None
+
+    def contains(self, case_id: Any) -> ColumnElement[bool]:
+        """`case_id` (a column) is one of these cases."""
+        if self.ids is None:
+            return true()
+        if self.postgresql:  # = ANY of an array parameter: hashed, and planned as a filter
+            return case_id == any_(bindparam(None, list(self.ids), type_=postgresql.ARRAY(BigInteger)))
+        found = func.json_each(bindparam(None, json.dumps(self.ids), type_=String)).table_valued("value")
+        return case_id.in_(select(found.c.value))
+
+
+def read_visible_cases(session: Session, actor: Actor) -> VisibleCases:
+    ids = visible_case_ids(session, actor)
+    is_postgresql = session.get_bind().dialect.name == "postgresql"
+    return VisibleCases(None if ids is None else tuple(session.scalars(ids)), is_postgresql)
 
 
 # ---------------------------------------------------------------- back ends
 
 
-class Backend(Protocol):
-    def matches(self, query: Query, *, every_word: bool, ranked: bool = True, lessons: bool | None = None) -> Any:
-        """A subquery (doc_id, case_id, field, lesson_id, score) of the matching documents, higher score better.
+@dataclass(frozen=True)
+class DocColumns:
+    """The columns of a matching document (and, when joined, of its case), for the conditions
+    the caller writes before the match is built."""
 
-        `ranked=False` leaves the score 0 (counting needs no ranking); `lessons` keeps only the
-        lessons' documents (True) or only the cases' own (False)."""
+    doc_id: Any
+    case_id: Any
+    field: Any
+    lesson_id: Any
+    status: Any = None
+    stage: Any = None
+    process_key: Any = None
+
+
+Condition = Callable[[DocColumns], ColumnElement[bool]]
+
+
+class Backend(Protocol):
+    ranks_in_index: bool
+    """Whether ranking every match costs little more than finding it (FTS5's bm25 reads the index
+    it matches with): then search ranks every match; otherwise (PostgreSQL's ts_rank reads each
+    document's tsvector from its row) it ranks a bounded set of candidates with `rank`."""
+
+    def prepare(self, session: Session) -> None:
+        """Settings for the statements of one search, in its transaction."""
+
+    def matches(self, query: Query, *, every_word: bool, where: Condition | None = None,
+                ranked: bool = True, with_case: bool = False) -> Any:
+        """A SELECT (doc_id, case_id, field, lesson_id, score[, status, stage]) of the matching
+        documents that pass `where`, higher score better, in one pass of the full-text index.
+
+        `where` is checked before a document is ranked, so a document the reader may not see, or
+        of a field not asked for, is never ranked; `ranked=False` leaves the score NULL (counting
+        needs no ranking); `with_case` joins each document's case (its status and stage)."""
+
+    def rank(self, query: Query, doc_ids: Any, *, every_word: bool) -> Any:
+        """A SELECT (doc_id, score) of the documents whose ids `doc_ids` (a SELECT) gives."""
+
+    def best_doc(self, score: Any, doc_id: Any) -> list[Any]:
+        """Aggregate columns giving `doc_id`: the document with the highest score of a group."""
 
     def snippets(self, session: Session, query: Query, doc_ids: Sequence[int], *, every_word: bool) -> dict[int, str]:
         """HTML-safe snippets of these documents with the matches marked."""
@@ -140,28 +232,61 @@ class Backend(Protocol):
         """The words of a long text worth matching on: in the index, and not in most documents."""
 
 
-def _kind_sql(lessons: bool | None) -> str:
-    """Only the cases' own documents (False), only lessons' (True), or both (None)."""
-    return "" if lessons is None else (" AND d.lesson_id IS NOT NULL" if lessons else " AND d.lesson_id IS NULL")
-
-
 def _weight(column: Any) -> Any:
     return case(*[(column == name, w) for name, w in FIELD_WEIGHT.items()], else_=1.0)
 
 
-class SqliteBackend:
-    """FTS5 over Snowball stems; bm25() is lower-is-better, so the score is its negative."""
+def _doc_columns(with_case: bool, plain: str = "") -> DocColumns:
+    """The columns of `d` (the document) and `c` (its case). `plain`: "+" keeps SQLite from looking
+    a condition up in the covering index (it would look up every one of the actor's cases for
+    every match instead of checking the match's case)."""
+    cols = [literal_column("d.id", Integer), literal_column(f"{plain}d.case_id", Integer),
+            literal_column(f"{plain}d.field", String), literal_column(f"{plain}d.lesson_id", Integer)]
+    if with_case:
+        cols += [literal_column("c.status", String), literal_column("c.stage", Integer),
+                 literal_column("c.process_key", String)]
+    return DocColumns(*cols)
 
-    def matches(self, query: Query, *, every_word: bool, ranked: bool = True, lessons: bool | None = None) -> Any:
+
+def _match_select(columns: DocColumns, rank: str, match: Any, from_: Any, where: Condition | None,
+                  ranked: bool) -> Any:
+    score: Any = literal_column(rank, Float) if ranked else cast(null(), Float)
+    conditions = [match] + ([where(columns)] if where is not None else [])
+    out = [columns.doc_id.label("doc_id"), columns.case_id.label("case_id"), columns.field.label("field"),
+           columns.lesson_id.label("lesson_id"), score.label("score")]
+    if columns.status is not None:
+        out += [columns.status.label("status"), columns.stage.label("stage")]
+    return select(*out).select_from(from_).where(*conditions)
+
+
+class SqliteBackend:
+    """FTS5 over Snowball stems; bm25() is lower-is-better, so the score is its negative.
+
+    The documents' case, field and lesson are read through the narrow covering index
+    ix_search_document_match (migration 0025): a search of a common word reads thousands of
+    them, and the table's rows carry the whole text."""
+
+    ranks_in_index = True
+
+    def prepare(self, session: Session) -> None:
+        return None
+
+    def matches(self, query: Query, *, every_word: bool, where: Condition | None = None,
+                ranked: bool = True, with_case: bool = False) -> Any:
         expression = query.fts5_all() if every_word else query.fts5_any()
-        score = "-bm25(search_fts)" if ranked else "0.0"  # bm25 is computed only for the rows kept
-        kind = _kind_sql(lessons)
-        sql = text("SELECT d.id AS doc_id, d.case_id AS case_id, d.field AS field, d.lesson_id AS lesson_id, "
-                   f"{score} AS score "
-                   "FROM search_fts JOIN search_document d ON d.id = search_fts.rowid "
-                   f"WHERE search_fts MATCH :match{kind} LIMIT -1").bindparams(match=expression)  # no flattening
-        return sql.columns(doc_id=Integer, case_id=Integer, field=String, lesson_id=Integer,
-                           score=Float).subquery("m")
+        joined = ' JOIN "case" AS c ON c.id = d.case_id' if with_case else ""
+        return _match_select(_doc_columns(with_case, plain="+"), "-bm25(search_fts)",
+                             text("search_fts MATCH :match").bindparams(match=expression),
+                             text("search_fts JOIN search_document AS d INDEXED BY ix_search_document_match "
+                                  f"ON d.id = search_fts.rowid{joined}"), where, ranked
+                             ).limit(-1)  # never flattened into an outer query: bm25() needs the match's own
+
+    def rank(self, query: Query, doc_ids: Any, *, every_word: bool) -> Any:
+        raise NotImplementedError("SQLite ranks every match in the pass that finds it")
+
+    def best_doc(self, score: Any, doc_id: Any) -> list[Any]:
+        # SQLite gives a bare column the value of the row that max() took.
+        return [func.max(score).label("best"), doc_id.label("doc_id")]
 
     def snippets(self, session: Session, query: Query, doc_ids: Sequence[int], *, every_word: bool) -> dict[int, str]:
         if not doc_ids:
@@ -192,10 +317,16 @@ def _keep(query: Query, shares: list[tuple[int, float]]) -> Query:
 
 
 class PostgresBackend:
-    """The generated tsvector (swedish || english), ts_rank_cd and ts_headline."""
+    """The generated tsvector (swedish || english), ts_rank and ts_headline."""
 
+    ranks_in_index = False
     HEADLINE = (f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=30, MinWords=12, MaxFragments=2, "
                 "FragmentDelimiter=\" … \"")
+
+    def prepare(self, session: Session) -> None:
+        # The GIN index and the documents are in memory: say so, or the planner scans the
+        # whole table for a common word.
+        session.execute(text("SET LOCAL random_page_cost = 1.1"))
 
     @staticmethod
     def _tsquery(query: Query, *, every_word: bool) -> tuple[str, dict[str, str]]:
@@ -207,16 +338,32 @@ class PostgresBackend:
         config = "simple" if query.lexemes else "swedish"  # lexemes are stems already
         return " || ".join(f"plainto_tsquery('{config}', :w{i})" for i in range(len(query.words))), params
 
-    def matches(self, query: Query, *, every_word: bool, ranked: bool = True, lessons: bool | None = None) -> Any:
+    def _query_row(self, query: Query, name: str, *, every_word: bool) -> Any:
+        """The tsquery as a one-row subquery `name` (q); PostgreSQL folds it to a constant when planning."""
         tsquery, params = self._tsquery(query, every_word=every_word)
+        return text(f"SELECT {tsquery} AS q").bindparams(**params).columns(column("q", String)).subquery(name)
+
+    def matches(self, query: Query, *, every_word: bool, where: Condition | None = None,
+                ranked: bool = True, with_case: bool = False) -> Any:
         normalise = "32" if every_word else "0"  # rank/(rank+1) for search; raw frequency sums for similarity
-        rank = f"ts_rank(d.tsv, q.q, {normalise})" if ranked else "0.0"
-        sql = text(f"SELECT d.id AS doc_id, d.case_id AS case_id, d.field AS field, d.lesson_id AS lesson_id, "
-                   f"{rank} AS score "
-                   f"FROM search_document d, (SELECT {tsquery} AS q) AS q WHERE d.tsv @@ q.q{_kind_sql(lessons)}"
-                   ).bindparams(**params)
-        return sql.columns(doc_id=Integer, case_id=Integer, field=String, lesson_id=Integer,
-                           score=Float).subquery("m")
+        documents: Any = SearchDocument.__table__.alias("d")
+        if with_case:
+            documents = documents.join(Case.__table__.alias("c"), literal_column("c.id") == documents.c.case_id)
+        q = self._query_row(query, "q", every_word=every_word)
+        return _match_select(_doc_columns(with_case), f"ts_rank(d.tsv, q.q, {normalise})", text("d.tsv @@ q.q"),
+                             documents.join(q, true()), where, ranked)
+
+    def rank(self, query: Query, doc_ids: Any, *, every_word: bool) -> Any:
+        r = SearchDocument.__table__.alias("r")
+        q = self._query_row(query, "rq", every_word=every_word)
+        return (select(r.c.id.label("doc_id"),
+                       literal_column(f"ts_rank(r.tsv, rq.q, {'32' if every_word else '0'})", Float).label("score"))
+                .select_from(r.join(q, true())).where(r.c.id.in_(doc_ids)))
+
+    def best_doc(self, score: Any, doc_id: Any) -> list[Any]:
+        # The greatest (score, -id): the best document, the lowest id among equals.
+        best = func.max(postgresql.array([score, -cast(doc_id, Float)]))
+        return [cast(-best[2], Integer).label("doc_id")]
 
     def snippets(self, session: Session, query: Query, doc_ids: Sequence[int], *, every_word: bool) -> dict[int, str]:
         if not doc_ids:
@@ -227,7 +374,6 @@ class PostgresBackend:
             f"SELECT d.id, ts_headline('swedish', d.body, q.q, :options) FROM search_document d, "
             f"(SELECT {tsquery} AS q) AS q WHERE d.id IN ({ids})"), {**params, "options": self.HEADLINE}).all()
         return {r[0]: marked_to_html(r[1]) for r in rows}
-
 
     _stats: tuple[float, dict[str, float]] = (0.0, {})
 
@@ -296,59 +442,80 @@ def search(ctx: AppContext, text_: str, actor: Actor, *, status: str | None = No
     with ctx.uow.read() as tx:
         session = tx.session
         backend = backend_for(session)
-        if session.get_bind().dialect.name == "postgresql":
-            # The GIN index and the documents are in memory: say so, or the planner scans the
-            # whole table for a common word.
-            session.execute(text("SET LOCAL random_page_cost = 1.1"))
-        where: list[Any] = [visible_cases(session, actor)]
-        if status is not None:
-            where.append(Case.status == status)
-        if stage is not None:
-            where.append(Case.stage == stage)
-        if process is not None:
-            where.append(Case.process_key == process)
-        # Ranking every match of a common word is the cost, and so is reading the matches more than
-        # once. One statement: the matches are read once (a materialised CTE), the database counts
-        # the facets and hands over only the best documents of cases the actor may see (at most
-        # `wanted`), and, in the same pass, the count and the best of the lessons.
-        wanted = min(max(CANDIDATES, (offset + limit) * 4), MAX_CANDIDATES)
+        backend.prepare(session)
+        visible = read_visible_cases(session, actor)
         want_lessons = field_ in (None, "lessons")
-        m = backend.matches(query, every_word=True, lessons=None if want_lessons else False)
-        m = select(m).cte("m").prefix_with("MATERIALIZED")
-        doc_where = [*where, m.c.lesson_id.is_(None)]
-        if field_ is not None:
-            doc_where.append(m.c.field == field_)
-        v = (select(m.c.doc_id, m.c.case_id, m.c.field, (m.c.score * _weight(m.c.field)).label("w"),
-                    Case.status, Case.stage)
-             .select_from(m.join(Case, Case.id == m.c.case_id)).where(and_(*doc_where))
-             .cte("v").prefix_with("MATERIALIZED"))
+
+        # One statement, the matches read once (a materialised CTE m) with their cases, and only
+        # those that count: the documents of cases the actor may see (of the field, status, stage
+        # and process asked for) and the lessons' own (read city-wide). The database sums the
+        # scores per case, counts the facets, and hands over only the page's cases and the best
+        # lessons, with their count.
+        def counted(doc: DocColumns) -> ColumnElement[bool]:
+            rules: list[ColumnElement[bool]] = [doc.lesson_id.is_(None)]
+            if not visible.all:
+                rules.append(visible.contains(doc.case_id))
+            for column_, value in ((doc.field, field_), (doc.status, status), (doc.stage, stage),
+                                   (doc.process_key, process)):
+                if value is not None:
+                    rules.append(column_ == value)
+            return or_(doc.lesson_id.isnot(None), and_(*rules)) if want_lessons else and_(*rules)
+
+        in_index = backend.ranks_in_index
+        unfiltered = visible.all and want_lessons and field_ is None and status is None and stage is None \
+            and process is None
+        m = backend.matches(query, every_word=True, where=None if unfiltered else counted, ranked=in_index,
+                            with_case=True)
+        m = m.cte("m").prefix_with("MATERIALIZED")
+        case_doc = m.c.lesson_id.is_(None)
+        # Per case: the score summed over its documents, or (where ranking is costly) how much its
+        # matching fields weigh together, which picks the candidates that are ranked.
+        ordering = m.c.score * _weight(m.c.field) if in_index else _weight(m.c.field)
+        pc = (select(m.c.case_id, m.c.status, m.c.stage, func.sum(ordering).label("s"),
+                     *backend.best_doc(ordering, m.c.doc_id))
+              .where(case_doc).group_by(m.c.case_id, m.c.status, m.c.stage).cte("pc").prefix_with("MATERIALIZED"))
+        if in_index:
+            top = select(pc.c.case_id, pc.c.doc_id, pc.c.s).order_by(pc.c.s.desc(), pc.c.case_id.desc())
+        else:
+            top = _ranked_candidates(backend, query, m, pc)
+        top = top.limit(limit).offset(offset).subquery("top")
         parts = [
-            select(literal("ss").label("kind"), v.c.status.label("word"), v.c.stage.label("n1"),
-                   func.count(distinct(v.c.case_id)).label("n2"), cast(null(), Float).label("score"))
-            .group_by(v.c.status, v.c.stage),
-            select(literal("f"), v.c.field, cast(null(), Integer), func.count(distinct(v.c.case_id)),
-                   cast(null(), Float)).group_by(v.c.field),
-            select(literal("top"), v.c.field, v.c.case_id, v.c.doc_id, v.c.w)
-            .order_by(v.c.w.desc(), v.c.doc_id).limit(wanted).subquery().select(),
+            select(literal("ss").label("kind"), pc.c.status.label("word"), pc.c.stage.label("n1"),
+                   func.count().label("n2"), cast(null(), Float).label("score"))
+            .group_by(pc.c.status, pc.c.stage),
+            select(literal("f"), m.c.field, cast(null(), Integer), func.count(distinct(m.c.case_id)),
+                   cast(null(), Float)).where(case_doc).group_by(m.c.field),
+            select(literal("top"), cast(null(), String), top.c.case_id, top.c.doc_id, top.c.s),
         ]
         if want_lessons:
             from .lessons import readable_rules
 
-            lesson_where = readable_rules(session, actor, by_words=True)
-            lv = (select(m.c.doc_id, m.c.lesson_id, m.c.score).select_from(
-                m.join(Lesson, Lesson.id == m.c.lesson_id).join(Case, Case.id == Lesson.case_id))
-                .where(*lesson_where).cte("lv").prefix_with("MATERIALIZED"))
+            lesson_where = readable_rules(session, actor, by_words=True, visible=visible)
+            lv = select(m.c.doc_id, m.c.lesson_id, m.c.score).where(m.c.lesson_id.isnot(None))
+            if lesson_where:
+                lv = lv.join_from(m, Lesson, Lesson.id == m.c.lesson_id).where(*lesson_where)
+            lv = lv.cte("lv").prefix_with("MATERIALIZED")
+            if in_index:
+                best_lessons = select(lv.c.lesson_id, lv.c.doc_id, lv.c.score)
+            else:  # every readable matching lesson is ranked: they are few beside the cases' documents
+                lesson_ranks = (backend.rank(query, select(lv.c.doc_id), every_word=True)
+                                .cte("lr").prefix_with("MATERIALIZED"))
+                best_lessons = (select(lv.c.lesson_id, lv.c.doc_id, lesson_ranks.c.score)
+                                .join_from(lv, lesson_ranks, lesson_ranks.c.doc_id == lv.c.doc_id))
+            best_lessons = best_lessons.subquery("bl")
             parts += [
                 select(literal("lc"), cast(null(), String), cast(null(), Integer), func.count(), cast(null(), Float))
                 .select_from(lv),
-                select(literal("lt"), cast(null(), String), lv.c.lesson_id, lv.c.doc_id, lv.c.score)
-                .order_by(lv.c.score.desc(), lv.c.lesson_id.desc()).limit(LESSON_HITS).subquery().select(),
+                select(literal("lt"), cast(null(), String), best_lessons.c.lesson_id, best_lessons.c.doc_id,
+                       best_lessons.c.score)
+                .order_by(best_lessons.c.score.desc(), best_lessons.c.lesson_id.desc()).limit(LESSON_HITS)
+                .subquery().select(),
             ]
         found = session.execute(union_all(*parts)).all()
         statuses: dict[str, int] = {}
         stages: dict[int | None, int] = {}
         per_field: list[tuple[str, int]] = []
-        rows: list[tuple[int, int, str, float]] = []
+        page: list[tuple[int, int, float]] = []  # (case id, best document, score), best first
         lesson_total, lesson_rows = 0, []
         for kind, word, n1, n2, score in found:
             if kind == "ss":
@@ -357,7 +524,7 @@ def search(ctx: AppContext, text_: str, actor: Actor, *, status: str | None = No
             elif kind == "f":
                 per_field.append((word, int(n2)))
             elif kind == "top":
-                rows.append((int(n2), int(n1), word, float(score)))
+                page.append((int(n1), int(n2), float(score)))
             elif kind == "lc":
                 lesson_total = int(n2)
             else:
@@ -372,32 +539,47 @@ def search(ctx: AppContext, text_: str, actor: Actor, *, status: str | None = No
         if lesson_rows:
             from .lessons import views_by_id
 
-            lessons = views_by_id(session, actor, backend, query, lesson_rows)
-        per_case: dict[int, list[Any]] = {}  # case id -> [score, best doc, best field, best doc score]
-        for doc_id, case_id, doc_field, raw in rows:
-            score = float(raw)
-            entry = per_case.get(case_id)
-            if entry is None:
-                per_case[case_id] = [score, doc_id, doc_field, score]
-                continue
-            entry[0] += score
-            if score > entry[3] or (score == entry[3] and doc_id < entry[1]):
-                entry[1], entry[2], entry[3] = doc_id, doc_field, score
-        ranked = sorted(per_case.items(), key=lambda kv: (-kv[1][0], -kv[0]))
-        page = ranked[offset:offset + limit]
-        cases = {r.id: r for r in session.execute(
-            select(Case.id, Case.number, Case.title, Case.status, Case.stage, Case.process_key)
-            .where(Case.id.in_([case_id for case_id, _e in page])))} if page else {}
-        snippets = backend.snippets(session, query, [e[1] for _c, e in page], every_word=True)
+            lessons = views_by_id(session, actor, backend, query, lesson_rows, visible)
+        cases, fields_of = {}, {}
+        if page:
+            cases = {r.id: r for r in session.execute(
+                select(Case.id, Case.number, Case.title, Case.status, Case.stage, Case.process_key)
+                .where(Case.id.in_([case_id for case_id, _d, _s in page])))}
+            fields_of = dict(session.execute(select(SearchDocument.id, SearchDocument.field)
+                                             .where(SearchDocument.id.in_([d for _c, d, _s in page]))).all())
+        snippets = backend.snippets(session, query, [d for _c, d, _s in page], every_word=True)
     hits = [SearchHit(case_id, cases[case_id].number, cases[case_id].title, cases[case_id].status,
-                      cases[case_id].stage, cases[case_id].process_key, e[2], snippets.get(e[1], ""), e[0])
-            for case_id, e in page]
+                      cases[case_id].stage, cases[case_id].process_key, fields_of.get(doc_id, ""),
+                      snippets.get(doc_id, ""), score)
+            for case_id, doc_id, score in page]
     return SearchResults(text_, total, hits, offset, limit, facets, lessons, lesson_total)
 
 
+def _ranked_candidates(backend: Backend, query: Query, m: Any, pc: Any) -> Any:
+    """The cases in order where ranking reads each document (PostgreSQL): the CANDIDATES cases
+    whose matching fields weigh most (the newest among equals) are ranked and come first, best
+    first; any further cases follow by weight. The candidates do not depend on the page, so
+    whoever pages on sees every case once."""
+    candidates = (select(pc.c.case_id).order_by(pc.c.s.desc(), pc.c.case_id.desc()).limit(CANDIDATES)
+                  .cte("cand").prefix_with("MATERIALIZED"))
+    chosen = (select(m.c.doc_id, m.c.case_id, _weight(m.c.field).label("fw"))
+              .where(m.c.lesson_id.is_(None), m.c.case_id.in_(select(candidates.c.case_id)))
+              .cte("cd").prefix_with("MATERIALIZED"))
+    ranks = backend.rank(query, select(chosen.c.doc_id), every_word=True).cte("rk")
+    scored = (select(chosen.c.case_id, (ranks.c.score * chosen.c.fw).label("w"), chosen.c.doc_id)
+              .join_from(ranks, chosen, chosen.c.doc_id == ranks.c.doc_id).subquery("sc"))
+    ranked = (select(literal(0).label("tier"), scored.c.case_id, func.sum(scored.c.w).label("s"),
+                     *backend.best_doc(scored.c.w, scored.c.doc_id))
+              .group_by(scored.c.case_id))
+    rest = (select(literal(1).label("tier"), pc.c.case_id, pc.c.s, pc.c.doc_id)
+            .where(pc.c.case_id.notin_(select(candidates.c.case_id))))
+    both = union_all(ranked, rest).subquery("both")  # (tier, case_id, s, doc_id) both
+    return (select(both.c.case_id, both.c.doc_id, case((both.c.tier == 0, both.c.s), else_=0.0).label("s"))
+            .order_by(both.c.tier, both.c.s.desc(), both.c.case_id.desc()))
+
+
 LESSON_HITS = 5
-CANDIDATES = 200  # documents ranked for a page of cases; more for pages further on
-MAX_CANDIDATES = 20_000
+CANDIDATES = 500  # cases ranked where ranking reads each document (PostgreSQL); the rest follow by weight
 
 
 # ---------------------------------------------------------------- similar cases
@@ -419,18 +601,23 @@ def similar_cases(ctx: AppContext, text_: str, actor: Actor, limit: int = 5, *,
     with ctx.uow.read() as tx:
         session = tx.session
         backend = backend_for(session)
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SET LOCAL random_page_cost = 1.1"))
+        backend.prepare(session)
         query = backend.informative(session, query)
         if query.empty:
             return []
-        m = backend.matches(query, every_word=False, lessons=False)
-        where = [visible_cases(session, actor), m.c.field.in_(SIMILAR_FIELDS)]
-        if exclude_case_id is not None:
-            where.append(m.c.case_id != exclude_case_id)
-        score = m.c.score * _weight(m.c.field)
-        per_case = (select(m.c.case_id, func.sum(score).label("score"), func.max(m.c.doc_id).label("doc_id"))
-                    .select_from(m.join(Case, Case.id == m.c.case_id)).where(and_(*where))
+        visible = read_visible_cases(session, actor)
+
+        def compared(doc: DocColumns) -> ColumnElement[bool]:
+            """Only the title and need of other cases the actor may see are ranked."""
+            rule = and_(doc.lesson_id.is_(None), doc.field.in_(SIMILAR_FIELDS))
+            if not visible.all:
+                rule = and_(rule, visible.contains(doc.case_id))
+            if exclude_case_id is not None:
+                rule = and_(rule, doc.case_id != exclude_case_id)
+            return rule
+
+        m = backend.matches(query, every_word=False, where=compared).subquery("m")
+        per_case = (select(m.c.case_id, func.sum(m.c.score * _weight(m.c.field)).label("score"))
                     .group_by(m.c.case_id).order_by(literal_column("score").desc(), m.c.case_id.desc())
                     .limit(limit))
         rows = session.execute(per_case).all()
