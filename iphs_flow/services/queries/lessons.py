@@ -17,21 +17,31 @@ import base64
 import binascii
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, exists, false, literal, or_, select, text, true
+from sqlalchemy import and_, bindparam, exists, false, literal, or_, select, text, true
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from iphs_flow.bootstrap import AppContext
-from iphs_flow.store.tables import Case, Lesson, SecrecyMarking
+from iphs_flow.store.tables import Case, Lesson, SearchDocument, SecrecyMarking
 
 from ..errors import InvalidInput, NotFound
 from ..lessons import LESSON_KEYS, SOURCES, TEXT_KEYS, public_parts
 from ..permissions import Actor
 from ..secrecy import secrets_of
 from ..text_analysis import parse_query
-from .search import MAX_LIMIT, MAX_QUERY_CHARS, VisibleCases, backend_for, read_visible_cases, visible_cases
+from .search import (
+    MAX_LIMIT,
+    MAX_QUERY_CHARS,
+    PostgresBackend,
+    VisibleCases,
+    backend_for,
+    placeholder_query,
+    read_visible_cases,
+    visible_cases,
+)
 
 FACETS = ("goal", "unit", "stage", "outcome", "year", "source")
 MAX_FACET_VALUES = 50
@@ -148,13 +158,17 @@ def readable_rules(session: Session, actor: Actor, *, by_words: bool, visible: V
     if actor.sees_all_cases:
         return []
     visible = visible or read_visible_cases(session, actor)
-    may_see = visible.contains(Lesson.case_id)
-    rules = [or_(Lesson.internal == false(), may_see)]
     if by_words:
-        unmarked = ~exists().where(SecrecyMarking.case_id == Lesson.case_id, SecrecyMarking.target_kind == "field",
-                                   SecrecyMarking.target.in_(LESSON_KEYS))
-        rules.append(or_(may_see, unmarked))
-    return rules
+        return [readable_by_words(visible)]
+    return [or_(Lesson.internal == false(), visible.contains(Lesson.case_id))]
+
+
+def readable_by_words(visible: VisibleCases) -> ColumnElement[bool]:
+    """`readable_rules` by words for someone who does not see every case: a lesson of a case they
+    may see, or one that is city-wide and has no secret-marked lesson field."""
+    unmarked = ~exists().where(SecrecyMarking.case_id == Lesson.case_id, SecrecyMarking.target_kind == "field",
+                               SecrecyMarking.target.in_(LESSON_KEYS))
+    return or_(and_(Lesson.internal == false(), unmarked), visible.contains(Lesson.case_id))
 
 
 def views_by_id(session: Session, actor: Actor, backend: Any, query: Any,
@@ -163,12 +177,22 @@ def views_by_id(session: Session, actor: Actor, backend: Any, query: Any,
     (the case search's lesson hits)."""
     visible = visible or read_visible_cases(session, actor)
     may_see = visible.contains(Lesson.case_id) if not visible.all else literal(True)
+    return _found_views(session, backend, query, found, may_see)
+
+
+def _found_views(session: Session, backend: Any, query: Any, found: list[tuple[int, int, float]],
+                 may_see: Any) -> list[LessonView]:
+    """The lessons (id, search document, score) found by words, in that order, with their snippets."""
+    if not found:
+        return []
+    body = backend.snippet_column(query, SearchDocument.body, every_word=True)
     rows = {r[0].id: r for r in session.execute(
-        select(Lesson, Case.number, Case.title, may_see.label("may_see")).join(Case, Case.id == Lesson.case_id)
-        .where(Lesson.id.in_([f[0] for f in found])))}
-    snippets = backend.snippets(session, query, [f[1] for f in found], every_word=True)
+        select(Lesson, Case.number, Case.title, may_see.label("may_see"), body)
+        .join(Case, Case.id == Lesson.case_id).join(SearchDocument, SearchDocument.lesson_id == Lesson.id)
+        .where(Lesson.id.in_([f[0] for f in found]), SearchDocument.id.in_([f[1] for f in found])))}
     ordered = [rows[f[0]] for f in found if f[0] in rows]
-    return _views(session, ordered, {f[0]: (snippets.get(f[1], ""), f[2]) for f in found})
+    return _views(session, ordered, {f[0]: (backend.snippet(rows[f[0]][4], query), f[2])
+                                     for f in found if f[0] in rows})
 
 
 def list_lessons(ctx: AppContext, actor: Actor, *, q: str | None = None, filters: LessonFilters | None = None,
@@ -215,26 +239,52 @@ def list_lessons(ctx: AppContext, actor: Actor, *, q: str | None = None, filters
             return LessonPage(None, total, items, offset if after is None else 0, limit, next_cursor, facets)
         backend = backend_for(session)
         backend.prepare(session)
-        # One pass of the full-text index: every readable matching lesson with its score and the
-        # columns the facets count; the page is the best of them.
-        m = backend.matches(query, every_word=True, where=lambda doc: doc.lesson_id.isnot(None)).subquery("m")
-        found = session.execute(
-            select(Lesson.id, m.c.doc_id, m.c.score, *_FACET_COLUMNS)
-            .join_from(m, Lesson, Lesson.id == m.c.lesson_id).where(*where)).all()
+        postgresql = session.get_bind().dialect.name == "postgresql"
+        chosen = _filter_values(filters, postgresql)
+        params = {**backend.query_params(query, every_word=True), **chosen}
+        if not visible.all:
+            params["visible_cases"] = visible.ids
+        found = session.execute(_library_statement(type(backend), visible.all, tuple(sorted(chosen)),
+                                                   len(query.words)), params).all()
         total, facets = len(found), (_count_facets([r[3:] for r in found]) if with_facets else {})
         best = sorted(found, key=lambda r: (-r[2], -r[0]))[offset:offset + limit]
-        listed = {r[0].id: r for r in session.execute(
-            select(Lesson, Case.number, Case.title, may_see.label("may_see")).join(Case, Case.id == Lesson.case_id)
-            .where(Lesson.id.in_([r[0] for r in best])))} if best else {}
-        rows = [listed[r[0]] for r in best if r[0] in listed]
-        snippets = backend.snippets(session, query, [r[1] for r in best], every_word=True)
-        items = _views(session, rows, {r[0]: (snippets.get(r[1], ""), float(r[2])) for r in best})
-        next_cursor = _cursor("offset", offset + limit) if offset + len(rows) < total and len(rows) == limit \
+        items = _found_views(session, backend, query, [(r[0], r[1], float(r[2])) for r in best], may_see)
+        next_cursor = _cursor("offset", offset + limit) if offset + len(items) < total and len(items) == limit \
             else None
         return LessonPage(q, total, items, offset, limit, next_cursor, facets)
 
 
 _FACET_COLUMNS = (Lesson.goals, Lesson.unit, Lesson.stage, Lesson.outcome, Lesson.year, Lesson.source)
+_FILTER_COLUMNS = {"lf_unit": Lesson.unit, "lf_stage": Lesson.stage, "lf_outcome": Lesson.outcome,
+                   "lf_year": Lesson.year, "lf_source": Lesson.source, "lf_case": Lesson.case_id}
+
+
+def _filter_values(filters: LessonFilters, postgresql: bool) -> dict[str, Any]:
+    """The filters chosen, by the names `_library_statement` binds them by."""
+    values = {"lf_unit": filters.unit, "lf_stage": filters.stage, "lf_outcome": filters.outcome,
+              "lf_year": filters.year, "lf_source": filters.source, "lf_case": filters.case_id,
+              "lf_goal": None if filters.goal is None else (f"[{filters.goal}]" if postgresql else filters.goal)}
+    return {name: value for name, value in values.items() if value is not None}
+
+
+@lru_cache(maxsize=256)
+def _library_statement(backend_class: type, see_all: bool, filters: tuple[str, ...], words: int) -> Any:
+    """The library's search of this shape, built once; its values are bound when it runs. One pass of
+    the full-text index: every readable matching lesson with its score and the columns the facets
+    count; the page is the best of them."""
+    backend = backend_class()
+    postgresql = backend_class is PostgresBackend
+    m = backend.matches(placeholder_query(words), every_word=True,
+                        where=lambda doc: doc.lesson_id.isnot(None)).subquery("m")
+    where: list[Any] = [] if see_all else [readable_by_words(VisibleCases("", postgresql))]
+    for name in filters:
+        if name == "lf_goal":
+            where.append(text("CAST(lesson.goals AS jsonb) @> CAST(:lf_goal AS jsonb)") if postgresql else
+                         text("EXISTS (SELECT 1 FROM json_each(lesson.goals) WHERE json_each.value = :lf_goal)"))
+        else:
+            where.append(_FILTER_COLUMNS[name] == bindparam(name))
+    return (select(Lesson.id, m.c.doc_id, m.c.score, *_FACET_COLUMNS)
+            .join_from(m, Lesson, Lesson.id == m.c.lesson_id).where(*where))
 
 
 def _facets(session: Session, base: Any, wanted: bool) -> tuple[int, dict[str, list[tuple[Any, int]]]]:

@@ -10,13 +10,12 @@ same stems. Results are one row per case, filtered in SQL by the rule of the cas
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Protocol
 
 from sqlalchemy import (
-    BigInteger,
     Float,
     Integer,
     String,
@@ -40,9 +39,10 @@ from sqlalchemy import (
     union,
     union_all,
 )
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.sqltypes import NullType
 
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.services.errors import InvalidInput
@@ -140,26 +140,47 @@ def visible_cases(session: Session, actor: Actor) -> ColumnElement[bool]:
 
 
 def visible_case_ids(session: Session, actor: Actor) -> Any:
-    """The same rule as `visible_cases`, as one SELECT of case ids; None for those who see every case."""
+    """The same rule as `visible_cases`, as one SELECT of case ids; None for those who see every case.
+
+    One SELECT per rule, each read through its own index (an OR of them reads every task). On
+    SQLite the index is named: most tasks have no assignee and no closer, which its statistics
+    take for a value shared by half the table, so it would read every task instead.
+    """
     if actor.sees_all_cases:
         return None
     people, groups = _people_and_groups(session, actor)
-    return union(select(Case.id.label("id")).where(Case.owner == actor.username),
-                 select(HumanTask.case_id).where(_task_rule(people, groups)))
+    sqlite = session.get_bind().dialect.name == "sqlite"
+
+    def tasks_where(column: str) -> Any:
+        source = text(f"human_task INDEXED BY ix_human_task_{column}") if sqlite else HumanTask.__table__
+        return select(literal_column("human_task.case_id", Integer)).select_from(source).where(
+            literal_column(f"human_task.{column}", String).in_(groups if column == "candidate_group" else people))
+
+    cases = Case.__table__.c
+    parts = [select(cases.id.label("id")).where(cases.owner == actor.username),
+             tasks_where("assignee"), tasks_where("closed_by")]
+    if groups:
+        parts.append(tasks_where("candidate_group"))
+    return union(*parts)
 
 
-@dataclass(frozen=True)
 class VisibleCases:
     """The cases an actor may see, read once for a search (None: every case).
 
     A search reads thousands of matches: asking "may the actor see this case?" of each one (a
     correlated EXISTS) costs more than reading the actor's cases once, which are few for anyone
     but a lead (their own, their groups' and their reports'), and checking each match against
-    them. They are handed to the database as a value, so its planner knows how many there are.
+    them. The database hands them over as one value in its own notation (a JSON array on SQLite,
+    an array literal on PostgreSQL), and takes it back as one parameter, bound once however often
+    a statement checks it: PostgreSQL plans it as a constant array (hashed, counted by the
+    planner), SQLite as a list it builds once.
     """
 
-    ids: tuple[int, ...] | None
-    postgresql: bool
+    def __init__(self, ids: str | None, postgresql: bool) -> None:
+        self.ids = ids
+        self._postgresql = postgresql
+        # No type: the PostgreSQL driver sends the text untyped, so the server reads it as bigint[].
+        self._param = None if ids is None else bindparam("visible_cases", ids, type_=NullType())
 
     @property
     def all(self) -> bool:
@@ -167,18 +188,22 @@ class VisibleCases:
 
     def contains(self, case_id: Any) -> ColumnElement[bool]:
         """`case_id` (a column) is one of these cases."""
-        if self.ids is None:
+        if self._param is None:
             return true()
-        if self.postgresql:  # = ANY of an array parameter: hashed, and planned as a filter
-            return case_id == any_(bindparam(None, list(self.ids), type_=postgresql.ARRAY(BigInteger)))
-        found = func.json_each(bindparam(None, json.dumps(self.ids), type_=String)).table_valued("value")
-        return case_id.in_(select(found.c.value))
+        if self._postgresql:
+            return case_id == any_(self._param)
+        return case_id.in_(select(func.json_each(self._param).table_valued("value").c.value))
 
 
 def read_visible_cases(session: Session, actor: Actor) -> VisibleCases:
     ids = visible_case_ids(session, actor)
-    is_postgresql = session.get_bind().dialect.name == "postgresql"
-    return VisibleCases(None if ids is None else tuple(session.scalars(ids)), is_postgresql)
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    if ids is None:
+        return VisibleCases(None, postgresql)
+    found = ids.subquery()
+    gathered = cast(func.array_agg(found.c.id), String) if postgresql else func.json_group_array(found.c.id)
+    value = session.execute(select(gathered)).scalar_one()
+    return VisibleCases(value or ("{}" if postgresql else "[]"), postgresql)
 
 
 # ---------------------------------------------------------------- back ends
@@ -222,11 +247,17 @@ class Backend(Protocol):
     def rank(self, query: Query, doc_ids: Any, *, every_word: bool) -> Any:
         """A SELECT (doc_id, score) of the documents whose ids `doc_ids` (a SELECT) gives."""
 
+    def query_params(self, query: Query, *, every_word: bool) -> dict[str, Any]:
+        """The values of `query` for a statement built for a query of as many words."""
+
     def best_doc(self, score: Any, doc_id: Any) -> list[Any]:
         """Aggregate columns giving `doc_id`: the document with the highest score of a group."""
 
-    def snippets(self, session: Session, query: Query, doc_ids: Sequence[int], *, every_word: bool) -> dict[int, str]:
-        """HTML-safe snippets of these documents with the matches marked."""
+    def snippet_column(self, query: Query, body: Any, *, every_word: bool) -> Any:
+        """What to select of a document's `body` for its snippet (`snippet` finishes it)."""
+
+    def snippet(self, selected: str, query: Query) -> str:
+        """The HTML-safe snippet, matches in <mark>, of what `snippet_column` selected."""
 
     def informative(self, session: Session, query: Query) -> Query:
         """The words of a long text worth matching on: in the index, and not in most documents."""
@@ -284,16 +315,18 @@ class SqliteBackend:
     def rank(self, query: Query, doc_ids: Any, *, every_word: bool) -> Any:
         raise NotImplementedError("SQLite ranks every match in the pass that finds it")
 
+    def query_params(self, query: Query, *, every_word: bool) -> dict[str, Any]:
+        return {"match": query.fts5_all() if every_word else query.fts5_any()}
+
     def best_doc(self, score: Any, doc_id: Any) -> list[Any]:
         # SQLite gives a bare column the value of the row that max() took.
         return [func.max(score).label("best"), doc_id.label("doc_id")]
 
-    def snippets(self, session: Session, query: Query, doc_ids: Sequence[int], *, every_word: bool) -> dict[int, str]:
-        if not doc_ids:
-            return {}
-        rows = session.execute(select(SearchDocument.id, SearchDocument.body)
-                               .where(SearchDocument.id.in_(list(doc_ids)))).all()
-        return {r[0]: highlight(r[1], query) for r in rows}
+    def snippet_column(self, query: Query, body: Any, *, every_word: bool) -> Any:
+        return body  # cut in Python by the stems the index matched
+
+    def snippet(self, selected: str, query: Query) -> str:
+        return highlight(selected, query)
 
     def informative(self, session: Session, query: Query) -> Query:
         stems = sorted(set(query.sv))
@@ -338,6 +371,9 @@ class PostgresBackend:
         config = "simple" if query.lexemes else "swedish"  # lexemes are stems already
         return " || ".join(f"plainto_tsquery('{config}', :w{i})" for i in range(len(query.words))), params
 
+    def query_params(self, query: Query, *, every_word: bool) -> dict[str, Any]:
+        return self._tsquery(query, every_word=every_word)[1]
+
     def _query_row(self, query: Query, name: str, *, every_word: bool) -> Any:
         """The tsquery as a one-row subquery `name` (q); PostgreSQL folds it to a constant when planning."""
         tsquery, params = self._tsquery(query, every_word=every_word)
@@ -362,18 +398,16 @@ class PostgresBackend:
 
     def best_doc(self, score: Any, doc_id: Any) -> list[Any]:
         # The greatest (score, -id): the best document, the lowest id among equals.
-        best = func.max(postgresql.array([score, -cast(doc_id, Float)]))
+        best = func.max(postgresql_dialect.array([score, -cast(doc_id, Float)]))
         return [cast(-best[2], Integer).label("doc_id")]
 
-    def snippets(self, session: Session, query: Query, doc_ids: Sequence[int], *, every_word: bool) -> dict[int, str]:
-        if not doc_ids:
-            return {}
+    def snippet_column(self, query: Query, body: Any, *, every_word: bool) -> Any:
         tsquery, params = self._tsquery(query, every_word=every_word)
-        ids = ", ".join(str(int(i)) for i in doc_ids)
-        rows = session.execute(text(
-            f"SELECT d.id, ts_headline('swedish', d.body, q.q, :options) FROM search_document d, "
-            f"(SELECT {tsquery} AS q) AS q WHERE d.id IN ({ids})"), {**params, "options": self.HEADLINE}).all()
-        return {r[0]: marked_to_html(r[1]) for r in rows}
+        return func.ts_headline("swedish", body, text(tsquery).bindparams(**params),
+                                bindparam("headline_options", self.HEADLINE, type_=String))
+
+    def snippet(self, selected: str, query: Query) -> str:
+        return marked_to_html(selected)
 
     _stats: tuple[float, dict[str, float]] = (0.0, {})
 
@@ -406,6 +440,17 @@ class PostgresBackend:
         found = dict(zip(row[0], [float(f) for f in row[1]], strict=False)) if row and row[0] else {}
         cls._stats = (time.monotonic(), found)
         return found
+
+
+def snippets(session: Session, backend: Backend, query: Query, doc_ids: Sequence[int], *,
+             every_word: bool) -> dict[int, str]:
+    """HTML-safe snippets of these documents with the matches marked."""
+    if not doc_ids:
+        return {}
+    rows = session.execute(select(SearchDocument.id,
+                                  backend.snippet_column(query, SearchDocument.body, every_word=every_word))
+                           .where(SearchDocument.id.in_(list(doc_ids)))).all()
+    return {r[0]: backend.snippet(r[1], query) for r in rows}
 
 
 def backend_for(session: Session) -> Backend:
@@ -445,73 +490,15 @@ def search(ctx: AppContext, text_: str, actor: Actor, *, status: str | None = No
         backend.prepare(session)
         visible = read_visible_cases(session, actor)
         want_lessons = field_ in (None, "lessons")
-
-        # One statement, the matches read once (a materialised CTE m) with their cases, and only
-        # those that count: the documents of cases the actor may see (of the field, status, stage
-        # and process asked for) and the lessons' own (read city-wide). The database sums the
-        # scores per case, counts the facets, and hands over only the page's cases and the best
-        # lessons, with their count.
-        def counted(doc: DocColumns) -> ColumnElement[bool]:
-            rules: list[ColumnElement[bool]] = [doc.lesson_id.is_(None)]
-            if not visible.all:
-                rules.append(visible.contains(doc.case_id))
-            for column_, value in ((doc.field, field_), (doc.status, status), (doc.stage, stage),
-                                   (doc.process_key, process)):
-                if value is not None:
-                    rules.append(column_ == value)
-            return or_(doc.lesson_id.isnot(None), and_(*rules)) if want_lessons else and_(*rules)
-
-        in_index = backend.ranks_in_index
-        unfiltered = visible.all and want_lessons and field_ is None and status is None and stage is None \
-            and process is None
-        m = backend.matches(query, every_word=True, where=None if unfiltered else counted, ranked=in_index,
-                            with_case=True)
-        m = m.cte("m").prefix_with("MATERIALIZED")
-        case_doc = m.c.lesson_id.is_(None)
-        # Per case: the score summed over its documents, or (where ranking is costly) how much its
-        # matching fields weigh together, which picks the candidates that are ranked.
-        ordering = m.c.score * _weight(m.c.field) if in_index else _weight(m.c.field)
-        pc = (select(m.c.case_id, m.c.status, m.c.stage, func.sum(ordering).label("s"),
-                     *backend.best_doc(ordering, m.c.doc_id))
-              .where(case_doc).group_by(m.c.case_id, m.c.status, m.c.stage).cte("pc").prefix_with("MATERIALIZED"))
-        if in_index:
-            top = select(pc.c.case_id, pc.c.doc_id, pc.c.s).order_by(pc.c.s.desc(), pc.c.case_id.desc())
-        else:
-            top = _ranked_candidates(backend, query, m, pc)
-        top = top.limit(limit).offset(offset).subquery("top")
-        parts = [
-            select(literal("ss").label("kind"), pc.c.status.label("word"), pc.c.stage.label("n1"),
-                   func.count().label("n2"), cast(null(), Float).label("score"))
-            .group_by(pc.c.status, pc.c.stage),
-            select(literal("f"), m.c.field, cast(null(), Integer), func.count(distinct(m.c.case_id)),
-                   cast(null(), Float)).where(case_doc).group_by(m.c.field),
-            select(literal("top"), cast(null(), String), top.c.case_id, top.c.doc_id, top.c.s),
-        ]
-        if want_lessons:
-            from .lessons import readable_rules
-
-            lesson_where = readable_rules(session, actor, by_words=True, visible=visible)
-            lv = select(m.c.doc_id, m.c.lesson_id, m.c.score).where(m.c.lesson_id.isnot(None))
-            if lesson_where:
-                lv = lv.join_from(m, Lesson, Lesson.id == m.c.lesson_id).where(*lesson_where)
-            lv = lv.cte("lv").prefix_with("MATERIALIZED")
-            if in_index:
-                best_lessons = select(lv.c.lesson_id, lv.c.doc_id, lv.c.score)
-            else:  # every readable matching lesson is ranked: they are few beside the cases' documents
-                lesson_ranks = (backend.rank(query, select(lv.c.doc_id), every_word=True)
-                                .cte("lr").prefix_with("MATERIALIZED"))
-                best_lessons = (select(lv.c.lesson_id, lv.c.doc_id, lesson_ranks.c.score)
-                                .join_from(lv, lesson_ranks, lesson_ranks.c.doc_id == lv.c.doc_id))
-            best_lessons = best_lessons.subquery("bl")
-            parts += [
-                select(literal("lc"), cast(null(), String), cast(null(), Integer), func.count(), cast(null(), Float))
-                .select_from(lv),
-                select(literal("lt"), cast(null(), String), best_lessons.c.lesson_id, best_lessons.c.doc_id,
-                       best_lessons.c.score)
-                .order_by(best_lessons.c.score.desc(), best_lessons.c.lesson_id.desc()).limit(LESSON_HITS)
-                .subquery().select(),
-            ]
-        found = session.execute(union_all(*parts)).all()
+        filters = {"field_value": field_, "status_value": status, "stage_value": stage, "process_value": process}
+        statement = _search_statement(type(backend), visible.all, want_lessons,
+                                      tuple(name for name, value in filters.items() if value is not None),
+                                      len(query.words))
+        params = {**backend.query_params(query, every_word=True), "page_limit": limit, "page_offset": offset,
+                  **{name: value for name, value in filters.items() if value is not None}}
+        if not visible.all:
+            params["visible_cases"] = visible.ids
+        found = session.execute(statement, params).all()
         statuses: dict[str, int] = {}
         stages: dict[int | None, int] = {}
         per_field: list[tuple[str, int]] = []
@@ -540,19 +527,101 @@ def search(ctx: AppContext, text_: str, actor: Actor, *, status: str | None = No
             from .lessons import views_by_id
 
             lessons = views_by_id(session, actor, backend, query, lesson_rows, visible)
-        cases, fields_of = {}, {}
-        if page:
-            cases = {r.id: r for r in session.execute(
-                select(Case.id, Case.number, Case.title, Case.status, Case.stage, Case.process_key)
-                .where(Case.id.in_([case_id for case_id, _d, _s in page])))}
-            fields_of = dict(session.execute(select(SearchDocument.id, SearchDocument.field)
-                                             .where(SearchDocument.id.in_([d for _c, d, _s in page]))).all())
-        snippets = backend.snippets(session, query, [d for _c, d, _s in page], every_word=True)
-    hits = [SearchHit(case_id, cases[case_id].number, cases[case_id].title, cases[case_id].status,
-                      cases[case_id].stage, cases[case_id].process_key, fields_of.get(doc_id, ""),
-                      snippets.get(doc_id, ""), score)
-            for case_id, doc_id, score in page]
+        shown = {}
+        if page:  # the page's cases, each with the field and snippet of its best document
+            doc = SearchDocument.__table__.c
+            shown = {r[0]: r for r in session.execute(
+                select(doc.id, doc.field, backend.snippet_column(query, doc.body, every_word=True), Case.number,
+                       Case.title, Case.status, Case.stage, Case.process_key)
+                .join_from(SearchDocument.__table__, Case.__table__, Case.__table__.c.id == doc.case_id)
+                .where(doc.id.in_([d for _c, d, _s in page])))}
+    hits = [SearchHit(case_id, shown[doc_id][3], shown[doc_id][4], shown[doc_id][5], shown[doc_id][6],
+                      shown[doc_id][7], shown[doc_id][1], backend.snippet(shown[doc_id][2], query), score)
+            for case_id, doc_id, score in page if doc_id in shown]
     return SearchResults(text_, total, hits, offset, limit, facets, lessons, lesson_total)
+
+
+@lru_cache(maxsize=512)
+def _search_statement(backend_class: type, see_all: bool, want_lessons: bool, filters: tuple[str, ...],
+                      words: int) -> Any:
+    """The statement of a search of this shape, built once (building it costs more than running a
+    small one); its values are bound when it runs (`search`).
+
+    One statement, the matches read once (a materialised CTE m) with their cases, and only those
+    that count: the documents of cases the actor may see (of the field, status, stage and process
+    asked for) and the lessons' own (read city-wide). The database sums the scores per case,
+    counts the facets, and hands over only the page's cases and the best lessons, with their count.
+    """
+    backend: Backend = backend_class()
+    query = placeholder_query(words)
+    visible = VisibleCases(None if see_all else "", postgresql=backend_class is PostgresBackend)
+
+    def counted(doc: DocColumns) -> ColumnElement[bool]:
+        rules: list[ColumnElement[bool]] = [doc.lesson_id.is_(None)]
+        if not visible.all:
+            rules.append(visible.contains(doc.case_id))
+        for column_, name in ((doc.field, "field_value"), (doc.status, "status_value"),
+                              (doc.stage, "stage_value"), (doc.process_key, "process_value")):
+            if name in filters:
+                rules.append(column_ == bindparam(name))
+        return or_(doc.lesson_id.isnot(None), and_(*rules)) if want_lessons else and_(*rules)
+
+    in_index = backend.ranks_in_index
+    unfiltered = visible.all and want_lessons and not filters
+    m = backend.matches(query, every_word=True, where=None if unfiltered else counted, ranked=in_index,
+                        with_case=True)
+    m = m.cte("m").prefix_with("MATERIALIZED")
+    case_doc = m.c.lesson_id.is_(None)
+    # Per case: the score summed over its documents, or (where ranking is costly) how much its
+    # matching fields weigh together, which picks the candidates that are ranked.
+    ordering = m.c.score * _weight(m.c.field) if in_index else _weight(m.c.field)
+    pc = (select(m.c.case_id, m.c.status, m.c.stage, func.sum(ordering).label("s"),
+                 *backend.best_doc(ordering, m.c.doc_id))
+          .where(case_doc).group_by(m.c.case_id, m.c.status, m.c.stage).cte("pc").prefix_with("MATERIALIZED"))
+    if in_index:
+        top = select(pc.c.case_id, pc.c.doc_id, pc.c.s).order_by(pc.c.s.desc(), pc.c.case_id.desc())
+    else:
+        top = _ranked_candidates(backend, query, m, pc)
+    top = top.limit(bindparam("page_limit", type_=Integer)).offset(bindparam("page_offset", type_=Integer))
+    top = top.subquery("top")
+    parts = [
+        select(literal("ss").label("kind"), pc.c.status.label("word"), pc.c.stage.label("n1"),
+               func.count().label("n2"), cast(null(), Float).label("score"))
+        .group_by(pc.c.status, pc.c.stage),
+        select(literal("f"), m.c.field, cast(null(), Integer), func.count(distinct(m.c.case_id)),
+               cast(null(), Float)).where(case_doc).group_by(m.c.field),
+        select(literal("top"), cast(null(), String), top.c.case_id, top.c.doc_id, top.c.s),
+    ]
+    if want_lessons:
+        from .lessons import readable_by_words
+
+        lv = select(m.c.doc_id, m.c.lesson_id, m.c.score).where(m.c.lesson_id.isnot(None))
+        if not visible.all:
+            lv = lv.join_from(m, Lesson, Lesson.id == m.c.lesson_id).where(readable_by_words(visible))
+        lv = lv.cte("lv").prefix_with("MATERIALIZED")
+        if in_index:
+            best_lessons = select(lv.c.lesson_id, lv.c.doc_id, lv.c.score)
+        else:  # every readable matching lesson is ranked: they are few beside the cases' documents
+            lesson_ranks = (backend.rank(query, select(lv.c.doc_id), every_word=True)
+                            .cte("lr").prefix_with("MATERIALIZED"))
+            best_lessons = (select(lv.c.lesson_id, lv.c.doc_id, lesson_ranks.c.score)
+                            .join_from(lv, lesson_ranks, lesson_ranks.c.doc_id == lv.c.doc_id))
+        best_lessons = best_lessons.subquery("bl")
+        parts += [
+            select(literal("lc"), cast(null(), String), cast(null(), Integer), func.count(), cast(null(), Float))
+            .select_from(lv),
+            select(literal("lt"), cast(null(), String), best_lessons.c.lesson_id, best_lessons.c.doc_id,
+                   best_lessons.c.score)
+            .order_by(best_lessons.c.score.desc(), best_lessons.c.lesson_id.desc()).limit(LESSON_HITS)
+            .subquery().select(),
+        ]
+    return union_all(*parts)
+
+
+def placeholder_query(words: int) -> Query:
+    """A query of `words` words for building a statement whose words are bound when it runs."""
+    names = tuple(f"w{i}" for i in range(words))
+    return Query(names, names, names)
 
 
 def _ranked_candidates(backend: Backend, query: Query, m: Any, pc: Any) -> Any:
@@ -606,45 +675,64 @@ def similar_cases(ctx: AppContext, text_: str, actor: Actor, limit: int = 5, *,
         if query.empty:
             return []
         visible = read_visible_cases(session, actor)
-
-        def compared(doc: DocColumns) -> ColumnElement[bool]:
-            """Only the title and need of other cases the actor may see are ranked."""
-            rule = and_(doc.lesson_id.is_(None), doc.field.in_(SIMILAR_FIELDS))
-            if not visible.all:
-                rule = and_(rule, visible.contains(doc.case_id))
-            if exclude_case_id is not None:
-                rule = and_(rule, doc.case_id != exclude_case_id)
-            return rule
-
-        m = backend.matches(query, every_word=False, where=compared).subquery("m")
-        per_case = (select(m.c.case_id, func.sum(m.c.score * _weight(m.c.field)).label("score"))
-                    .group_by(m.c.case_id).order_by(literal_column("score").desc(), m.c.case_id.desc())
-                    .limit(limit))
-        rows = session.execute(per_case).all()
+        statement = _similar_statement(type(backend), visible.all, exclude_case_id is not None, len(query.words),
+                                       query.lexemes)
+        params: dict[str, Any] = {**backend.query_params(query, every_word=False), "similar_limit": limit}
+        if not visible.all:
+            params["visible_cases"] = visible.ids
+        if exclude_case_id is not None:
+            params["exclude_case"] = exclude_case_id
+        rows = session.execute(statement, params).all()
         if not rows:
             return []
         ids = [r.case_id for r in rows]
-        cases = {r.id: r for r in session.execute(
-            select(Case.id, Case.number, Case.title, Case.status, Case.stage).where(Case.id.in_(ids)))}
-        need_docs = dict(session.execute(
-            select(SearchDocument.case_id, SearchDocument.id)
-            .where(SearchDocument.case_id.in_(ids), SearchDocument.field == "need")).all())
+        # The cases with the snippet of their need and the lessons document of their case, at once.
+        need, told = SearchDocument.__table__.alias("need"), SearchDocument.__table__.alias("told")
+        cases_ = Case.__table__.c
+        described = {r[0]: r for r in session.execute(
+            select(cases_.id, cases_.number, cases_.title, cases_.status, cases_.stage,
+                   backend.snippet_column(query, need.c.body, every_word=False), told.c.body)
+            .select_from(Case.__table__
+                         .outerjoin(need, and_(need.c.case_id == cases_.id, need.c.field == "need",
+                                               need.c.lesson_id.is_(None)))
+                         .outerjoin(told, and_(told.c.case_id == cases_.id, told.c.field == "lessons",
+                                               told.c.lesson_id.is_(None))))
+            .where(cases_.id.in_(ids)))}
+        # Lessons written before they were records of their own are in the case's lessons document.
         lessons = {case_id: _lesson_text(found) for case_id, found in _lessons_of(session, ids).items()}
-        without = [case_id for case_id in ids if case_id not in lessons]
-        if without:  # lessons written before they were records of their own (a case's lessons document)
-            lessons.update(session.execute(
-                select(SearchDocument.case_id, SearchDocument.body)
-                .where(SearchDocument.case_id.in_(without), SearchDocument.field == "lessons")).all())
-        snippets = backend.snippets(session, query, list(need_docs.values()), every_word=False)
         outcomes = _outcomes(session, ids)
     out = []
     for r in rows:
-        c = cases[r.case_id]
-        lesson = lessons.get(r.case_id)
-        out.append(SimilarCase(c.id, c.number, c.title, c.status, c.stage, outcomes.get(c.id),
+        c = described[r.case_id]
+        lesson = lessons[r.case_id] if r.case_id in lessons else c[6]
+        out.append(SimilarCase(c[0], c[1], c[2], c[3], c[4], outcomes.get(c[0]),
                                (lesson[:400] + "…") if lesson and len(lesson) > 400 else lesson,
-                               snippets.get(need_docs.get(c.id, -1), ""), float(r.score)))
+                               backend.snippet(c[5], query) if c[5] is not None else "", float(r.score)))
     return out
+
+
+@lru_cache(maxsize=256)
+def _similar_statement(backend_class: type, see_all: bool, excluding: bool, words: int, lexemes: bool) -> Any:
+    """The statement of similar cases of this shape, built once; its values are bound when it runs.
+
+    Only the title and need of other cases the actor may see are ranked, summed per case."""
+    backend: Backend = backend_class()
+    names = placeholder_query(words)
+    query = Query(names.words, names.sv, names.en, lexemes=lexemes)
+    visible = VisibleCases(None if see_all else "", postgresql=backend_class is PostgresBackend)
+
+    def compared(doc: DocColumns) -> ColumnElement[bool]:
+        rule = and_(doc.lesson_id.is_(None), doc.field.in_(SIMILAR_FIELDS))
+        if not visible.all:
+            rule = and_(rule, visible.contains(doc.case_id))
+        if excluding:
+            rule = and_(rule, doc.case_id != bindparam("exclude_case", type_=Integer))
+        return rule
+
+    m = backend.matches(query, every_word=False, where=compared).subquery("m")
+    return (select(m.c.case_id, func.sum(m.c.score * _weight(m.c.field)).label("score"))
+            .group_by(m.c.case_id).order_by(literal_column("score").desc(), m.c.case_id.desc())
+            .limit(bindparam("similar_limit", type_=Integer)))
 
 
 def _lessons_of(session: Session, case_ids: list[int]) -> dict[int, list[Any]]:

@@ -1,4 +1,9 @@
-"""search speed: a narrow covering index of the search documents for SQLite's full-text matches
+"""search speed: the indexes a search reads the reader's cases and its matches through
+
+A search by someone who does not see every case first reads the cases they may see: their
+own, and those where they, the people they manage or their groups have or had a task. The
+task table is indexed by state first (the inboxes); these indexes give a person's or a
+group's cases, in any state of the task, without reading the tasks.
 
 A search of a common word reads the case, field and lesson of thousands of matching
 documents; on SQLite each is a lookup by rowid in `search_document`, whose rows carry the
@@ -21,11 +26,20 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('human_task', schema=None) as batch_op:
+        batch_op.create_index('ix_human_task_assignee', ['assignee', 'case_id'], unique=False)
+        batch_op.create_index('ix_human_task_closed_by', ['closed_by', 'case_id'], unique=False)
+        batch_op.create_index('ix_human_task_candidate_group', ['candidate_group', 'case_id'], unique=False)
     if op.get_bind().dialect.name == 'sqlite':
         op.execute("CREATE INDEX ix_search_document_match ON search_document (id, case_id, field, lesson_id)")
         op.execute("ANALYZE search_document")
+        op.execute("ANALYZE human_task")
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == 'sqlite':
         op.execute("DROP INDEX IF EXISTS ix_search_document_match")
+    with op.batch_alter_table('human_task', schema=None) as batch_op:
+        batch_op.drop_index('ix_human_task_candidate_group')
+        batch_op.drop_index('ix_human_task_closed_by')
+        batch_op.drop_index('ix_human_task_assignee')
