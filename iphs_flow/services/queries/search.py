@@ -244,8 +244,9 @@ class Backend(Protocol):
         of a field not asked for, is never ranked; `ranked=False` leaves the score NULL (counting
         needs no ranking); `with_case` joins each document's case (its status and stage)."""
 
-    def rank(self, query: Query, doc_ids: Any, *, every_word: bool) -> Any:
-        """A SELECT (doc_id, score) of the documents whose ids `doc_ids` (a SELECT) gives."""
+    def rank(self, query: Query, docs: Any, *, every_word: bool) -> Any:
+        """A SELECT of the columns of `docs` (a subquery or CTE with a doc_id column) and the score
+        of each of its documents."""
 
     def query_params(self, query: Query, *, every_word: bool) -> dict[str, Any]:
         """The values of `query` for a statement built for a query of as many words."""
@@ -312,7 +313,7 @@ class SqliteBackend:
                                   f"ON d.id = search_fts.rowid{joined}"), where, ranked
                              ).limit(-1)  # never flattened into an outer query: bm25() needs the match's own
 
-    def rank(self, query: Query, doc_ids: Any, *, every_word: bool) -> Any:
+    def rank(self, query: Query, docs: Any, *, every_word: bool) -> Any:
         raise NotImplementedError("SQLite ranks every match in the pass that finds it")
 
     def query_params(self, query: Query, *, every_word: bool) -> dict[str, Any]:
@@ -357,9 +358,12 @@ class PostgresBackend:
                 "FragmentDelimiter=\" … \"")
 
     def prepare(self, session: Session) -> None:
-        # The GIN index and the documents are in memory: say so, or the planner scans the
-        # whole table for a common word.
-        session.execute(text("SET LOCAL random_page_cost = 1.1"))
+        # The GIN index and the documents are in memory: say so, or the planner scans the whole
+        # table for a common word. And plan each statement for its own values, also once the
+        # driver has prepared it: the words and the reader's cases decide the plan (a constant
+        # array is hashed, the similar-cases index is used only for its known fields).
+        session.execute(text("SELECT set_config('random_page_cost', '1.1', true), "
+                             "set_config('plan_cache_mode', 'force_custom_plan', true)"))
 
     @staticmethod
     def _tsquery(query: Query, *, every_word: bool) -> tuple[str, dict[str, str]]:
@@ -389,12 +393,14 @@ class PostgresBackend:
         return _match_select(_doc_columns(with_case), f"ts_rank(d.tsv, q.q, {normalise})", text("d.tsv @@ q.q"),
                              documents.join(q, true()), where, ranked)
 
-    def rank(self, query: Query, doc_ids: Any, *, every_word: bool) -> Any:
+    def rank(self, query: Query, docs: Any, *, every_word: bool) -> Any:
+        # A join, each document read by its id (not an IN, which the planner may check by
+        # scanning the list again for every document).
         r = SearchDocument.__table__.alias("r")
         q = self._query_row(query, "rq", every_word=every_word)
-        return (select(r.c.id.label("doc_id"),
-                       literal_column(f"ts_rank(r.tsv, rq.q, {'32' if every_word else '0'})", Float).label("score"))
-                .select_from(r.join(q, true())).where(r.c.id.in_(doc_ids)))
+        score = literal_column(f"ts_rank(r.tsv, rq.q, {'32' if every_word else '0'})", Float)
+        return (select(*docs.c, score.label("score"))
+                .select_from(docs.join(r, r.c.id == docs.c.doc_id).join(q, true())))
 
     def best_doc(self, score: Any, doc_id: Any) -> list[Any]:
         # The greatest (score, -id): the best document, the lowest id among equals.
@@ -560,36 +566,45 @@ def _search_statement(backend_class: type, see_all: bool, want_lessons: bool, fi
         rules: list[ColumnElement[bool]] = [doc.lesson_id.is_(None)]
         if not visible.all:
             rules.append(visible.contains(doc.case_id))
-        for column_, name in ((doc.field, "field_value"), (doc.status, "status_value"),
-                              (doc.stage, "stage_value"), (doc.process_key, "process_value")):
-            if name in filters:
-                rules.append(column_ == bindparam(name))
+        if "field_value" in filters:
+            rules.append(doc.field == bindparam("field_value"))
         return or_(doc.lesson_id.isnot(None), and_(*rules)) if want_lessons else and_(*rules)
 
     in_index = backend.ranks_in_index
-    unfiltered = visible.all and want_lessons and not filters
-    m = backend.matches(query, every_word=True, where=None if unfiltered else counted, ranked=in_index,
-                        with_case=True)
+    unfiltered = visible.all and want_lessons and "field_value" not in filters
+    m = backend.matches(query, every_word=True, where=None if unfiltered else counted, ranked=in_index)
     m = m.cte("m").prefix_with("MATERIALIZED")
     case_doc = m.c.lesson_id.is_(None)
     # Per case: the score summed over its documents, or (where ranking is costly) how much its
-    # matching fields weigh together, which picks the candidates that are ranked.
-    ordering = m.c.score * _weight(m.c.field) if in_index else _weight(m.c.field)
-    pc = (select(m.c.case_id, m.c.status, m.c.stage, func.sum(ordering).label("s"),
-                 *backend.best_doc(ordering, m.c.doc_id))
-          .where(case_doc).group_by(m.c.case_id, m.c.status, m.c.stage).cte("pc").prefix_with("MATERIALIZED"))
+    # matching fields weigh together, which picks the candidates that are ranked. Each case is
+    # then read once, by its id, for its status and stage (and the filters on them).
+    if in_index:
+        per_case = [func.sum(m.c.score * _weight(m.c.field)).label("s"),
+                    *backend.best_doc(m.c.score * _weight(m.c.field), m.c.doc_id)]
+    else:  # the candidates' best documents are found when they are ranked; any other shows its first
+        per_case = [func.sum(_weight(m.c.field)).label("s"), func.min(m.c.doc_id).label("doc_id")]
+    pc = select(m.c.case_id, *per_case).where(case_doc).group_by(m.c.case_id).subquery("pc")
+    cases = Case.__table__.c
+    case_rules = [column_ == bindparam(name) for column_, name in ((cases.status, "status_value"),
+                                                                   (cases.stage, "stage_value"),
+                                                                   (cases.process_key, "process_value"))
+                  if name in filters]
+    pc = (select(pc.c.case_id, pc.c.s, pc.c.doc_id, cases.status, cases.stage)
+          .join_from(pc, Case.__table__, cases.id == pc.c.case_id).where(*case_rules)
+          .cte("pc").prefix_with("MATERIALIZED"))
     if in_index:
         top = select(pc.c.case_id, pc.c.doc_id, pc.c.s).order_by(pc.c.s.desc(), pc.c.case_id.desc())
     else:
         top = _ranked_candidates(backend, query, m, pc)
     top = top.limit(bindparam("page_limit", type_=Integer)).offset(bindparam("page_offset", type_=Integer))
     top = top.subquery("top")
+    in_cases = [m.c.case_id.in_(select(pc.c.case_id))] if case_rules else []
     parts = [
         select(literal("ss").label("kind"), pc.c.status.label("word"), pc.c.stage.label("n1"),
                func.count().label("n2"), cast(null(), Float).label("score"))
         .group_by(pc.c.status, pc.c.stage),
         select(literal("f"), m.c.field, cast(null(), Integer), func.count(distinct(m.c.case_id)),
-               cast(null(), Float)).where(case_doc).group_by(m.c.field),
+               cast(null(), Float)).where(case_doc, *in_cases).group_by(m.c.field),
         select(literal("top"), cast(null(), String), top.c.case_id, top.c.doc_id, top.c.s),
     ]
     if want_lessons:
@@ -601,11 +616,10 @@ def _search_statement(backend_class: type, see_all: bool, want_lessons: bool, fi
         lv = lv.cte("lv").prefix_with("MATERIALIZED")
         if in_index:
             best_lessons = select(lv.c.lesson_id, lv.c.doc_id, lv.c.score)
-        else:  # every readable matching lesson is ranked: they are few beside the cases' documents
-            lesson_ranks = (backend.rank(query, select(lv.c.doc_id), every_word=True)
-                            .cte("lr").prefix_with("MATERIALIZED"))
-            best_lessons = (select(lv.c.lesson_id, lv.c.doc_id, lesson_ranks.c.score)
-                            .join_from(lv, lesson_ranks, lesson_ranks.c.doc_id == lv.c.doc_id))
+        else:  # the LESSON_CANDIDATES newest readable matching lessons are ranked
+            newest = (select(lv.c.lesson_id, lv.c.doc_id).order_by(lv.c.lesson_id.desc())
+                      .limit(LESSON_CANDIDATES).subquery("newest"))
+            best_lessons = backend.rank(query, newest, every_word=True)
         best_lessons = best_lessons.subquery("bl")
         parts += [
             select(literal("lc"), cast(null(), String), cast(null(), Integer), func.count(), cast(null(), Float))
@@ -634,9 +648,8 @@ def _ranked_candidates(backend: Backend, query: Query, m: Any, pc: Any) -> Any:
     chosen = (select(m.c.doc_id, m.c.case_id, _weight(m.c.field).label("fw"))
               .where(m.c.lesson_id.is_(None), m.c.case_id.in_(select(candidates.c.case_id)))
               .cte("cd").prefix_with("MATERIALIZED"))
-    ranks = backend.rank(query, select(chosen.c.doc_id), every_word=True).cte("rk")
-    scored = (select(chosen.c.case_id, (ranks.c.score * chosen.c.fw).label("w"), chosen.c.doc_id)
-              .join_from(ranks, chosen, chosen.c.doc_id == ranks.c.doc_id).subquery("sc"))
+    ranks = backend.rank(query, chosen, every_word=True).subquery("rk")
+    scored = select(ranks.c.case_id, (ranks.c.score * ranks.c.fw).label("w"), ranks.c.doc_id).subquery("sc")
     ranked = (select(literal(0).label("tier"), scored.c.case_id, func.sum(scored.c.w).label("s"),
                      *backend.best_doc(scored.c.w, scored.c.doc_id))
               .group_by(scored.c.case_id))
@@ -649,6 +662,7 @@ def _ranked_candidates(backend: Backend, query: Query, m: Any, pc: Any) -> Any:
 
 LESSON_HITS = 5
 CANDIDATES = 500  # cases ranked where ranking reads each document (PostgreSQL); the rest follow by weight
+LESSON_CANDIDATES = 200  # there, the newest matching lessons of which the best are shown beside the cases
 
 
 # ---------------------------------------------------------------- similar cases

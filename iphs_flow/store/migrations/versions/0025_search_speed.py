@@ -11,11 +11,17 @@ whole text. The index (id, case_id, field, lesson_id) holds just those, a few pa
 of a page per document (services/queries/search.py reads it with INDEXED BY). PostgreSQL
 reads them from the rows its GIN index points at and needs no such index.
 
+On PostgreSQL similar cases compare a need with the title and need of other cases: a GIN
+index of just those documents finds them without sifting every matching document. Ranking
+reads each document's tsvector; lz4 unpacks one several times faster than pglz, so the
+tsvectors are kept with lz4 where the server has it (those pglz packed are written again).
+
 Revision ID: 0025
 Revises: 0023
 """
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 
@@ -30,15 +36,28 @@ def upgrade() -> None:
         batch_op.create_index('ix_human_task_assignee', ['assignee', 'case_id'], unique=False)
         batch_op.create_index('ix_human_task_closed_by', ['closed_by', 'case_id'], unique=False)
         batch_op.create_index('ix_human_task_candidate_group', ['candidate_group', 'case_id'], unique=False)
-    if op.get_bind().dialect.name == 'sqlite':
+    bind = op.get_bind()
+    if bind.dialect.name == 'sqlite':
         op.execute("CREATE INDEX ix_search_document_match ON search_document (id, case_id, field, lesson_id)")
         op.execute("ANALYZE search_document")
         op.execute("ANALYZE human_task")
+        return
+    op.execute("CREATE INDEX ix_search_document_similar_tsv ON search_document USING gin (tsv) "
+               "WHERE field IN ('title', 'need') AND lesson_id IS NULL")
+    try:
+        with bind.begin_nested():
+            op.execute("ALTER TABLE search_document ALTER COLUMN tsv SET COMPRESSION lz4")
+    except sa.exc.DBAPIError:  # a server built without lz4 keeps pglz
+        return
+    op.execute("UPDATE search_document SET body = body WHERE pg_column_compression(tsv) = 'pglz'")
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == 'sqlite':
         op.execute("DROP INDEX IF EXISTS ix_search_document_match")
+    else:
+        op.execute("DROP INDEX IF EXISTS ix_search_document_similar_tsv")
+        op.execute("ALTER TABLE search_document ALTER COLUMN tsv SET COMPRESSION default")
     with op.batch_alter_table('human_task', schema=None) as batch_op:
         batch_op.drop_index('ix_human_task_candidate_group')
         batch_op.drop_index('ix_human_task_closed_by')
