@@ -8,7 +8,8 @@ read, and a lesson whose lesson fields are marked is not found by its words by t
 (its search document may predate the marking).
 
 Full text is the case search's: the same back ends (SQLite FTS5 over Snowball stems,
-PostgreSQL's swedish and english tsvector) over each lesson's own search document.
+PostgreSQL's swedish and english tsvector) over each lesson's own search document, in one
+pass that gives every readable matching lesson with its score and facet columns.
 """
 
 from __future__ import annotations

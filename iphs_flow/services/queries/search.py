@@ -2,10 +2,18 @@
 
 Both read `search_document` (kept in step by services/search_index.py). PostgreSQL
 matches its generated tsvector (swedish and english configurations) with `@@`, ranks
-with `ts_rank_cd` and cuts snippets with `ts_headline`; SQLite matches the Snowball stems
+with `ts_rank` and cuts snippets with `ts_headline`; SQLite matches the Snowball stems
 in the FTS5 table `search_fts`, ranks with `bm25()` and cuts snippets in Python by the
 same stems. Results are one row per case, filtered in SQL by the rule of the case pages
 (services/permissions.py): a case the actor may not see is never a hit and never counted.
+
+Speed (bench/search.py): the reader's cases are read once and handed to the statement as
+one value; one statement per search reads the matches once, ranks only what counts (never a
+document of a case the reader may not see) and counts the facets exactly. Ranking on SQLite
+is bm25 in the FTS5 pass, exact over every match. PostgreSQL's ts_rank reads each document's
+tsvector, so there the CANDIDATES cases whose matching fields weigh most are ranked and come
+first, the others after them by weight (which differs only for a word in thousands of cases).
+The statements are built once per shape and bound when they run.
 """
 
 from __future__ import annotations
