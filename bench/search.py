@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import time
@@ -252,11 +253,13 @@ def run_backend(label: str, url: str, n_cases: int, n_lessons: int, n_queries: i
         texts = [f"{n['title']} {n['text']}" for n in rng.choices(needs, k=max(10, n_queries // 2))]
         for q in queries[:5]:  # warm caches and connections
             search(ctx, q, LEAD)
+        load_before = os.getloadavg()[0]
         lead = timed(lambda q: search(ctx, q, LEAD), [(q,) for q in queries])
         owner = timed(lambda q: search(ctx, q, OWNER), [(q,) for q in queries])
         library = timed(lambda q: list_lessons(ctx, OWNER, q=q), [(q,) for q in queries])
         similar = timed(lambda t: similar_cases(ctx, t, LEAD, 5), [(t,) for t in texts])
         similar_owner = timed(lambda t: similar_cases(ctx, t, OWNER, 5), [(t,) for t in texts])
+        load_after = os.getloadavg()[0]
         totals = [search(ctx, q, LEAD).total for q in queries[:50]]
         recall, misses = recall_at(ctx, needs, case_ids, LEAD, k=5)
         with ctx.uow.read() as tx:
@@ -265,7 +268,8 @@ def run_backend(label: str, url: str, n_cases: int, n_lessons: int, n_queries: i
         print(f"\n{label}: {n_cases} cases (+{len(needs)} described through the services), {events} history "
               f"events, {lesson_count} lessons; "
               f"seeded in {seeded:.0f} s, needs described in {described:.0f} s")
-        print(f"  matching cases per search: median {statistics.median(totals):.0f}, max {max(totals)}")
+        print(f"  matching cases per search: median {statistics.median(totals):.0f}, max {max(totals)}; "
+              f"load (1 min) {load_before:.2f} before the timings, {load_after:.2f} after")
         for name, values in (("search, innovation lead", lead), ("search, idea owner (filtered)", owner),
                              ("lessons library search, idea owner", library),
                              ("similar cases, innovation lead", similar),
@@ -279,8 +283,6 @@ def run_backend(label: str, url: str, n_cases: int, n_lessons: int, n_queries: i
 
 
 def main() -> None:
-    import os
-
     print(f"uptime: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (load 1, 5, 15 min)")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=20_000)

@@ -135,8 +135,16 @@ def highlight(body: str, query: Query, *, window: int = 30) -> str:
     spans = [(m.start(), m.end(), m.group(0).lower()) for m in WORD.finditer(body)]
     if not spans:
         return ""
-    tokens = [s[2] for s in spans]
-    hits = [a in wanted_sv or b in wanted_en for a, b in zip(stem_sv(tokens), stem_en(tokens), strict=True)]
+    # Only a word that begins like a wanted stem can have it, so just those words are stemmed, not
+    # the whole text: Snowball's Swedish stemmer only strips endings; the English one may also
+    # turn the last letter (a y into i) and makes "tie" of "tying", so its stems count less their
+    # last letter, and a short one only by its first.
+    prefixes = tuple(wanted_sv | {e[:-1] if len(e) > 3 else e[:1] for e in wanted_en if e})
+    maybe = [i for i, span in enumerate(spans) if span[2].startswith(prefixes)]
+    candidates = [spans[i][2] for i in maybe]
+    hits = [False] * len(spans)
+    for i, a, b in zip(maybe, stem_sv(candidates), stem_en(candidates), strict=True):
+        hits[i] = a in wanted_sv or b in wanted_en
     first = 0
     if any(hits):
         best = -1

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import select, text
 
-from iphs_flow.services import cases, search_index
+from iphs_flow.services import accounts, cases, search_index
 from iphs_flow.services.errors import Forbidden, InvalidInput
 from iphs_flow.services.permissions import Actor
-from iphs_flow.services.queries.search import search
-from iphs_flow.store.tables import SearchDocument
+from iphs_flow.services.queries import search as search_module
+from iphs_flow.services.queries.search import read_visible_cases, search, similar_cases, visible_cases
+from iphs_flow.store.tables import Case, SearchDocument
 from tests.integration.process_driver import (
     ASSIGN,
     G1_APPROVE,
@@ -191,6 +194,68 @@ def test_each_database_keeps_its_own_full_text_index(ctx) -> None:
             kind = tx.session.execute(text(
                 "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_search_document_tsv'")).scalar_one()
             assert "gin" in kind
+            similar = tx.session.execute(text(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_search_document_similar_tsv'")).scalar_one()
+            assert "gin" in similar and "title" in similar and "need" in similar
         else:
             sql = tx.session.execute(text("SELECT sql FROM sqlite_master WHERE name = 'search_fts'")).scalar_one()
             assert "fts5" in sql
+            covering = tx.session.execute(text(
+                "SELECT sql FROM sqlite_master WHERE name = 'ix_search_document_match'")).scalar_one()
+            assert "case_id" in covering and "lesson_id" in covering
+
+
+def test_the_cases_a_search_reads_for_a_reader_are_those_the_case_pages_show_them(ctx) -> None:
+    """Search reads the reader's cases once through the task indexes; the case pages ask case by case."""
+    annas = described(ctx, "Matsvinn i skolkök", "Skolköken slänger mycket mat.")
+    annas.complete("assign_lead", ASSIGN, LEAD)  # closed by lena; G1 now waits for the innovation leads
+    bertils = described(ctx, "Ensamhet bland äldre", "Äldre i Tensta är ensamma på helgerna.", owner=BERTIL)
+    accounts.add_user(ctx, "ivar", "Ivar Lind", groups={"innovation-leads"}, manager="mona")
+    readers = [OWNER, BERTIL, Actor("lena"), Actor("greta", frozenset({"idea_owner"}), frozenset({"innovation-leads"})),
+               Actor("mona"), Actor("olle", frozenset(), frozenset({"some-other-group"}))]
+    seen = {}
+    with ctx.uow.read() as tx:
+        for reader in readers:
+            by_rule = set(tx.session.scalars(select(Case.id).where(visible_cases(tx.session, reader))))
+            read = read_visible_cases(tx.session, reader)
+            assert not read.all
+            assert set(json.loads(read.ids.replace("{", "[").replace("}", "]"))) == by_rule, reader.username
+            seen[reader.username] = by_rule
+    assert seen["lena"] == {annas.case_id}  # she closed a task there
+    both = {annas.case_id, bertils.case_id}  # the innovation leads have a task in each
+    assert seen["greta"] == seen["mona"] == both  # a member; the manager of a member
+    assert seen["olle"] == set() and seen["anna"] == {annas.case_id} and seen["bertil"] == {bertils.case_id}
+    assert read_visible_cases_for(ctx, LEAD).all
+
+
+def read_visible_cases_for(ctx, actor):
+    with ctx.uow.read() as tx:
+        return read_visible_cases(tx.session, actor)
+
+
+def test_a_manager_finds_the_cases_their_reports_worked_on_and_nothing_else(ctx) -> None:
+    accounts.add_user(ctx, "lisa", "Lisa Berg", manager="mona")
+    # Lisa described the need, so she closed its task; the case is hers, not Mona's.
+    walk = described(ctx, "Matsvinn i skolkök", "Skolköken slänger mycket mat.",
+                     owner=Actor("lisa", frozenset({"idea_owner"})))
+    described(ctx, "Matsvinn på förskolan", "Förskolan slänger mat varje dag.", owner=BERTIL)
+    mona = Actor("mona")
+    found = search(ctx, "matsvinn", mona)
+    assert numbers(found) == [walk.number] and found.total == 1
+    assert dict(found.facets["field"]) == {"title": 1}
+    assert [c.case_id for c in similar_cases(ctx, "Matsvinn och mat som slängs", mona)] == [walk.case_id]
+
+
+def test_every_case_is_on_one_page_when_only_the_weightiest_candidates_are_ranked(ctx, monkeypatch) -> None:
+    """PostgreSQL ranks only the CANDIDATES cases whose matching fields weigh most; here two of five."""
+    in_title = [described(ctx, f"Laddstolpar {i}", "Elbilar saknar laddning.").number for i in range(2)]
+    in_need = [described(ctx, f"Elbilar {i}", "Laddstolpar saknas vid skolan.").number for i in range(3)]
+    monkeypatch.setattr(search_module, "CANDIDATES", 2)
+    search_module._search_statement.cache_clear()
+    try:
+        pages = [search(ctx, "laddstolpar", LEAD, limit=2, offset=offset) for offset in (0, 2, 4)]
+    finally:
+        search_module._search_statement.cache_clear()
+    seen = [hit.number for page in pages for hit in page.hits]
+    assert sorted(seen) == sorted(in_title + in_need) and all(page.total == 5 for page in pages)
+    assert sorted(seen[:2]) == sorted(in_title)  # a title weighs most, on both back ends

@@ -8,7 +8,8 @@ read, and a lesson whose lesson fields are marked is not found by its words by t
 (its search document may predate the marking).
 
 Full text is the case search's: the same back ends (SQLite FTS5 over Snowball stems,
-PostgreSQL's swedish and english tsvector) over each lesson's own search document.
+PostgreSQL's swedish and english tsvector) over each lesson's own search document, in one
+pass that gives every readable matching lesson with its score and facet columns.
 """
 
 from __future__ import annotations
@@ -17,21 +18,31 @@ import base64
 import binascii
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, exists, false, literal, or_, select, text, true
+from sqlalchemy import and_, bindparam, exists, false, literal, or_, select, text, true
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from iphs_flow.bootstrap import AppContext
-from iphs_flow.store.tables import Case, Lesson, SecrecyMarking
+from iphs_flow.store.tables import Case, Lesson, SearchDocument, SecrecyMarking
 
 from ..errors import InvalidInput, NotFound
 from ..lessons import LESSON_KEYS, SOURCES, TEXT_KEYS, public_parts
 from ..permissions import Actor
 from ..secrecy import secrets_of
 from ..text_analysis import parse_query
-from .search import MAX_LIMIT, MAX_QUERY_CHARS, backend_for, visible_cases
+from .search import (
+    MAX_LIMIT,
+    MAX_QUERY_CHARS,
+    PostgresBackend,
+    VisibleCases,
+    backend_for,
+    placeholder_query,
+    read_visible_cases,
+    visible_cases,
+)
 
 FACETS = ("goal", "unit", "stage", "outcome", "year", "source")
 MAX_FACET_VALUES = 50
@@ -140,33 +151,49 @@ def _check(q: str | None, filters: LessonFilters, limit: int, offset: int) -> No
 # ---------------------------------------------------------------- the list
 
 
-def readable_rules(session: Session, actor: Actor, *, by_words: bool) -> list[Any]:
-    """Which lessons the actor reads, as WHERE clauses over `Lesson` joined with its `Case`: every
-    city-wide lesson, and the internal ones of cases the actor may see. Found `by_words`, a lesson
-    whose lesson fields are marked secret only by those who may see its case (its search
-    document may hold words from before the marking)."""
+def readable_rules(session: Session, actor: Actor, *, by_words: bool, visible: VisibleCases | None = None) -> list[Any]:
+    """Which lessons the actor reads, as WHERE clauses over `Lesson`: every city-wide lesson, and
+    the internal ones of cases the actor may see. Found `by_words`, a lesson whose lesson fields
+    are marked secret only by those who may see its case (its search document may hold words
+    from before the marking). `visible`: the actor's cases, when the caller has read them."""
     if actor.sees_all_cases:
         return []
-    visible = visible_cases(session, actor)
-    rules = [or_(Lesson.internal == false(), visible)]
+    visible = visible or read_visible_cases(session, actor)
     if by_words:
-        unmarked = ~exists().where(SecrecyMarking.case_id == Lesson.case_id, SecrecyMarking.target_kind == "field",
-                                   SecrecyMarking.target.in_(LESSON_KEYS))
-        rules.append(or_(visible, unmarked))
-    return rules
+        return [readable_by_words(visible)]
+    return [or_(Lesson.internal == false(), visible.contains(Lesson.case_id))]
+
+
+def readable_by_words(visible: VisibleCases) -> ColumnElement[bool]:
+    """`readable_rules` by words for someone who does not see every case: a lesson of a case they
+    may see, or one that is city-wide and has no secret-marked lesson field."""
+    unmarked = ~exists().where(SecrecyMarking.case_id == Lesson.case_id, SecrecyMarking.target_kind == "field",
+                               SecrecyMarking.target.in_(LESSON_KEYS))
+    return or_(and_(Lesson.internal == false(), unmarked), visible.contains(Lesson.case_id))
 
 
 def views_by_id(session: Session, actor: Actor, backend: Any, query: Any,
-                found: list[tuple[int, int, float]]) -> list[LessonView]:
+                found: list[tuple[int, int, float]], visible: VisibleCases | None = None) -> list[LessonView]:
     """Lessons (id, search document, score), in that order, as the actor may read them, with snippets
     (the case search's lesson hits)."""
-    may_see = visible_cases(session, actor) if not actor.sees_all_cases else literal(True)
+    visible = visible or read_visible_cases(session, actor)
+    may_see = visible.contains(Lesson.case_id) if not visible.all else literal(True)
+    return _found_views(session, backend, query, found, may_see)
+
+
+def _found_views(session: Session, backend: Any, query: Any, found: list[tuple[int, int, float]],
+                 may_see: Any) -> list[LessonView]:
+    """The lessons (id, search document, score) found by words, in that order, with their snippets."""
+    if not found:
+        return []
+    body = backend.snippet_column(query, SearchDocument.body, every_word=True)
     rows = {r[0].id: r for r in session.execute(
-        select(Lesson, Case.number, Case.title, may_see.label("may_see")).join(Case, Case.id == Lesson.case_id)
-        .where(Lesson.id.in_([f[0] for f in found])))}
-    snippets = backend.snippets(session, query, [f[1] for f in found], every_word=True)
+        select(Lesson, Case.number, Case.title, may_see.label("may_see"), body)
+        .join(Case, Case.id == Lesson.case_id).join(SearchDocument, SearchDocument.lesson_id == Lesson.id)
+        .where(Lesson.id.in_([f[0] for f in found]), SearchDocument.id.in_([f[1] for f in found])))}
     ordered = [rows[f[0]] for f in found if f[0] in rows]
-    return _views(session, ordered, {f[0]: (snippets.get(f[1], ""), f[2]) for f in found})
+    return _views(session, ordered, {f[0]: (backend.snippet(rows[f[0]][4], query), f[2])
+                                     for f in found if f[0] in rows})
 
 
 def list_lessons(ctx: AppContext, actor: Actor, *, q: str | None = None, filters: LessonFilters | None = None,
@@ -193,11 +220,12 @@ def list_lessons(ctx: AppContext, actor: Actor, *, q: str | None = None, filters
         raise InvalidInput("write at least one word to search for", {"q": ["write at least one word"]})
     with ctx.uow.read() as tx:
         session = tx.session
-        visible = visible_cases(session, actor)
-        where = [*readable_rules(session, actor, by_words=query is not None), *_filter_rules(session, filters)]
-        may_see = visible if not actor.sees_all_cases else literal(True)
+        visible = read_visible_cases(session, actor)
+        where = [*readable_rules(session, actor, by_words=query is not None, visible=visible),
+                 *_filter_rules(session, filters)]
+        may_see = visible.contains(Lesson.case_id) if not visible.all else literal(True)
         if query is None:
-            base = select(Lesson.id).select_from(Lesson).join(Case, Case.id == Lesson.case_id).where(*where)
+            base = select(Lesson.id).select_from(Lesson).where(*where)
             total, facets = _facets(session, base, with_facets)
             page_where = [*where, Lesson.id < after] if after is not None else where
             rows = session.execute(
@@ -211,22 +239,53 @@ def list_lessons(ctx: AppContext, actor: Actor, *, q: str | None = None, filters
             next_cursor = _cursor("after", rows[-1][0].id) if more else None
             return LessonPage(None, total, items, offset if after is None else 0, limit, next_cursor, facets)
         backend = backend_for(session)
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SET LOCAL random_page_cost = 1.1"))
-        counted = backend.matches(query, every_word=True, ranked=False, lessons=True)
-        base = (select(Lesson.id).select_from(counted).join(Lesson, Lesson.id == counted.c.lesson_id)
-                .join(Case, Case.id == Lesson.case_id).where(*where))
-        total, facets = _facets(session, base, with_facets)
-        m = backend.matches(query, every_word=True, lessons=True)
-        rows = session.execute(
-            select(Lesson, Case.number, Case.title, may_see.label("may_see"), m.c.doc_id, m.c.score)
-            .select_from(m).join(Lesson, Lesson.id == m.c.lesson_id).join(Case, Case.id == Lesson.case_id)
-            .where(*where).order_by(m.c.score.desc(), Lesson.id.desc()).limit(limit).offset(offset)).all()
-        snippets = backend.snippets(session, query, [r[4] for r in rows], every_word=True)
-        items = _views(session, rows, {r[0].id: (snippets.get(r[4], ""), float(r[5])) for r in rows})
-        next_cursor = _cursor("offset", offset + limit) if offset + len(rows) < total and len(rows) == limit \
+        backend.prepare(session)
+        postgresql = session.get_bind().dialect.name == "postgresql"
+        chosen = _filter_values(filters, postgresql)
+        params = {**backend.query_params(query, every_word=True), **chosen}
+        if not visible.all:
+            params["visible_cases"] = visible.ids
+        found = session.execute(_library_statement(type(backend), visible.all, tuple(sorted(chosen)),
+                                                   len(query.words)), params).all()
+        total, facets = len(found), (_count_facets([r[3:] for r in found]) if with_facets else {})
+        best = sorted(found, key=lambda r: (-r[2], -r[0]))[offset:offset + limit]
+        items = _found_views(session, backend, query, [(r[0], r[1], float(r[2])) for r in best], may_see)
+        next_cursor = _cursor("offset", offset + limit) if offset + len(items) < total and len(items) == limit \
             else None
         return LessonPage(q, total, items, offset, limit, next_cursor, facets)
+
+
+_FACET_COLUMNS = (Lesson.goals, Lesson.unit, Lesson.stage, Lesson.outcome, Lesson.year, Lesson.source)
+_FILTER_COLUMNS = {"lf_unit": Lesson.unit, "lf_stage": Lesson.stage, "lf_outcome": Lesson.outcome,
+                   "lf_year": Lesson.year, "lf_source": Lesson.source, "lf_case": Lesson.case_id}
+
+
+def _filter_values(filters: LessonFilters, postgresql: bool) -> dict[str, Any]:
+    """The filters chosen, by the names `_library_statement` binds them by."""
+    values = {"lf_unit": filters.unit, "lf_stage": filters.stage, "lf_outcome": filters.outcome,
+              "lf_year": filters.year, "lf_source": filters.source, "lf_case": filters.case_id,
+              "lf_goal": None if filters.goal is None else (f"[{filters.goal}]" if postgresql else filters.goal)}
+    return {name: value for name, value in values.items() if value is not None}
+
+
+@lru_cache(maxsize=256)
+def _library_statement(backend_class: type, see_all: bool, filters: tuple[str, ...], words: int) -> Any:
+    """The library's search of this shape, built once; its values are bound when it runs. One pass of
+    the full-text index: every readable matching lesson with its score and the columns the facets
+    count; the page is the best of them."""
+    backend = backend_class()
+    postgresql = backend_class is PostgresBackend
+    m = backend.matches(placeholder_query(words), every_word=True,
+                        where=lambda doc: doc.lesson_id.isnot(None)).subquery("m")
+    where: list[Any] = [] if see_all else [readable_by_words(VisibleCases("", postgresql))]
+    for name in filters:
+        if name == "lf_goal":
+            where.append(text("CAST(lesson.goals AS jsonb) @> CAST(:lf_goal AS jsonb)") if postgresql else
+                         text("EXISTS (SELECT 1 FROM json_each(lesson.goals) WHERE json_each.value = :lf_goal)"))
+        else:
+            where.append(_FILTER_COLUMNS[name] == bindparam(name))
+    return (select(Lesson.id, m.c.doc_id, m.c.score, *_FACET_COLUMNS)
+            .join_from(m, Lesson, Lesson.id == m.c.lesson_id).where(*where))
 
 
 def _facets(session: Session, base: Any, wanted: bool) -> tuple[int, dict[str, list[tuple[Any, int]]]]:
@@ -236,8 +295,12 @@ def _facets(session: Session, base: Any, wanted: bool) -> tuple[int, dict[str, l
         from sqlalchemy import func
 
         return int(session.execute(select(func.count()).select_from(ids)).scalar_one()), {}
-    rows = session.execute(select(Lesson.goals, Lesson.unit, Lesson.stage, Lesson.outcome, Lesson.year,
-                                  Lesson.source).join(ids, ids.c.id == Lesson.id)).all()
+    rows = session.execute(select(*_FACET_COLUMNS).join(ids, ids.c.id == Lesson.id)).all()
+    return len(rows), _count_facets(rows)
+
+
+def _count_facets(rows: Any) -> dict[str, list[tuple[Any, int]]]:
+    """Lessons per goal, unit, stage, outcome, year and source, of rows of `_FACET_COLUMNS`."""
     counts: dict[str, dict[Any, int]] = {name: {} for name in FACETS}
     for goals, unit, stage, outcome, year, source in rows:
         for goal in goals or []:
@@ -246,7 +309,7 @@ def _facets(session: Session, base: Any, wanted: bool) -> tuple[int, dict[str, l
                             ("source", source)):
             if value is not None:
                 counts[name][value] = counts[name].get(value, 0) + 1
-    ordered = {
+    return {
         "goal": sorted(counts["goal"].items()),
         "unit": sorted(counts["unit"].items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_FACET_VALUES],
         "stage": sorted(counts["stage"].items()),
@@ -254,7 +317,6 @@ def _facets(session: Session, base: Any, wanted: bool) -> tuple[int, dict[str, l
         "year": sorted(counts["year"].items(), reverse=True),
         "source": sorted(counts["source"].items(), key=lambda kv: SOURCES.index(kv[0]) if kv[0] in SOURCES else 9),
     }
-    return len(rows), ordered
 
 
 def _views(session: Session, rows: Any, found: dict[int, tuple[str, float]]) -> list[LessonView]:
