@@ -17,7 +17,7 @@ reads each document's tsvector; lz4 unpacks one several times faster than pglz, 
 tsvectors are kept with lz4 where the server has it (those pglz packed are written again).
 
 Revision ID: 0025
-Revises: 0023
+Revises: 0024
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from alembic import op
 
 
 revision = '0025'
-down_revision = '0023'
+down_revision = '0024'
 branch_labels = None
 depends_on = None
 
