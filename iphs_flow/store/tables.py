@@ -127,10 +127,6 @@ class HumanTask(Base):
         Index("ix_human_task_state_assignee", "state", "assignee"),
         Index("ix_human_task_case_state", "case_id", "state"),
         Index("ix_human_task_state_due", "state", "due_at"),
-        # Whose cases a person may see, in any state of the task (queries/search.py:visible_case_ids).
-        Index("ix_human_task_assignee", "assignee", "case_id"),
-        Index("ix_human_task_closed_by", "closed_by", "case_id"),
-        Index("ix_human_task_candidate_group", "candidate_group", "case_id"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)

@@ -137,6 +137,11 @@ def _task_rule(people: list[str], groups: list[str]) -> ColumnElement[bool]:
                HumanTask.candidate_group.in_(groups) if groups else false())
 
 
+# Migration 0024's indexes of a task's people with its case id (store/tables.py), named for SQLite.
+TASK_INDEXES = {"assignee": "ix_human_task_assignee_case", "closed_by": "ix_human_task_closed_by_case",
+                "candidate_group": "ix_human_task_group_case"}
+
+
 def visible_cases(session: Session, actor: Actor) -> ColumnElement[bool]:
     """The case-page rule as a WHERE clause on `Case`: leads and administrators see all; others
     their own cases, cases where they or their group have or had a task, and cases where
@@ -160,7 +165,8 @@ def visible_case_ids(session: Session, actor: Actor) -> Any:
     sqlite = session.get_bind().dialect.name == "sqlite"
 
     def tasks_where(column: str) -> Any:
-        source = text(f"human_task INDEXED BY ix_human_task_{column}") if sqlite else HumanTask.__table__
+        index = TASK_INDEXES[column]
+        source = text(f"human_task INDEXED BY {index}") if sqlite else HumanTask.__table__
         return select(literal_column("human_task.case_id", Integer)).select_from(source).where(
             literal_column(f"human_task.{column}", String).in_(groups if column == "candidate_group" else people))
 

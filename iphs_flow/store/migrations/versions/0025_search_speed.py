@@ -32,10 +32,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('human_task', schema=None) as batch_op:
-        batch_op.create_index('ix_human_task_assignee', ['assignee', 'case_id'], unique=False)
-        batch_op.create_index('ix_human_task_closed_by', ['closed_by', 'case_id'], unique=False)
-        batch_op.create_index('ix_human_task_candidate_group', ['candidate_group', 'case_id'], unique=False)
+    # The reader's cases are read through 0024's task indexes (assignee, closer, group with the case id).
     bind = op.get_bind()
     if bind.dialect.name == 'sqlite':
         op.execute("CREATE INDEX ix_search_document_match ON search_document (id, case_id, field, lesson_id)")
@@ -58,7 +55,3 @@ def downgrade() -> None:
     else:
         op.execute("DROP INDEX IF EXISTS ix_search_document_similar_tsv")
         op.execute("ALTER TABLE search_document ALTER COLUMN tsv SET COMPRESSION default")
-    with op.batch_alter_table('human_task', schema=None) as batch_op:
-        batch_op.drop_index('ix_human_task_candidate_group')
-        batch_op.drop_index('ix_human_task_closed_by')
-        batch_op.drop_index('ix_human_task_assignee')
