@@ -258,10 +258,6 @@ class Backend(Protocol):
         of a field not asked for, is never ranked; `ranked=False` leaves the score NULL (counting
         needs no ranking); `with_case` joins each document's case (its status and stage)."""
 
-    def rank(self, query: Query, docs: Any, *, every_word: bool) -> Any:
-        """A SELECT of the columns of `docs` (a subquery or CTE with a doc_id column) and the score
-        of each of its documents."""
-
     def query_params(self, query: Query, *, every_word: bool) -> dict[str, Any]:
         """The values of `query` for a statement built for a query of as many words."""
 
@@ -305,6 +301,16 @@ def _match_select(columns: DocColumns, rank: str, match: Any, from_: Any, where:
     return select(*out).select_from(from_).where(*conditions)
 
 
+class RanksCandidates(Backend, Protocol):
+    """A back end whose ranking reads each document (ranks_in_index False): search ranks a
+    bounded set of candidates with `rank` instead of every match. SQLite ranks every match in
+    the pass that finds it, so it has no `rank`."""
+
+    def rank(self, query: Query, docs: Any, *, every_word: bool) -> Any:
+        """A SELECT of the columns of `docs` (a subquery or CTE with a doc_id column) and the score
+        of each of its documents."""
+
+
 class SqliteBackend:
     """FTS5 over Snowball stems; bm25() is lower-is-better, so the score is its negative.
 
@@ -326,9 +332,6 @@ class SqliteBackend:
                              text("search_fts JOIN search_document AS d INDEXED BY ix_search_document_match "
                                   f"ON d.id = search_fts.rowid{joined}"), where, ranked
                              ).limit(-1)  # never flattened into an outer query: bm25() needs the match's own
-
-    def rank(self, query: Query, docs: Any, *, every_word: bool) -> Any:
-        raise NotImplementedError("SQLite ranks every match in the pass that finds it")
 
     def query_params(self, query: Query, *, every_word: bool) -> dict[str, Any]:
         return {"match": query.fts5_all() if every_word else query.fts5_any()}
@@ -652,7 +655,7 @@ def placeholder_query(words: int) -> Query:
     return Query(names, names, names)
 
 
-def _ranked_candidates(backend: Backend, query: Query, m: Any, pc: Any) -> Any:
+def _ranked_candidates(backend: RanksCandidates, query: Query, m: Any, pc: Any) -> Any:
     """The cases in order where ranking reads each document (PostgreSQL): the CANDIDATES cases
     whose matching fields weigh most (the newest among equals) are ranked and come first, best
     first; any further cases follow by weight. The candidates do not depend on the page, so
