@@ -30,15 +30,11 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-
+from bench.databases import postgres_database, sqlite_database
 from iphs_flow.bootstrap import build
 from iphs_flow.config import Settings
 from iphs_flow.engine import runtime
@@ -51,7 +47,6 @@ from iphs_flow.store.tables import Case
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "tests" / "fixtures" / "bpmn" / "review_loop.bpmn"
 FORMS = ROOT / "tests" / "fixtures" / "forms"
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 OWNER = Actor("anna", frozenset({"idea_owner"}))
 LEAD = Actor("lena", frozenset({"idea_owner", "innovation_lead"}), frozenset({"innovation-leads"}))
 DESIGNER = Actor("dora", frozenset({"process_designer"}))
@@ -60,26 +55,6 @@ DESIGNER = Actor("dora", frozenset({"process_designer"}))
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-@contextmanager
-def sqlite_database():
-    with tempfile.TemporaryDirectory() as folder:
-        yield f"sqlite:///{folder}/bench.db"
-
-
-@contextmanager
-def postgres_database():
-    name = f"iphs_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def completion_data(task_key: str, n: int) -> dict:
@@ -223,6 +198,7 @@ CHILD = r"""
 import json, sys, time
 from pathlib import Path
 from sqlalchemy import event
+from bench.databases import postgres_database, sqlite_database
 from iphs_flow.bootstrap import build
 from iphs_flow.config import Settings
 from iphs_flow.services import cases, processes
