@@ -46,18 +46,24 @@ def engine_ref(version: ProcessVersion, stored_length: int | None = None) -> Mod
     """
     if stored_length is None:
         return ModelRef.of(version.process_key, version.files)
-    key = (version.process_key, version.content_hash, stored_length)
+    return _kept(_REFS, (version.process_key, version.content_hash, stored_length),
+                 lambda: ModelRef.of(version.process_key, version.files))
+
+
+def _kept(cache: OrderedDict, key: tuple, load: Any) -> Any:
+    """The value kept under `key`, else `load()`'s, kept; the least recently used go beyond
+    _REFS_KEPT. Loading runs outside the lock: two threads may both load, and either copy is right."""
     with _REFS_LOCK:
-        ref = _REFS.get(key)
-        if ref is not None:
-            _REFS.move_to_end(key)
-            return ref
-    ref = ModelRef.of(version.process_key, version.files)
+        value = cache.get(key)
+        if value is not None:
+            cache.move_to_end(key)
+            return value
+    value = load()
     with _REFS_LOCK:
-        _REFS[key] = ref
-        while len(_REFS) > _REFS_KEPT:
-            _REFS.popitem(last=False)
-    return ref
+        cache[key] = value
+        while len(cache) > _REFS_KEPT:
+            cache.popitem(last=False)
+    return value
 
 
 _FORMS: OrderedDict[tuple[int, str, int | None], dict[str, Any]] = OrderedDict()
@@ -67,18 +73,8 @@ def version_forms(tx: Transaction, version: ProcessVersion, stored_length: int |
     """The forms of a deployed version, read from the database once per process (as engine_ref
     keeps its files): `stored_length`, the length of the stored forms read with the case, tells a
     version edited in place from the copy kept here. Treat the answer as read-only."""
-    key = (version.id, version.content_hash, stored_length)
-    with _REFS_LOCK:
-        forms = _FORMS.get(key)
-        if forms is not None:
-            _FORMS.move_to_end(key)
-            return forms
-    forms = tx.processes.forms_of(version.id)
-    with _REFS_LOCK:
-        _FORMS[key] = forms
-        while len(_FORMS) > _REFS_KEPT:
-            _FORMS.popitem(last=False)
-    return forms
+    return _kept(_FORMS, (version.id, version.content_hash, stored_length),
+                 lambda: tx.processes.forms_of(version.id))
 
 
 def _assignment(task: OpenTask, case: Case, lane_groups: dict[str, str]) -> tuple[str | None, str | None]:
