@@ -11,7 +11,8 @@ time; then one client alone does the same. Printed per server: complete cases pe
 p50/p95 per endpoint, the CPU the server's processes (gunicorn, engine workers,
 scheduler) spent per case, and - measured in the checkout's own code on the same
 database, through the same Flask app - SQL statements and commits per request and the
-service layer's own p50 for the same calls (so the HTTP layer's share shows).
+service layer's own p50 for the same calls, timed in slices between the one-client HTTP
+slices so that both see the same machine (so the HTTP layer's share shows).
 
 With `--baseline PATH` (a git worktree of any commit, e.g. `git worktree add /work/wt/base
 main`) the same load runs against that checkout too, in the same run, interleaved in
@@ -78,26 +79,13 @@ from iphs_flow.config import Settings
 from iphs_flow.services import accounts, api_tokens, cases, processes
 from iphs_flow.services.permissions import Actor
 from iphs_flow.store.migrate import upgrade
-model, key, task_data, probes = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4])
+model, key, task_data = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 ctx = build(Settings.from_env())
 upgrade(ctx.uow.engine)
 accounts.add_user(ctx, "bench", "Bänk Person")
 processes.deploy_process(ctx, {key + ".bpmn": model.encode()}, Actor("bench-designer", frozenset({"process_designer"})))
 actor = accounts.actor_for(ctx, "bench")
 token = api_tokens.create_token(ctx, actor, "bench", ["write"]).secret
-
-def pct(values, q):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-# The service layer alone (what the HTTP layer adds to is this).
-service = {"start": [], "complete": []}
-for n in range(probes):
-    t0 = time.perf_counter(); view = cases.start_case(ctx, key, {}, actor, title=f"Service {n}")
-    service["start"].append(time.perf_counter() - t0)
-    for data in task_data:
-        t0 = time.perf_counter(); view = cases.complete_task(ctx, view.open_tasks[0].id, data, actor)
-        service["complete"].append(time.perf_counter() - t0)
 
 # Statements and commits per request, through the same Flask app the server runs.
 from sqlalchemy import event
@@ -125,9 +113,24 @@ for n in range(3):
         assert answer.status_code == 200, answer.get_data(as_text=True)
         per_request["complete"].append(dict(counts))
     assert answer.get_json()["status"] == "completed"
+for name, listener in (("before_cursor_execute", on_statement), ("commit", on_commit)):
+    event.remove(ctx.uow.engine, name, listener)
+event.remove(ctx.uow.engine.pool, "checkout", on_checkout)
+print(json.dumps({"token": token, "per_request": {k: v[-1] for k, v in per_request.items()}}), flush=True)
+
+# Then, on request, the same cases through the service layer alone (what the HTTP layer adds
+# to is this), in slices between the one-client HTTP slices, so both see the same machine.
+for line in sys.stdin:
+    count = int(line)
+    service = {"start": [], "complete": []}
+    for n in range(count):
+        t0 = time.perf_counter(); view = cases.start_case(ctx, key, {}, actor, title=f"Service {n}")
+        service["start"].append(time.perf_counter() - t0)
+        for data in task_data:
+            t0 = time.perf_counter(); view = cases.complete_task(ctx, view.open_tasks[0].id, data, actor)
+            service["complete"].append(time.perf_counter() - t0)
+    print(json.dumps(service), flush=True)
 ctx.close()
-print(json.dumps({"token": token, "service_p50": {k: pct(v, 0.5) * 1000 for k, v in service.items()},
-                  "per_request": {k: v[-1] for k, v in per_request.items()}}))
 """
 
 
@@ -206,6 +209,8 @@ class Server:
     token: str = ""
     probe: dict = field(default_factory=dict)
     process: subprocess.Popen | None = None
+    service: subprocess.Popen | None = None  # the checkout's service layer, on the same database
+    service_times: dict[str, list[float]] = field(default_factory=lambda: {"start": [], "complete": []})
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("IPHS_")}
@@ -219,13 +224,26 @@ class Server:
             env["IPHS_SCHEMAS_DIR"] = os.environ["IPHS_SCHEMAS_DIR"]
         return env
 
-    def prepare(self, probes: int) -> None:
-        done = subprocess.run([sys.executable, "-c", SETUP, MODEL, PROCESS_KEY, json.dumps(TASK_DATA), str(probes)],
-                              cwd=self.tree, env=self.env(), capture_output=True, text=True, timeout=600)
-        if done.returncode != 0:
-            raise SystemExit(f"{self.label}: preparing failed:\n{done.stderr[-3000:]}")
-        self.probe = json.loads(done.stdout.strip().splitlines()[-1])
+    def prepare(self) -> None:
+        """Seed the database and count statements per request; the process stays for service slices."""
+        self.service = subprocess.Popen([sys.executable, "-c", SETUP, MODEL, PROCESS_KEY, json.dumps(TASK_DATA)],
+                                        cwd=self.tree, env=self.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True)
+        self.probe = self._answer()
         self.token = self.probe["token"]
+
+    def _answer(self) -> dict:
+        line = self.service.stdout.readline()
+        if not line:
+            raise SystemExit(f"{self.label}: the service-layer probe stopped:\n{self.service.stderr.read()[-3000:]}")
+        return json.loads(line)
+
+    def service_slice(self, cases: int) -> None:
+        """`cases` whole cases through the service layer alone, in the checkout's own process."""
+        self.service.stdin.write(f"{cases}\n")
+        self.service.stdin.flush()
+        for key, values in self._answer().items():
+            self.service_times[key].extend(values)
 
     def start(self) -> None:
         self.process = subprocess.Popen([sys.executable, "-m", "iphs_flow", "serve"], cwd=self.tree, env=self.env(),
@@ -250,6 +268,9 @@ class Server:
         return _process_tree_cpu(self.process.pid) if self.process else 0.0
 
     def stop(self) -> None:
+        if self.service and self.service.poll() is None:
+            self.service.stdin.close()
+            self.service.wait(60)
         if self.process and self.process.poll() is None:
             os.killpg(self.process.pid, 15)
             try:
@@ -326,7 +347,7 @@ def run_backend(backend: str, trees: list[tuple[str, Path]], args: argparse.Name
         for label, tree in trees:
             url = stack.enter_context(database(backend))
             server = Server(label, tree, url, args.workers)
-            server.prepare(args.probes)
+            server.prepare()
             stack.callback(server.stop)
             server.start()
             servers.append(server)
@@ -335,8 +356,12 @@ def run_backend(backend: str, trees: list[tuple[str, Path]], args: argparse.Name
             for _round in range(args.rounds):
                 for server in servers:
                     load(server, clients, seconds / args.rounds, tallies[server.label])
+                    if clients == 1:
+                        server.service_slice(max(1, args.probes // args.rounds))
             for server in servers:
                 results.setdefault(server.label, {"probe": server.probe})[phase] = tallies[server.label]
+        for server in servers:
+            results[server.label]["service"] = server.service_times
     return results
 
 
@@ -350,7 +375,7 @@ def report(backend: str, results: dict[str, dict], args: argparse.Namespace) -> 
         many, one, probe = found["many"], found["one"], found["probe"]
         rate = many.cases / many.seconds if many.seconds else 0.0
         one_submit = pct(one.times["complete"], 0.5) * 1000
-        service = probe["service_p50"]["complete"]
+        service = pct(found["service"]["complete"], 0.5) * 1000
         counts = probe["per_request"]
         print(f"  {label:<10}{rate:>9.1f}{pct(many.times['start'], .5) * 1000:>9.1f}ms"
               f"{pct(many.times['start'], .95) * 1000:>7.1f}{pct(many.times['complete'], .5) * 1000:>10.1f}ms"
@@ -375,7 +400,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=4, help="interleaved slices per checkout")
-    parser.add_argument("--probes", type=int, default=30, help="cases for the service-layer measurement")
+    parser.add_argument("--probes", type=int, default=40,
+                        help="cases through the service layer alone, between the one-client slices")
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--baseline", type=Path, default=None, help="a second checkout (git worktree) to compare")
     args = parser.parse_args()
