@@ -11,13 +11,14 @@ time; then one client alone does the same. Printed per server: complete cases pe
 p50/p95 per endpoint, the CPU the server's processes (gunicorn, engine workers,
 scheduler) spent per case, and - measured in the checkout's own code on the same
 database, through the same Flask app - SQL statements and commits per request and the
-service layer's own p50 for the same calls, timed in slices between the one-client HTTP
-slices so that both see the same machine (so the HTTP layer's share shows).
+service layer's own p50 for the same calls, timed in a few cases after each one-client
+HTTP slice (about a second long) so that both see the same machine (so the HTTP layer's
+share shows).
 
 With `--baseline PATH` (a git worktree of any commit, e.g. `git worktree add /work/wt/base
 main`) the same load runs against that checkout too, in the same run, interleaved in
-`--rounds` slices so both see the same machine load, and the ratio is printed. The
-machines are noisy: compare within one run.
+`--rounds` slices (the one-client phase in one-second slices) so both see the same machine
+load, and the ratio is printed. The machines are noisy: compare within one run.
 """
 
 from __future__ import annotations
@@ -120,14 +121,21 @@ print(json.dumps({"token": token, "per_request": {k: v[-1] for k, v in per_reque
 
 # Then, on request, the same cases through the service layer alone (what the HTTP layer adds
 # to is this), in slices between the one-client HTTP slices, so both see the same machine.
+# Each call holds one connection, as a request does (where the checkout has one_connection).
+from contextlib import nullcontext
+held = getattr(ctx.uow, "one_connection", nullcontext)
 for line in sys.stdin:
     count = int(line)
     service = {"start": [], "complete": []}
     for n in range(count):
-        t0 = time.perf_counter(); view = cases.start_case(ctx, key, {}, actor, title=f"Service {n}")
+        t0 = time.perf_counter()
+        with held():
+            view = cases.start_case(ctx, key, {}, actor, title=f"Service {n}")
         service["start"].append(time.perf_counter() - t0)
         for data in task_data:
-            t0 = time.perf_counter(); view = cases.complete_task(ctx, view.open_tasks[0].id, data, actor)
+            t0 = time.perf_counter()
+            with held():
+                view = cases.complete_task(ctx, view.open_tasks[0].id, data, actor)
             service["complete"].append(time.perf_counter() - t0)
     print(json.dumps(service), flush=True)
 ctx.close()
@@ -264,6 +272,17 @@ class Server:
             raise SystemExit(f"{self.label}: the server did not answer within 90 s")
         load(self, 2, 3.0, Tally())  # warm every worker, its engine workers and caches
 
+    def settle(self, quiet: float = 0.05, longest: float = 60.0) -> None:
+        """Wait until the server's processes are all but idle (at most `longest` seconds)."""
+        deadline = time.monotonic() + longest
+        before = self.cpu()
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            after = self.cpu()
+            if after - before <= quiet:
+                return
+            before = after
+
     def cpu(self) -> float:
         return _process_tree_cpu(self.process.pid) if self.process else 0.0
 
@@ -351,13 +370,20 @@ def run_backend(backend: str, trees: list[tuple[str, Path]], args: argparse.Name
             stack.callback(server.stop)
             server.start()
             servers.append(server)
-        for phase, clients, seconds in (("many", args.clients, args.seconds), ("one", 1, args.one_seconds)):
+        # One client: slices of about a second, each followed by a few cases through the service
+        # layer alone, so that a burst of load from elsewhere on the machine hits both alike.
+        one_slices = max(args.rounds, round(args.one_seconds))
+        for phase, clients, seconds, slices in (("many", args.clients, args.seconds, args.rounds),
+                                                ("one", 1, args.one_seconds, one_slices)):
             tallies = {s.label: Tally() for s in servers}
-            for _round in range(args.rounds):
+            if clients == 1:
                 for server in servers:
-                    load(server, clients, seconds / args.rounds, tallies[server.label])
+                    server.settle()  # the work the many clients left behind (outbox jobs) is done first
+            for _slice in range(slices):
+                for server in servers:
+                    load(server, clients, seconds / slices, tallies[server.label])
                     if clients == 1:
-                        server.service_slice(max(1, args.probes // args.rounds))
+                        server.service_slice(max(2, args.probes // slices))
             for server in servers:
                 results.setdefault(server.label, {"probe": server.probe})[phase] = tallies[server.label]
         for server in servers:
@@ -400,7 +426,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=4, help="interleaved slices per checkout")
-    parser.add_argument("--probes", type=int, default=40,
+    parser.add_argument("--probes", type=int, default=48,
                         help="cases through the service layer alone, between the one-client slices")
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--baseline", type=Path, default=None, help="a second checkout (git worktree) to compare")
