@@ -41,6 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 PROCESS_KEY = "bench_two_tasks"
+SCHEDULER = " scheduler "  # in the command line of the scheduler process beside gunicorn
 # Two user tasks in the idea owner's lane: whoever starts the case holds both.
 MODEL = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -177,8 +178,17 @@ def database(backend: str):
         admin.dispose()
 
 
-def _process_tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of `pid` and every process below it, as /proc tells."""
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as found:
+            return found.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _process_tree_cpu(pid: int, leave_out: str | None = None) -> float:
+    """CPU seconds (user + system) of `pid` and every process below it, as /proc tells; without the
+    children of `pid` whose command line holds `leave_out` (and theirs)."""
     tick = os.sysconf("SC_CLK_TCK")
     parents: dict[int, int] = {}
     times: dict[int, float] = {}
@@ -193,11 +203,13 @@ def _process_tree_cpu(pid: int) -> float:
         parents[int(entry)] = int(fields[1])
         times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
     total, wanted = 0.0, {pid}
+    skipped = {child for child, parent in parents.items()
+               if leave_out and parent == pid and leave_out in _cmdline(child)}
     changed = True
     while changed:
         changed = False
         for child, parent in parents.items():
-            if parent in wanted and child not in wanted:
+            if parent in wanted and child not in wanted and child not in skipped:
                 wanted.add(child)
                 changed = True
     for member in wanted:
@@ -219,6 +231,8 @@ class Server:
     process: subprocess.Popen | None = None
     service: subprocess.Popen | None = None  # the checkout's service layer, on the same database
     service_times: dict[str, list[float]] = field(default_factory=lambda: {"start": [], "complete": []})
+    service_cpu: float = 0.0  # CPU seconds of the service-layer process (and its engine workers) in its slices
+    service_cases: int = 0
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("IPHS_")}
@@ -248,10 +262,13 @@ class Server:
 
     def service_slice(self, cases: int) -> None:
         """`cases` whole cases through the service layer alone, in the checkout's own process."""
+        cpu = _process_tree_cpu(self.service.pid)
         self.service.stdin.write(f"{cases}\n")
         self.service.stdin.flush()
         for key, values in self._answer().items():
             self.service_times[key].extend(values)
+        self.service_cpu += _process_tree_cpu(self.service.pid) - cpu
+        self.service_cases += cases
 
     def start(self) -> None:
         self.process = subprocess.Popen([sys.executable, "-m", "iphs_flow", "serve"], cwd=self.tree, env=self.env(),
@@ -283,8 +300,8 @@ class Server:
                 return
             before = after
 
-    def cpu(self) -> float:
-        return _process_tree_cpu(self.process.pid) if self.process else 0.0
+    def cpu(self, leave_out: str | None = None) -> float:
+        return _process_tree_cpu(self.process.pid, leave_out) if self.process else 0.0
 
     def stop(self) -> None:
         if self.service and self.service.poll() is None:
@@ -303,6 +320,7 @@ class Tally:
     cases: int = 0
     seconds: float = 0.0
     cpu: float = 0.0
+    web_cpu: float = 0.0  # without the scheduler, which also does the service-layer cases' outbox jobs
     errors: int = 0
     times: dict[str, list[float]] = field(default_factory=lambda: {"start": [], "complete": []})
 
@@ -349,7 +367,7 @@ def load(server: Server, clients: int, seconds: float, tally: Tally) -> None:
             for key, values in times.items():
                 tally.times[key].extend(values)
 
-    cpu0, t0 = server.cpu(), time.perf_counter()
+    web0, cpu0, t0 = server.cpu(SCHEDULER), server.cpu(), time.perf_counter()
     threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
     for thread in threads:
         thread.start()
@@ -357,6 +375,7 @@ def load(server: Server, clients: int, seconds: float, tally: Tally) -> None:
         thread.join()
     tally.seconds += time.perf_counter() - t0
     tally.cpu += server.cpu() - cpu0
+    tally.web_cpu += server.cpu(SCHEDULER) - web0
 
 
 def run_backend(backend: str, trees: list[tuple[str, Path]], args: argparse.Namespace) -> dict[str, dict]:
@@ -388,6 +407,7 @@ def run_backend(backend: str, trees: list[tuple[str, Path]], args: argparse.Name
                 results.setdefault(server.label, {"probe": server.probe})[phase] = tallies[server.label]
         for server in servers:
             results[server.label]["service"] = server.service_times
+            results[server.label]["service_cpu"] = server.service_cpu / max(1, server.service_cases)
     return results
 
 
@@ -395,7 +415,8 @@ def report(backend: str, results: dict[str, dict], args: argparse.Namespace) -> 
     print(f"\n{backend}: {args.workers} gunicorn workers; load average {os.getloadavg()[0]:.2f}")
     head = f"  {'':<10}{'cases/s':>9}{'start p50':>11}{'p95':>7}{'submit p50':>12}{'p95':>7}" \
            f"{'1 client submit p50':>21}{'CPU/case':>10}{'stmts start/submit':>20}{'commits':>9}" \
-           f"{'conns':>7}{'svc submit p50':>16}{'HTTP adds':>11}{'errors':>8}"
+           f"{'conns':>7}{'svc submit p50':>16}{'HTTP adds':>11}{'1 client CPU/case':>19}{'svc CPU/case':>14}" \
+           f"{'HTTP adds':>11}{'errors':>8}"
     print(head)
     for label, found in results.items():
         many, one, probe = found["many"], found["one"], found["probe"]
@@ -403,13 +424,17 @@ def report(backend: str, results: dict[str, dict], args: argparse.Namespace) -> 
         one_submit = pct(one.times["complete"], 0.5) * 1000
         service = pct(found["service"]["complete"], 0.5) * 1000
         counts = probe["per_request"]
+        one_cpu = one.web_cpu / one.cases if one.cases else float("nan")
         print(f"  {label:<10}{rate:>9.1f}{pct(many.times['start'], .5) * 1000:>9.1f}ms"
               f"{pct(many.times['start'], .95) * 1000:>7.1f}{pct(many.times['complete'], .5) * 1000:>10.1f}ms"
               f"{pct(many.times['complete'], .95) * 1000:>7.1f}{one_submit:>19.2f}ms"
               f"{(many.cpu / many.cases * 1000) if many.cases else float('nan'):>8.1f}ms"
               f"{counts['start']['statements']:>13}/{counts['complete']['statements']:<6}"
               f"{counts['complete']['commits']:>9}{counts['complete']['checkouts']:>7}"
-              f"{service:>14.2f}ms{(one_submit / service - 1) * 100:>10.0f}%{many.errors + one.errors:>8}")
+              f"{service:>14.2f}ms{(one_submit / service - 1) * 100:>10.0f}%"
+              f"{one_cpu * 1000:>17.1f}ms{found['service_cpu'] * 1000:>12.1f}ms"
+              f"{(one_cpu / found['service_cpu'] - 1) * 100 if found['service_cpu'] else float('nan'):>10.0f}%"
+              f"{many.errors + one.errors:>8}")
     labels = list(results)
     if len(labels) == 2:
         new, old = results[labels[0]], results[labels[1]]
@@ -442,7 +467,9 @@ def main() -> None:
         report(backend, run_backend(backend, trees, args), args)
     print("\nstmts, commits, conns: per request, counted through the checkout's Flask app (SQLite counts its "
           "BEGINs);\nsvc submit p50: the same completion through the service layer alone; HTTP adds: one-client "
-          "submit p50 over it.")
+          "submit p50 over it;\n1 client CPU/case: gunicorn's CPU (with engine workers) per case with one client; "
+          "svc CPU/case: the service layer's process (with its engine workers) per case; HTTP adds: the first over "
+          "the second.")
 
 
 if __name__ == "__main__":
