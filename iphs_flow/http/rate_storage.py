@@ -37,6 +37,10 @@ class SweptMemoryStorage(MemoryStorage):
         try:
             self._next_sweep = moment + SWEEP_SECONDS
             self._MemoryStorage__expire_events()  # type: ignore[attr-defined]
+        except KeyError:
+            # Another request dropped an expired window while the sweep looked at it (the
+            # library's own timer thread has the same race): nothing is lost, the next sweep goes on.
+            self._next_sweep = moment
         finally:
             self._sweeping.release()
 
