@@ -11,12 +11,14 @@ time; then one client alone does the same. Printed per server: complete cases pe
 p50/p95 per endpoint, the CPU the server's processes (gunicorn, engine workers,
 scheduler) spent per case, and - measured in the checkout's own code on the same
 database, through the same Flask app - SQL statements and commits per request and the
-service layer's own p50 for the same calls (so the HTTP layer's share shows).
+service layer's own p50 for the same calls, timed in a few cases after each one-client
+HTTP slice (about a second long) so that both see the same machine (so the HTTP layer's
+share shows).
 
 With `--baseline PATH` (a git worktree of any commit, e.g. `git worktree add /work/wt/base
 main`) the same load runs against that checkout too, in the same run, interleaved in
-`--rounds` slices so both see the same machine load, and the ratio is printed. The
-machines are noisy: compare within one run.
+`--rounds` slices (the one-client phase in one-second slices) so both see the same machine
+load, and the ratio is printed. The machines are noisy: compare within one run.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 PROCESS_KEY = "bench_two_tasks"
+SCHEDULER = " scheduler "  # in the command line of the scheduler process beside gunicorn
 # Two user tasks in the idea owner's lane: whoever starts the case holds both.
 MODEL = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -78,26 +81,13 @@ from iphs_flow.config import Settings
 from iphs_flow.services import accounts, api_tokens, cases, processes
 from iphs_flow.services.permissions import Actor
 from iphs_flow.store.migrate import upgrade
-model, key, task_data, probes = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4])
+model, key, task_data = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 ctx = build(Settings.from_env())
 upgrade(ctx.uow.engine)
 accounts.add_user(ctx, "bench", "Bänk Person")
 processes.deploy_process(ctx, {key + ".bpmn": model.encode()}, Actor("bench-designer", frozenset({"process_designer"})))
 actor = accounts.actor_for(ctx, "bench")
 token = api_tokens.create_token(ctx, actor, "bench", ["write"]).secret
-
-def pct(values, q):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-# The service layer alone (what the HTTP layer adds to is this).
-service = {"start": [], "complete": []}
-for n in range(probes):
-    t0 = time.perf_counter(); view = cases.start_case(ctx, key, {}, actor, title=f"Service {n}")
-    service["start"].append(time.perf_counter() - t0)
-    for data in task_data:
-        t0 = time.perf_counter(); view = cases.complete_task(ctx, view.open_tasks[0].id, data, actor)
-        service["complete"].append(time.perf_counter() - t0)
 
 # Statements and commits per request, through the same Flask app the server runs.
 from sqlalchemy import event
@@ -125,9 +115,31 @@ for n in range(3):
         assert answer.status_code == 200, answer.get_data(as_text=True)
         per_request["complete"].append(dict(counts))
     assert answer.get_json()["status"] == "completed"
+for name, listener in (("before_cursor_execute", on_statement), ("commit", on_commit)):
+    event.remove(ctx.uow.engine, name, listener)
+event.remove(ctx.uow.engine.pool, "checkout", on_checkout)
+print(json.dumps({"token": token, "per_request": {k: v[-1] for k, v in per_request.items()}}), flush=True)
+
+# Then, on request, the same cases through the service layer alone (what the HTTP layer adds
+# to is this), in slices between the one-client HTTP slices, so both see the same machine.
+# Each call holds one connection, as a request does (where the checkout has one_connection).
+from contextlib import nullcontext
+held = getattr(ctx.uow, "one_connection", nullcontext)
+for line in sys.stdin:
+    count = int(line)
+    service = {"start": [], "complete": []}
+    for n in range(count):
+        t0 = time.perf_counter()
+        with held():
+            view = cases.start_case(ctx, key, {}, actor, title=f"Service {n}")
+        service["start"].append(time.perf_counter() - t0)
+        for data in task_data:
+            t0 = time.perf_counter()
+            with held():
+                view = cases.complete_task(ctx, view.open_tasks[0].id, data, actor)
+            service["complete"].append(time.perf_counter() - t0)
+    print(json.dumps(service), flush=True)
 ctx.close()
-print(json.dumps({"token": token, "service_p50": {k: pct(v, 0.5) * 1000 for k, v in service.items()},
-                  "per_request": {k: v[-1] for k, v in per_request.items()}}))
 """
 
 
@@ -166,8 +178,17 @@ def database(backend: str):
         admin.dispose()
 
 
-def _process_tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of `pid` and every process below it, as /proc tells."""
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as found:
+            return found.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _process_tree_cpu(pid: int, leave_out: str | None = None) -> float:
+    """CPU seconds (user + system) of `pid` and every process below it, as /proc tells; without the
+    children of `pid` whose command line holds `leave_out` (and theirs)."""
     tick = os.sysconf("SC_CLK_TCK")
     parents: dict[int, int] = {}
     times: dict[int, float] = {}
@@ -182,11 +203,13 @@ def _process_tree_cpu(pid: int) -> float:
         parents[int(entry)] = int(fields[1])
         times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
     total, wanted = 0.0, {pid}
+    skipped = {child for child, parent in parents.items()
+               if leave_out and parent == pid and leave_out in _cmdline(child)}
     changed = True
     while changed:
         changed = False
         for child, parent in parents.items():
-            if parent in wanted and child not in wanted:
+            if parent in wanted and child not in wanted and child not in skipped:
                 wanted.add(child)
                 changed = True
     for member in wanted:
@@ -206,6 +229,10 @@ class Server:
     token: str = ""
     probe: dict = field(default_factory=dict)
     process: subprocess.Popen | None = None
+    service: subprocess.Popen | None = None  # the checkout's service layer, on the same database
+    service_times: dict[str, list[float]] = field(default_factory=lambda: {"start": [], "complete": []})
+    service_cpu: float = 0.0  # CPU seconds of the service-layer process (and its engine workers) in its slices
+    service_cases: int = 0
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("IPHS_")}
@@ -219,13 +246,29 @@ class Server:
             env["IPHS_SCHEMAS_DIR"] = os.environ["IPHS_SCHEMAS_DIR"]
         return env
 
-    def prepare(self, probes: int) -> None:
-        done = subprocess.run([sys.executable, "-c", SETUP, MODEL, PROCESS_KEY, json.dumps(TASK_DATA), str(probes)],
-                              cwd=self.tree, env=self.env(), capture_output=True, text=True, timeout=600)
-        if done.returncode != 0:
-            raise SystemExit(f"{self.label}: preparing failed:\n{done.stderr[-3000:]}")
-        self.probe = json.loads(done.stdout.strip().splitlines()[-1])
+    def prepare(self) -> None:
+        """Seed the database and count statements per request; the process stays for service slices."""
+        self.service = subprocess.Popen([sys.executable, "-c", SETUP, MODEL, PROCESS_KEY, json.dumps(TASK_DATA)],
+                                        cwd=self.tree, env=self.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True)
+        self.probe = self._answer()
         self.token = self.probe["token"]
+
+    def _answer(self) -> dict:
+        line = self.service.stdout.readline()
+        if not line:
+            raise SystemExit(f"{self.label}: the service-layer probe stopped:\n{self.service.stderr.read()[-3000:]}")
+        return json.loads(line)
+
+    def service_slice(self, cases: int) -> None:
+        """`cases` whole cases through the service layer alone, in the checkout's own process."""
+        cpu = _process_tree_cpu(self.service.pid)
+        self.service.stdin.write(f"{cases}\n")
+        self.service.stdin.flush()
+        for key, values in self._answer().items():
+            self.service_times[key].extend(values)
+        self.service_cpu += _process_tree_cpu(self.service.pid) - cpu
+        self.service_cases += cases
 
     def start(self) -> None:
         self.process = subprocess.Popen([sys.executable, "-m", "iphs_flow", "serve"], cwd=self.tree, env=self.env(),
@@ -246,10 +289,24 @@ class Server:
             raise SystemExit(f"{self.label}: the server did not answer within 90 s")
         load(self, 2, 3.0, Tally())  # warm every worker, its engine workers and caches
 
-    def cpu(self) -> float:
-        return _process_tree_cpu(self.process.pid) if self.process else 0.0
+    def settle(self, quiet: float = 0.05, longest: float = 60.0) -> None:
+        """Wait until the server's processes are all but idle (at most `longest` seconds)."""
+        deadline = time.monotonic() + longest
+        before = self.cpu()
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            after = self.cpu()
+            if after - before <= quiet:
+                return
+            before = after
+
+    def cpu(self, leave_out: str | None = None) -> float:
+        return _process_tree_cpu(self.process.pid, leave_out) if self.process else 0.0
 
     def stop(self) -> None:
+        if self.service and self.service.poll() is None:
+            self.service.stdin.close()
+            self.service.wait(60)
         if self.process and self.process.poll() is None:
             os.killpg(self.process.pid, 15)
             try:
@@ -263,6 +320,7 @@ class Tally:
     cases: int = 0
     seconds: float = 0.0
     cpu: float = 0.0
+    web_cpu: float = 0.0  # without the scheduler, which also does the service-layer cases' outbox jobs
     errors: int = 0
     times: dict[str, list[float]] = field(default_factory=lambda: {"start": [], "complete": []})
 
@@ -309,7 +367,7 @@ def load(server: Server, clients: int, seconds: float, tally: Tally) -> None:
             for key, values in times.items():
                 tally.times[key].extend(values)
 
-    cpu0, t0 = server.cpu(), time.perf_counter()
+    web0, cpu0, t0 = server.cpu(SCHEDULER), server.cpu(), time.perf_counter()
     threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
     for thread in threads:
         thread.start()
@@ -317,6 +375,7 @@ def load(server: Server, clients: int, seconds: float, tally: Tally) -> None:
         thread.join()
     tally.seconds += time.perf_counter() - t0
     tally.cpu += server.cpu() - cpu0
+    tally.web_cpu += server.cpu(SCHEDULER) - web0
 
 
 def run_backend(backend: str, trees: list[tuple[str, Path]], args: argparse.Namespace) -> dict[str, dict]:
@@ -326,17 +385,29 @@ def run_backend(backend: str, trees: list[tuple[str, Path]], args: argparse.Name
         for label, tree in trees:
             url = stack.enter_context(database(backend))
             server = Server(label, tree, url, args.workers)
-            server.prepare(args.probes)
+            server.prepare()
             stack.callback(server.stop)
             server.start()
             servers.append(server)
-        for phase, clients, seconds in (("many", args.clients, args.seconds), ("one", 1, args.one_seconds)):
+        # One client: slices of about a second, each followed by a few cases through the service
+        # layer alone, so that a burst of load from elsewhere on the machine hits both alike.
+        one_slices = max(args.rounds, round(args.one_seconds))
+        for phase, clients, seconds, slices in (("many", args.clients, args.seconds, args.rounds),
+                                                ("one", 1, args.one_seconds, one_slices)):
             tallies = {s.label: Tally() for s in servers}
-            for _round in range(args.rounds):
+            if clients == 1:
                 for server in servers:
-                    load(server, clients, seconds / args.rounds, tallies[server.label])
+                    server.settle()  # the work the many clients left behind (outbox jobs) is done first
+            for _slice in range(slices):
+                for server in servers:
+                    load(server, clients, seconds / slices, tallies[server.label])
+                    if clients == 1:
+                        server.service_slice(max(2, args.probes // slices))
             for server in servers:
                 results.setdefault(server.label, {"probe": server.probe})[phase] = tallies[server.label]
+        for server in servers:
+            results[server.label]["service"] = server.service_times
+            results[server.label]["service_cpu"] = server.service_cpu / max(1, server.service_cases)
     return results
 
 
@@ -344,21 +415,26 @@ def report(backend: str, results: dict[str, dict], args: argparse.Namespace) -> 
     print(f"\n{backend}: {args.workers} gunicorn workers; load average {os.getloadavg()[0]:.2f}")
     head = f"  {'':<10}{'cases/s':>9}{'start p50':>11}{'p95':>7}{'submit p50':>12}{'p95':>7}" \
            f"{'1 client submit p50':>21}{'CPU/case':>10}{'stmts start/submit':>20}{'commits':>9}" \
-           f"{'conns':>7}{'svc submit p50':>16}{'HTTP adds':>11}{'errors':>8}"
+           f"{'conns':>7}{'svc submit p50':>16}{'HTTP adds':>11}{'1 client CPU/case':>19}{'svc CPU/case':>14}" \
+           f"{'HTTP adds':>11}{'errors':>8}"
     print(head)
     for label, found in results.items():
         many, one, probe = found["many"], found["one"], found["probe"]
         rate = many.cases / many.seconds if many.seconds else 0.0
         one_submit = pct(one.times["complete"], 0.5) * 1000
-        service = probe["service_p50"]["complete"]
+        service = pct(found["service"]["complete"], 0.5) * 1000
         counts = probe["per_request"]
+        one_cpu = one.web_cpu / one.cases if one.cases else float("nan")
         print(f"  {label:<10}{rate:>9.1f}{pct(many.times['start'], .5) * 1000:>9.1f}ms"
               f"{pct(many.times['start'], .95) * 1000:>7.1f}{pct(many.times['complete'], .5) * 1000:>10.1f}ms"
               f"{pct(many.times['complete'], .95) * 1000:>7.1f}{one_submit:>19.2f}ms"
               f"{(many.cpu / many.cases * 1000) if many.cases else float('nan'):>8.1f}ms"
               f"{counts['start']['statements']:>13}/{counts['complete']['statements']:<6}"
               f"{counts['complete']['commits']:>9}{counts['complete']['checkouts']:>7}"
-              f"{service:>14.2f}ms{(one_submit / service - 1) * 100:>10.0f}%{many.errors + one.errors:>8}")
+              f"{service:>14.2f}ms{(one_submit / service - 1) * 100:>10.0f}%"
+              f"{one_cpu * 1000:>17.1f}ms{found['service_cpu'] * 1000:>12.1f}ms"
+              f"{(one_cpu / found['service_cpu'] - 1) * 100 if found['service_cpu'] else float('nan'):>10.0f}%"
+              f"{many.errors + one.errors:>8}")
     labels = list(results)
     if len(labels) == 2:
         new, old = results[labels[0]], results[labels[1]]
@@ -375,7 +451,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=4, help="interleaved slices per checkout")
-    parser.add_argument("--probes", type=int, default=30, help="cases for the service-layer measurement")
+    parser.add_argument("--probes", type=int, default=48,
+                        help="cases through the service layer alone, between the one-client slices")
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--baseline", type=Path, default=None, help="a second checkout (git worktree) to compare")
     args = parser.parse_args()
@@ -390,7 +467,9 @@ def main() -> None:
         report(backend, run_backend(backend, trees, args), args)
     print("\nstmts, commits, conns: per request, counted through the checkout's Flask app (SQLite counts its "
           "BEGINs);\nsvc submit p50: the same completion through the service layer alone; HTTP adds: one-client "
-          "submit p50 over it.")
+          "submit p50 over it;\n1 client CPU/case: gunicorn's CPU (with engine workers) per case with one client; "
+          "svc CPU/case: the service layer's process (with its engine workers) per case; HTTP adds: the first over "
+          "the second.")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ bp = make_blueprint("api_cases", "Cases: start, find, read, discuss, attach file
 LINK_HEADER = {"Link": {"description": '`<url>; rel="next"` while there are more pages',
                         "schema": {"type": "string"}}}
 
+CASE = CaseSchema()  # what an idempotent write stores and replays, made once
+
 
 @bp.route("/cases", methods=["POST"])
 @bp.arguments(StartCaseSchema)
@@ -44,7 +46,7 @@ def start_case(body: dict[str, Any], headers: dict[str, Any]) -> Any:
     second case, they replay the first response.
     """
     actor = require_login_actor()
-    return idempotent(headers["idempotency_key"], 201, CaseSchema(), lambda key: case_service.start_case(
+    return idempotent(headers["idempotency_key"], 201, CASE, lambda key: case_service.start_case(
         ctx(), body["process"], body["data"], actor, title=body["title"], idempotency=key))
 
 

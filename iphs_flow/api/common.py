@@ -8,7 +8,7 @@ from typing import Any
 
 import marshmallow as ma
 from flask import Response, current_app, request
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint as SmorestBlueprint
 from werkzeug.exceptions import HTTPException
 
 from iphs_flow.bootstrap import AppContext
@@ -36,6 +36,20 @@ def _too_large(error: HTTPException) -> Response:
     limit = ctx().settings.attachment_max_bytes
     return problem(413, "Content Too Large", f"the request is larger than allowed ({limit // (1024 * 1024)} MB "
                                               "for a file)")
+
+
+class Blueprint(SmorestBlueprint):
+    """flask-smorest's blueprint, except that a schema class given to `arguments` is made once.
+
+    webargs makes a schema class anew for every request it parses (a deep copy of every
+    field, each time); one instance, made when the route is declared, parses every request
+    the same way (marshmallow 4 schemas keep no state between loads).
+    """
+
+    def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(schema, type):
+            schema = schema()
+        return super().arguments(schema, *args, **kwargs)
 
 
 def make_blueprint(name: str, description: str, url_prefix: str = PREFIX) -> Blueprint:

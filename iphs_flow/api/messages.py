@@ -30,6 +30,9 @@ class MessageOutcomeSchema(ma.Schema):
     status = fields.String()
 
 
+OUTCOME = MessageOutcomeSchema()  # what an idempotent delivery stores and replays
+
+
 class SignalSchema(ma.Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     payload = fields.Dict(load_default=dict)
@@ -52,7 +55,7 @@ def deliver_message(body: dict[str, Any], headers: dict[str, Any]) -> Any:
     token) may send messages. Send an `Idempotency-Key` to make retries safe.
     """
     actor = require_login_actor()
-    return idempotent(headers["idempotency_key"], 200, MessageOutcomeSchema(), lambda key:
+    return idempotent(headers["idempotency_key"], 200, OUTCOME, lambda key:
                       message_service.deliver_message(ctx(), body["name"], body["correlation"], body["payload"],
                                                       actor, idempotency=key))
 

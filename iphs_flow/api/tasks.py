@@ -23,6 +23,8 @@ from .schemas import (
 
 bp = make_blueprint("api_tasks", "Tasks and their assignment")
 
+CASE = CaseSchema()  # what an idempotent write stores and replays, made once
+
 
 @bp.route("/tasks")
 @bp.arguments(TaskListQuery, location="query")
@@ -92,5 +94,5 @@ def complete(body: dict[str, Any], headers: dict[str, Any], task_id: int) -> Any
     """
     actor = require_login_actor()
     version = expected_version(headers["if_match"], body["version"])
-    return idempotent(headers["idempotency_key"], 200, CaseSchema(), lambda key: case_service.complete_task(
+    return idempotent(headers["idempotency_key"], 200, CASE, lambda key: case_service.complete_task(
         ctx(), task_id, body["data"], actor, version, idempotency=key))

@@ -12,7 +12,6 @@ from typing import Any
 
 import marshmallow as ma
 from flask import g, request
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from iphs_flow.http.context import app_context, remote_addr
@@ -21,7 +20,7 @@ from iphs_flow.http.identity import current_actor, require_login_actor, unauthen
 from iphs_flow.services import api_tokens
 from iphs_flow.services.errors import Forbidden, ServiceError
 
-from .common import PREFIX
+from .common import PREFIX, Blueprint
 
 blueprint = Blueprint("api_tokens", __name__, url_prefix=PREFIX,
                       description="Personal API tokens: `Authorization: Bearer iphs_...`")

@@ -16,6 +16,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from .context import is_api_request
 from .identity import uses_token
+from .rate_storage import storage_uri
 
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
@@ -40,7 +41,7 @@ def init_protection(app: Flask) -> None:
     # Tokens live as long as the session; a form left open over lunch still submits.
     app.config["WTF_CSRF_TIME_LIMIT"] = None
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
-    app.config["RATELIMIT_STORAGE_URI"] = settings.ratelimit_storage
+    app.config["RATELIMIT_STORAGE_URI"] = storage_uri(settings.ratelimit_storage)
     app.config["RATELIMIT_HEADERS_ENABLED"] = True
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "iphs-flow")
     app.config["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] = True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from iphs_flow.app import create_app
@@ -75,3 +77,18 @@ def test_pages_are_not_under_the_api_limit(world) -> None:
     client = app.test_client()
     for _ in range(5):
         assert client.get("/login").status_code == 200
+
+
+def test_counting_requests_in_memory_starts_no_thread_for_each_of_them(world) -> None:
+    from iphs_flow.http.protection import limiter
+    from iphs_flow.http.rate_storage import SweptMemoryStorage
+
+    _, app = world
+    client = app.test_client()
+    storage = limiter.storage
+    assert isinstance(storage, SweptMemoryStorage)
+    timer = storage.timer  # the one expiry timer the limits library starts with the storage
+    for n in range(4):
+        assert client.get("/api/v1/cases", environ_base={"REMOTE_ADDR": f"192.0.2.{30 + n}"}).status_code == 401
+        time.sleep(0.02)  # longer than the library's timer lives: it would start another one now
+    assert storage.timer is timer
