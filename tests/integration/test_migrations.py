@@ -113,13 +113,23 @@ def test_the_case_facts_of_search_documents_are_filled_on_upgrade_and_undone_by_
                 config.attributes["connection"] = connection
                 step(config, revision)
 
+        def pending_list_limits() -> list[object]:
+            if engine.dialect.name != "postgresql":
+                return []
+            with engine.connect() as connection:
+                return connection.execute(text(
+                    "SELECT relname, reloptions FROM pg_class WHERE relname IN "
+                    "('ix_search_document_tsv', 'ix_search_document_similar_tsv') ORDER BY relname")).all()
+
         migrate(command.downgrade, "0025")
+        assert all(options is None for _name, options in pending_list_limits())
         with engine.connect() as connection:
             assert not {"case_status", "case_stage"} & {c["name"] for c in inspect(connection).get_columns(
                 "search_document")}
             connection.execute(text("UPDATE \"case\" SET status = 'suspended'"))  # no trigger passes it on
             connection.commit()
         migrate(command.upgrade, "head")
+        assert all(options == ["gin_pending_list_limit=256"] for _name, options in pending_list_limits())
         with engine.begin() as connection:
             facts = connection.execute(text(
                 'SELECT DISTINCT d.case_status, d.case_stage, c.stage FROM search_document AS d '
