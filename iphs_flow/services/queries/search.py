@@ -9,7 +9,8 @@ same stems. Results are one row per case, filtered in SQL by the rule of the cas
 
 Speed (bench/search.py): the reader's cases are read once and handed to the statement as
 one value; one statement per search reads the matches once, ranks only what counts (never a
-document of a case the reader may not see) and counts the facets exactly. Ranking on SQLite
+document of a case the reader may not see) and counts the facets exactly, from the status and
+stage of its case that each document carries (migration 0027), so no case is read. Ranking on SQLite
 is bm25 in the FTS5 pass, exact over every match. PostgreSQL's ts_rank reads each document's
 tsvector, so there the CANDIDATES cases whose matching fields weigh most are ranked and come
 first, the others after them by weight (which differs only for a word in thousands of cases).
