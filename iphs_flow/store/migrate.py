@@ -25,18 +25,22 @@ _BRANCHED_PARENTS = {"0001": None, "0002": "0001", "0003": "0002", "0005": "0002
 _LINE = ("0001", "0002", "0003", "0005", "0006", "0007", "0008")
 
 
-# Full-text index objects each database keeps beside `search_document` (migrations 0014, 0025)
-# that SQLAlchemy's models cannot describe: the FTS5 table, its shadow tables and the covering
-# index its matches are read through on SQLite, the generated tsvector column and its GIN
-# indexes (all documents; titles and needs) on PostgreSQL. Schema comparisons skip them.
+# Full-text index objects each database keeps beside `search_document` (migrations 0014, 0025,
+# 0027) that SQLAlchemy's models cannot describe: the FTS5 table, its shadow tables and the
+# covering index its matches are read through on SQLite, the generated tsvector column and its
+# GIN indexes (all documents; titles and needs) on PostgreSQL, and the case's status and stage
+# each document carries, which the database's triggers keep (no model writes them). Schema
+# comparisons skip them.
 SEARCH_INTERNALS = ("search_fts", "search_fts_data", "search_fts_idx", "search_fts_content", "search_fts_docsize",
                     "search_fts_config", "search_fts_vocab", "ix_search_document_tsv", "ix_search_document_match",
                     "ix_search_document_similar_tsv")
+SEARCH_CASE_FACTS = ("case_status", "case_stage")
 
 
 def include_in_comparison(name: str | None, type_: str, parent_names: dict[str, str | None]) -> bool:
     """Alembic `include_name`: everything but the search index internals."""
-    if type_ == "column" and name == "tsv" and parent_names.get("table_name") == "search_document":
+    if type_ == "column" and parent_names.get("table_name") == "search_document" and (
+            name == "tsv" or name in SEARCH_CASE_FACTS):
         return False
     return name not in SEARCH_INTERNALS
 

@@ -90,3 +90,56 @@ def test_an_empty_database_is_migrated_from_scratch_to_the_schema_of_the_models(
         assert diff == [] and len(current(engine)) == 1
     finally:
         engine.dispose()
+
+
+def test_the_case_facts_of_search_documents_are_filled_on_upgrade_and_undone_by_the_downgrade(db_url) -> None:
+    """0027 gives an existing database's documents their case's status and stage, and keeps them
+    in step from then on; its downgrade leaves the schema of 0025."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from iphs_flow.store.migrate import alembic_config
+    from tests.integration.process_driver import NEED, Walk, shipped_context
+
+    ctx = shipped_context(db_url)
+    try:
+        walk = Walk.start(ctx)
+        walk.complete("need", {**NEED, "title": "Ängar i parken", "need": "Blommande ängar."})
+        engine = ctx.uow.engine
+        config = alembic_config(engine.url.render_as_string(hide_password=False))
+
+        def migrate(step, revision: str) -> None:
+            with engine.begin() as connection:
+                config.attributes["connection"] = connection
+                step(config, revision)
+
+        def pending_list_limits() -> list[object]:
+            if engine.dialect.name != "postgresql":
+                return []
+            with engine.connect() as connection:
+                return connection.execute(text(
+                    "SELECT relname, reloptions FROM pg_class WHERE relname IN "
+                    "('ix_search_document_tsv', 'ix_search_document_similar_tsv') ORDER BY relname")).all()
+
+        migrate(command.downgrade, "0025")
+        assert all(options is None for _name, options in pending_list_limits())
+        with engine.connect() as connection:
+            assert not {"case_status", "case_stage"} & {c["name"] for c in inspect(connection).get_columns(
+                "search_document")}
+            connection.execute(text("UPDATE \"case\" SET status = 'suspended'"))  # no trigger passes it on
+            connection.commit()
+        migrate(command.upgrade, "head")
+        assert all(options == ["gin_pending_list_limit=256"] for _name, options in pending_list_limits())
+        with engine.begin() as connection:
+            facts = connection.execute(text(
+                'SELECT DISTINCT d.case_status, d.case_stage, c.stage FROM search_document AS d '
+                'JOIN "case" AS c ON c.id = d.case_id')).all()
+            assert [(status, stage) for status, stage, _ in facts] == [("suspended", facts[0][2])]
+            connection.execute(text("UPDATE \"case\" SET status = 'running'"))
+            assert connection.execute(text("SELECT DISTINCT case_status FROM search_document")).scalars().all() == [
+                "running"]
+        with engine.connect() as connection:
+            diff = compare_metadata(MigrationContext.configure(connection, opts=COMPARE_OPTS), Base.metadata)
+        assert diff == []
+    finally:
+        ctx.close()

@@ -7,7 +7,7 @@ import json
 import pytest
 from sqlalchemy import select, text
 
-from iphs_flow.services import accounts, cases, search_index
+from iphs_flow.services import accounts, case_admin, cases, search_index
 from iphs_flow.services.errors import Forbidden, InvalidInput
 from iphs_flow.services.permissions import Actor
 from iphs_flow.services.queries import search as search_module
@@ -138,6 +138,33 @@ def test_facets_count_cases_by_status_stage_and_field_and_filter_the_results(ctx
     assert numbers(only_titles) == [two.number]
     assert numbers(search(ctx, "träd", LEAD, field_="need")) == [one.number]
     assert search(ctx, "träd", LEAD, status="completed").total == 0
+
+
+def test_status_and_stage_facets_and_filters_follow_the_case_when_it_moves_on(ctx) -> None:
+    moving = described(ctx, "Pollinerande ängar", "Ängar med blommor i parkerna.")
+    staying = described(ctx, "Ängar vid skolan", "Skolan vill ha en äng.")
+
+    def stage() -> int | None:
+        with ctx.uow.read() as tx:
+            return tx.session.execute(select(Case.stage).where(Case.number == moving.number)).scalar_one()
+
+    stage_before = stage()
+    moving.complete("assign_lead", ASSIGN, LEAD)
+    moving.complete("G1_decide", {**G1_APPROVE, "reason": "Bra för den biologiska mångfalden"})
+    stage_after = stage()
+    assert stage_after != stage_before
+    case_admin.suspend_case(ctx, moving.number, ADMIN, "Väntar på budget")
+    found = search(ctx, "äng", LEAD)
+    assert dict(found.facets["status"]) == {"running": 1, "suspended": 1}
+    assert dict(found.facets["stage"]) == {stage_before: 1, stage_after: 1}
+    assert numbers(search(ctx, "äng", LEAD, status="suspended")) == [moving.number]
+    assert numbers(search(ctx, "äng", LEAD, stage=stage_after)) == [moving.number]
+    assert numbers(search(ctx, "äng", LEAD, status="running", stage=stage_before)) == [staying.number]
+    with ctx.uow.read() as tx:  # what each document carries is its case's own
+        rows = tx.session.execute(text(
+            'SELECT d.case_status, d.case_stage, c.status, c.stage FROM search_document AS d '
+            'JOIN "case" AS c ON c.id = d.case_id')).all()
+    assert rows and all((r[0], r[1]) == (r[2], r[3]) for r in rows)
 
 
 def test_pages_of_results_do_not_overlap(ctx) -> None:

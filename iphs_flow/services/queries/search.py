@@ -9,7 +9,8 @@ same stems. Results are one row per case, filtered in SQL by the rule of the cas
 
 Speed (bench/search.py): the reader's cases are read once and handed to the statement as
 one value; one statement per search reads the matches once, ranks only what counts (never a
-document of a case the reader may not see) and counts the facets exactly. Ranking on SQLite
+document of a case the reader may not see) and counts the facets exactly, from the status and
+stage of its case that each document carries (migration 0027), so no case is read. Ranking on SQLite
 is bm25 in the FTS5 pass, exact over every match. PostgreSQL's ts_rank reads each document's
 tsvector, so there the CANDIDATES cases whose matching fields weigh most are ranked and come
 first, the others after them by weight (which differs only for a word in thousands of cases).
@@ -33,7 +34,6 @@ from sqlalchemy import (
     case,
     cast,
     column,
-    distinct,
     exists,
     false,
     func,
@@ -225,16 +225,15 @@ def read_visible_cases(session: Session, actor: Actor) -> VisibleCases:
 
 @dataclass(frozen=True)
 class DocColumns:
-    """The columns of a matching document (and, when joined, of its case), for the conditions
-    the caller writes before the match is built."""
+    """The columns of a matching document, for the conditions the caller writes before the match
+    is built; `status` and `stage` are its case's, which the document carries (migration 0027)."""
 
     doc_id: Any
     case_id: Any
     field: Any
     lesson_id: Any
-    status: Any = None
-    stage: Any = None
-    process_key: Any = None
+    status: Any
+    stage: Any
 
 
 Condition = Callable[[DocColumns], ColumnElement[bool]]
@@ -256,7 +255,8 @@ class Backend(Protocol):
 
         `where` is checked before a document is ranked, so a document the reader may not see, or
         of a field not asked for, is never ranked; `ranked=False` leaves the score NULL (counting
-        needs no ranking); `with_case` joins each document's case (its status and stage)."""
+        needs no ranking); `with_case` adds the status and stage of each document's case (which
+        the document carries, so no case is read)."""
 
     def query_params(self, query: Query, *, every_word: bool) -> dict[str, Any]:
         """The values of `query` for a statement built for a query of as many words."""
@@ -278,26 +278,27 @@ def _weight(column: Any) -> Any:
     return case(*[(column == name, w) for name, w in FIELD_WEIGHT.items()], else_=1.0)
 
 
-def _doc_columns(with_case: bool, plain: str = "") -> DocColumns:
-    """The columns of `d` (the document) and `c` (its case). `plain`: "+" keeps SQLite from looking
-    a condition up in the covering index (it would look up every one of the actor's cases for
-    every match instead of checking the match's case)."""
-    cols = [literal_column("d.id", Integer), literal_column(f"{plain}d.case_id", Integer),
-            literal_column(f"{plain}d.field", String), literal_column(f"{plain}d.lesson_id", Integer)]
-    if with_case:
-        cols += [literal_column("c.status", String), literal_column("c.stage", Integer),
-                 literal_column("c.process_key", String)]
-    return DocColumns(*cols)
+def _doc_columns(plain: str = "") -> DocColumns:
+    """The columns of `d` (the document). `plain`: "+" keeps SQLite from looking a condition up in
+    the covering index (it would look up every one of the actor's cases for every match instead
+    of checking the match's case)."""
+    return DocColumns(literal_column("d.id", Integer), literal_column(f"{plain}d.case_id", Integer),
+                      literal_column(f"{plain}d.field", String), literal_column(f"{plain}d.lesson_id", Integer),
+                      literal_column(f"{plain}d.case_status", String), literal_column(f"{plain}d.case_stage", Integer))
 
 
 def _match_select(columns: DocColumns, rank: str, match: Any, from_: Any, where: Condition | None,
-                  ranked: bool) -> Any:
+                  ranked: bool, with_case: bool) -> Any:
     score: Any = literal_column(rank, Float) if ranked else cast(null(), Float)
     conditions = [match] + ([where(columns)] if where is not None else [])
     out = [columns.doc_id.label("doc_id"), columns.case_id.label("case_id"), columns.field.label("field"),
            columns.lesson_id.label("lesson_id"), score.label("score")]
-    if columns.status is not None:
-        out += [columns.status.label("status"), columns.stage.label("stage")]
+    if with_case:
+        # Whether it is a case's document (not a lesson's) as a column of its own: PostgreSQL
+        # takes `lesson_id IS NULL` of a CTE for one row in two hundred, and so sorts thousands
+        # of rows it planned to be few; of a boolean it expects half.
+        out += [columns.status.label("status"), columns.stage.label("stage"),
+                columns.lesson_id.is_(None).label("case_doc")]
     return select(*out).select_from(from_).where(*conditions)
 
 
@@ -326,11 +327,10 @@ class SqliteBackend:
     def matches(self, query: Query, *, every_word: bool, where: Condition | None = None,
                 ranked: bool = True, with_case: bool = False) -> Any:
         expression = query.fts5_all() if every_word else query.fts5_any()
-        joined = ' JOIN "case" AS c ON c.id = d.case_id' if with_case else ""
-        return _match_select(_doc_columns(with_case, plain="+"), "-bm25(search_fts)",
+        return _match_select(_doc_columns(plain="+"), "-bm25(search_fts)",
                              text("search_fts MATCH :match").bindparams(match=expression),
                              text("search_fts JOIN search_document AS d INDEXED BY ix_search_document_match "
-                                  f"ON d.id = search_fts.rowid{joined}"), where, ranked
+                                  "ON d.id = search_fts.rowid"), where, ranked, with_case
                              ).limit(-1)  # never flattened into an outer query: bm25() needs the match's own
 
     def query_params(self, query: Query, *, every_word: bool) -> dict[str, Any]:
@@ -403,12 +403,10 @@ class PostgresBackend:
     def matches(self, query: Query, *, every_word: bool, where: Condition | None = None,
                 ranked: bool = True, with_case: bool = False) -> Any:
         normalise = "32" if every_word else "0"  # rank/(rank+1) for search; raw frequency sums for similarity
-        documents: Any = SearchDocument.__table__.alias("d")
-        if with_case:
-            documents = documents.join(Case.__table__.alias("c"), literal_column("c.id") == documents.c.case_id)
+        documents = SearchDocument.__table__.alias("d")
         q = self._query_row(query, "q", every_word=every_word)
-        return _match_select(_doc_columns(with_case), f"ts_rank(d.tsv, q.q, {normalise})", text("d.tsv @@ q.q"),
-                             documents.join(q, true()), where, ranked)
+        return _match_select(_doc_columns(), f"ts_rank(d.tsv, q.q, {normalise})", text("d.tsv @@ q.q"),
+                             documents.join(q, true()), where, ranked, with_case)
 
     def rank(self, query: Query, docs: Any, *, every_word: bool) -> Any:
         # A join, each document read by its id (not an IN, which the planner may check by
@@ -570,10 +568,12 @@ def _search_statement(backend_class: type, see_all: bool, want_lessons: bool, fi
     """The statement of a search of this shape, built once (building it costs more than running a
     small one); its values are bound when it runs (`search`).
 
-    One statement, the matches read once (a materialised CTE m) with their cases, and only those
-    that count: the documents of cases the actor may see (of the field, status, stage and process
-    asked for) and the lessons' own (read city-wide). The database sums the scores per case,
-    counts the facets, and hands over only the page's cases and the best lessons, with their count.
+    One statement, the matches read once (a materialised CTE m) with their cases' status and
+    stage (which each document carries), and only those that count: the documents of cases the
+    actor may see (of the field, status and stage asked for) and the lessons' own (read
+    city-wide). The database sums the scores per case, counts the facets, and hands over only the
+    page's cases and the best lessons, with their count. Only a search of one process reads the
+    matching cases themselves, for their process.
     """
     backend: Backend = backend_class()
     query = placeholder_query(words)
@@ -585,30 +585,35 @@ def _search_statement(backend_class: type, see_all: bool, want_lessons: bool, fi
             rules.append(visible.contains(doc.case_id))
         if "field_value" in filters:
             rules.append(doc.field == bindparam("field_value"))
+        if "status_value" in filters:
+            rules.append(doc.status == bindparam("status_value"))
+        if "stage_value" in filters:
+            rules.append(doc.stage == bindparam("stage_value"))
         return or_(doc.lesson_id.isnot(None), and_(*rules)) if want_lessons else and_(*rules)
 
     in_index = backend.ranks_in_index
-    unfiltered = visible.all and want_lessons and "field_value" not in filters
-    m = backend.matches(query, every_word=True, where=None if unfiltered else counted, ranked=in_index)
+    unfiltered = visible.all and want_lessons and not {"field_value", "status_value", "stage_value"} & set(filters)
+    m = backend.matches(query, every_word=True, where=None if unfiltered else counted, ranked=in_index,
+                        with_case=True)
     m = m.cte("m").prefix_with("MATERIALIZED")
-    case_doc = m.c.lesson_id.is_(None)
+    case_doc = m.c.case_doc
     # Per case: the score summed over its documents, or (where ranking is costly) how much its
-    # matching fields weigh together, which picks the candidates that are ranked. Each case is
-    # then read once, by its id, for its status and stage (and the filters on them).
+    # matching fields weigh together, which picks the candidates that are ranked; and its status
+    # and stage, the same in each of its documents.
     if in_index:
         per_case = [func.sum(m.c.score * _weight(m.c.field)).label("s"),
                     *backend.best_doc(m.c.score * _weight(m.c.field), m.c.doc_id)]
     else:  # the candidates' best documents are found when they are ranked; any other shows its first
         per_case = [func.sum(_weight(m.c.field)).label("s"), func.min(m.c.doc_id).label("doc_id")]
-    pc = select(m.c.case_id, *per_case).where(case_doc).group_by(m.c.case_id).subquery("pc")
-    cases = Case.__table__.c
-    case_rules = [column_ == bindparam(name) for column_, name in ((cases.status, "status_value"),
-                                                                   (cases.stage, "stage_value"),
-                                                                   (cases.process_key, "process_value"))
-                  if name in filters]
-    pc = (select(pc.c.case_id, pc.c.s, pc.c.doc_id, cases.status, cases.stage)
-          .join_from(pc, Case.__table__, cases.id == pc.c.case_id).where(*case_rules)
-          .cte("pc").prefix_with("MATERIALIZED"))
+    pc = (select(m.c.case_id, *per_case, m.c.status, m.c.stage).where(case_doc)
+          .group_by(m.c.case_id, m.c.status, m.c.stage))
+    case_rules = []
+    if "process_value" in filters:  # the process is the case's own: each matching case is read for it
+        found = pc.subquery("found")
+        cases = Case.__table__.c
+        case_rules = [cases.process_key == bindparam("process_value")]
+        pc = select(*found.c).join_from(found, Case.__table__, cases.id == found.c.case_id).where(*case_rules)
+    pc = pc.cte("pc").prefix_with("MATERIALIZED")
     if in_index:
         top = select(pc.c.case_id, pc.c.doc_id, pc.c.s).order_by(pc.c.s.desc(), pc.c.case_id.desc())
     else:
@@ -616,18 +621,21 @@ def _search_statement(backend_class: type, see_all: bool, want_lessons: bool, fi
     top = top.limit(bindparam("page_limit", type_=Integer)).offset(bindparam("page_offset", type_=Integer))
     top = top.subquery("top")
     in_cases = [m.c.case_id.in_(select(pc.c.case_id))] if case_rules else []
+    # The cases per field: each (field, case) once, then counted (hashed; a count of distinct
+    # cases is sorted).
+    per_field = select(m.c.field, m.c.case_id).where(case_doc, *in_cases).distinct().subquery("fd")
     parts = [
         select(literal("ss").label("kind"), pc.c.status.label("word"), pc.c.stage.label("n1"),
                func.count().label("n2"), cast(null(), Float).label("score"))
         .group_by(pc.c.status, pc.c.stage),
-        select(literal("f"), m.c.field, cast(null(), Integer), func.count(distinct(m.c.case_id)),
-               cast(null(), Float)).where(case_doc, *in_cases).group_by(m.c.field),
+        select(literal("f"), per_field.c.field, cast(null(), Integer), func.count(), cast(null(), Float))
+        .group_by(per_field.c.field),
         select(literal("top"), cast(null(), String), top.c.case_id, top.c.doc_id, top.c.s),
     ]
     if want_lessons:
         from .lessons import readable_by_words
 
-        lv = select(m.c.doc_id, m.c.lesson_id, m.c.score).where(m.c.lesson_id.isnot(None))
+        lv = select(m.c.doc_id, m.c.lesson_id, m.c.score).where(~case_doc)
         if not visible.all:
             lv = lv.join_from(m, Lesson, Lesson.id == m.c.lesson_id).where(readable_by_words(visible))
         lv = lv.cte("lv").prefix_with("MATERIALIZED")
@@ -663,7 +671,7 @@ def _ranked_candidates(backend: RanksCandidates, query: Query, m: Any, pc: Any) 
     candidates = (select(pc.c.case_id).order_by(pc.c.s.desc(), pc.c.case_id.desc()).limit(CANDIDATES)
                   .cte("cand").prefix_with("MATERIALIZED"))
     chosen = (select(m.c.doc_id, m.c.case_id, _weight(m.c.field).label("fw"))
-              .where(m.c.lesson_id.is_(None), m.c.case_id.in_(select(candidates.c.case_id)))
+              .where(m.c.case_doc, m.c.case_id.in_(select(candidates.c.case_id)))
               .cte("cd").prefix_with("MATERIALIZED"))
     ranks = backend.rank(query, chosen, every_word=True).subquery("rk")
     scored = select(ranks.c.case_id, (ranks.c.score * ranks.c.fw).label("w"), ranks.c.doc_id).subquery("sc")
