@@ -40,8 +40,11 @@ run: install
 ## pytest-xdist worker per core; PYTEST_WORKERS=0 runs it in one process, PYTEST_ARGS adds options.
 ## Each test module runs whole on one worker (its module fixtures are made once), handed out in
 ## the order they are collected: the long browser and API modules first, the quick unit tests last.
+## Compiled modules are kept (__pycache__) even where the environment says not to
+## (PYTHONDONTWRITEBYTECODE): each of the suite's many Python processes (xdist workers, servers,
+## schedulers, console runs) then reads the project and the rewritten tests instead of compiling them.
 test: install chromium
-	@$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS); rc=$$?; \
+	@PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest ran no tests: that is a failure" >&2; exit 1; fi; \
 	exit $$rc
 

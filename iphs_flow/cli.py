@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import getpass
+import html
 import json
 import logging
 import os
+import re
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,11 +22,23 @@ from iphs_flow.bootstrap import AppContext, build
 from iphs_flow.config import Settings
 from iphs_flow.engine.calendar import format_swedish
 from iphs_flow.scheduler import Scheduler, run_forever
-from iphs_flow.services import accounts, api_tokens, case_admin
+from iphs_flow.services import (
+    accounts,
+    api_tokens,
+    case_admin,
+    json_safety,
+    portfolio_export,
+    portfolio_news,
+    registration,
+    research_export,
+    search_index,
+    sessions,
+)
 from iphs_flow.services import archive_export as archive_export_service
 from iphs_flow.services import audit as audit_service
 from iphs_flow.services import cases as case_service
 from iphs_flow.services import jobs as job_service
+from iphs_flow.services import messages as message_service
 from iphs_flow.services import notifications as notification_service
 from iphs_flow.services import personal_data as personal_data_service
 from iphs_flow.services import processes as process_service
@@ -31,7 +47,15 @@ from iphs_flow.services import timers as timer_service
 from iphs_flow.services import versions as version_service
 from iphs_flow.services.errors import InvalidInput, InvalidProcess, ServiceError
 from iphs_flow.services.permissions import ROLES, Actor
+from iphs_flow.services.queries import portfolio as pf
+from iphs_flow.services.queries import register
 from iphs_flow.services.queries import tasks as task_queries
+from iphs_flow.services.queries.lessons import LessonFilters, list_lessons
+from iphs_flow.services.queries.search import search, similar_cases
+from iphs_flow.serving import serve as run_server
+from iphs_flow.store.backup import BackupError
+from iphs_flow.store.backup import backup as run_backup
+from iphs_flow.store.backup import restore as run_restore
 from iphs_flow.store.migrate import upgrade
 
 
@@ -63,7 +87,6 @@ def _parse_data(text: str | None) -> Any:
         return {}
     if text.startswith("@"):
         text = Path(text[1:]).read_text(encoding="utf-8")
-    from iphs_flow.services import json_safety
 
     try:
         return json_safety.loads(text)
@@ -219,8 +242,6 @@ def show(case_ref: str, as_json: bool, actor: str | None) -> None:
 @click.option("--signal", "is_signal", is_flag=True, help="Send a signal to every waiting case instead.")
 @click.option("--as", "actor", default=None)
 def message(name: str, correlate: tuple[str, ...], payload: str | None, is_signal: bool, actor: str | None) -> None:
-    from iphs_flow.services import messages as message_service
-
     ctx = _context()
     correlation: dict[str, Any] = {}
     for item in correlate:
@@ -391,8 +412,6 @@ def users_deactivate(username: str, actor: str | None) -> None:
 @click.argument("username")
 @click.option("--as", "actor", default=None)
 def users_signout(username: str, actor: str | None) -> None:
-    from iphs_flow.services import sessions
-
     ended = _run(lambda: sessions.sign_out_everywhere(_context(), username, _actor(actor)))
     click.echo(f"{username}: {ended} session(s) ended")
 
@@ -427,17 +446,12 @@ def users_log(username: str | None, event: str | None, limit: int, actor: str | 
 @click.option("--scheduler/--no-scheduler", default=True,
               help="Run one scheduler process beside the web workers (--no-scheduler when it runs elsewhere).")
 def serve(host: str | None, port: int | None, scheduler: bool) -> None:
-    from iphs_flow.serving import serve as run_server
-
     run_server(Settings.from_env(), host, port, scheduler)
 
 
 @cli.command(help="Back up the database and the attachments into one tar file (online: the app may keep serving).")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 def backup(path: Path) -> None:
-    from iphs_flow.store.backup import BackupError
-    from iphs_flow.store.backup import backup as run_backup
-
     settings = Settings.from_env()
     try:
         summary = run_backup(settings.database_url, settings.attachments_dir, path)
@@ -452,9 +466,6 @@ def backup(path: Path) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Replace an existing database and attachments folder.")
 def restore(path: Path, force: bool) -> None:
-    from iphs_flow.store.backup import BackupError
-    from iphs_flow.store.backup import restore as run_restore
-
     settings = Settings.from_env()
     try:
         summary = run_restore(settings.database_url, settings.attachments_dir, path, force=force)
@@ -759,10 +770,7 @@ def search_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def search_query(words: tuple[str, ...], actor: str | None, status: str | None, field_: str | None, limit: int,
                  as_json: bool) -> None:
-    import html
-    import re
 
-    from iphs_flow.services.queries.search import search
 
     found = _run(lambda: search(_context(), " ".join(words), _actor(actor), status=status, field_=field_,
                                 limit=limit))
@@ -782,8 +790,6 @@ def search_query(words: tuple[str, ...], actor: str | None, status: str | None, 
 @click.option("--as", "actor", default=None)
 @click.option("--limit", type=int, default=5)
 def search_similar(text: str, actor: str | None, limit: int) -> None:
-    from iphs_flow.services.queries.search import similar_cases
-
     for item in _run(lambda: similar_cases(_context(), text, _actor(actor), limit)):
         outcome = f", last decision {item.outcome}" if item.outcome else ""
         click.echo(f"{item.number}\t{item.status}{outcome}\t{item.title}")
@@ -794,8 +800,6 @@ def search_similar(text: str, actor: str | None, limit: int) -> None:
 @search_group.command("reindex", help="Rebuild every case's search documents from its data and history.")
 @click.option("--as", "actor", default=None)
 def search_reindex(actor: str | None) -> None:
-    from iphs_flow.services import search_index
-
     count = _run(lambda: search_index.rebuild(_context(), _actor(actor)))
     click.echo(f"reindexed {count} case(s)")
 
@@ -810,8 +814,6 @@ def digest_group() -> None:
 @click.option("--month", default=None, help="The month the digest tells of, e.g. 2026-11.")
 @click.option("--as", "actor", default=None)
 def digest_preview(username: str, month: str | None, actor: str | None) -> None:
-    from iphs_flow.services import portfolio_news
-
     shown = _run(lambda: portfolio_news.preview(_context(), username, month or portfolio_news.last_month(),
                                                 _actor(actor)))
     state = "subscribed" if shown.subscribed else "not subscribed"
@@ -837,8 +839,6 @@ def register_group() -> None:
 @click.option("--as", "actor", default=None)
 def register_list(number: str, date_from: str, date_to: str, classification: str, unit: str, q: str, party: str,
                   page: str, actor: str | None) -> None:
-    from iphs_flow.services.queries import register
-
     args = {"number": number, "from": date_from, "to": date_to, "classification": classification, "unit": unit,
             "q": q, "party": party, "page": page}
     found = _run(lambda: register.search_register(_context(), register.parse_query(args), _actor(actor)))
@@ -857,8 +857,6 @@ def register_list(number: str, date_from: str, date_to: str, classification: str
 @click.argument("case")
 @click.option("--as", "actor", default=None)
 def register_request(case: str, actor: str | None) -> None:
-    from iphs_flow.services.queries import register
-
     answer = _run(lambda: register.records_request(_context(), case, _actor(actor)))
     click.echo(json.dumps(answer.as_json(), ensure_ascii=False, indent=2))
 
@@ -871,7 +869,6 @@ def _list_file(path: str) -> list[dict[str, Any]]:
         if not isinstance(data, list):
             raise click.ClickException("the JSON file must hold a list of {code, name}")
         return data
-    import csv
 
     dialect = csv.Sniffer().sniff(text.splitlines()[0] if text else ";", delimiters=";,\t")
     rows = [r for r in csv.reader(text.splitlines(), dialect) if r and any(c.strip() for c in r)]
@@ -885,8 +882,6 @@ def _list_file(path: str) -> list[dict[str, Any]]:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--as", "actor", default=None)
 def register_load(which: str, file: str, actor: str | None) -> None:
-    from iphs_flow.services import registration
-
     load = registration.load_classes if which == "classes" else registration.load_provisions
     count = _run(lambda: load(_context(), _list_file(file), _actor(actor)))
     click.echo(f"loaded {count} {which}; entries not in the file are no longer offered")
@@ -894,8 +889,6 @@ def register_load(which: str, file: str, actor: str | None) -> None:
 
 @register_group.command("lists", help="The klassificeringsstruktur and the OSL provisions as they stand.")
 def register_lists() -> None:
-    from iphs_flow.services import registration
-
     for title, entries in (("classes", registration.list_classes(_context())),
                            ("provisions", registration.list_provisions(_context()))):
         click.echo(f"{title}:")
@@ -919,9 +912,6 @@ def register_lists() -> None:
 def portfolio_command(actor: str | None, csv_table: str | None, xlsx_file: str | None, date_from: str | None,
                       date_to: str | None, period: str | None, unit: str | None, process: str | None,
                       goal: str | None, status: str | None) -> None:
-    from iphs_flow.services import portfolio_export
-    from iphs_flow.services.queries import portfolio as pf
-
     raw = {"from": date_from, "to": date_to, "period": period, "unit": unit, "process": process, "goal": goal,
            "status": status}
     filters = _run(lambda: pf.read_filters({k: v for k, v in raw.items() if v is not None}))
@@ -953,9 +943,7 @@ def export_group() -> None:
 @click.option("--as", "actor", default=None, help="Export as this user (a researcher or an administrator).")
 def export_research_command(out_dir: Path, period_from: str | None, period_to: str | None, process_key: str | None,
                             as_zip: bool, actor: str | None) -> None:
-    import shutil
 
-    from iphs_flow.services import research_export
 
     ctx = _context()
     who = _actor(actor)
@@ -977,8 +965,6 @@ def export_research_command(out_dir: Path, period_from: str | None, period_to: s
 @export_group.command("log", help="The research exports taken: who, when, filter, rows per file (administrators).")
 @click.option("--as", "actor", default=None)
 def export_log_command(actor: str | None) -> None:
-    from iphs_flow.services import research_export
-
     for entry in _run(lambda: research_export.list_exports(_context(), _actor(actor), everyone=True)):
         flt = ", ".join(f"{k}={v}" for k, v in entry.filter.items() if v) or "all cases"
         counts = ", ".join(f"{k} {v}" for k, v in entry.row_counts.items())
@@ -999,9 +985,6 @@ def lessons_group() -> None:
 
 
 def _print_lessons(page: Any, as_json: bool) -> None:
-    import html
-    import re
-
     if as_json:
         click.echo(json.dumps({"total": page.total, "next_cursor": page.next_cursor, "items": [
             {"id": item.id, "source": item.source, "stage": item.stage, "outcome": item.outcome, "unit": item.unit,
@@ -1021,8 +1004,6 @@ def _print_lessons(page: Any, as_json: bool) -> None:
 
 def _lesson_filters(goal: int | None, unit: str | None, stage: int | None, outcome: str | None,
                     year: int | None, source: str | None) -> Any:
-    from iphs_flow.services.queries.lessons import LessonFilters
-
     return LessonFilters(goal=goal, unit=unit, stage=stage, outcome=outcome, year=year, source=source)
 
 
@@ -1049,8 +1030,6 @@ def _lesson_options(command: Any) -> Any:
 @_lesson_options
 def lessons_list(actor: str | None, goal: int | None, unit: str | None, stage: int | None, outcome: str | None,
                  year: int | None, source: str | None, limit: int, as_json: bool) -> None:
-    from iphs_flow.services.queries.lessons import list_lessons
-
     page = _run(lambda: list_lessons(_context(), _actor(actor), filters=_lesson_filters(
         goal, unit, stage, outcome, year, source), limit=limit))
     _print_lessons(page, as_json)
@@ -1062,8 +1041,6 @@ def lessons_list(actor: str | None, goal: int | None, unit: str | None, stage: i
 def lessons_search(words: tuple[str, ...], actor: str | None, goal: int | None, unit: str | None,
                    stage: int | None, outcome: str | None, year: int | None, source: str | None, limit: int,
                    as_json: bool) -> None:
-    from iphs_flow.services.queries.lessons import list_lessons
-
     page = _run(lambda: list_lessons(_context(), _actor(actor), q=" ".join(words), filters=_lesson_filters(
         goal, unit, stage, outcome, year, source), limit=limit))
     _print_lessons(page, as_json)

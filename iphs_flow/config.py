@@ -6,6 +6,7 @@ installation (SQLite under `instance/`, the shipped `bpmn/` and `forms/`).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from dataclasses import dataclass, field, replace
@@ -44,7 +45,6 @@ def _json_env(name: str) -> Any:
 
 def _networks(name: str) -> tuple[str, ...]:
     """Comma-separated address ranges (`10.20.0.0/16, fd00:1::/64`), checked now rather than at a login."""
-    import ipaddress
 
     found = tuple(n.strip() for n in (os.environ.get(name) or "").split(",") if n.strip())
     for network in found:

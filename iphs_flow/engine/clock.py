@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta, timezone
 
+from SpiffWorkflow.bpmn.specs.event_definitions import timer
+
 _lock = threading.Lock()
 _frozen: datetime | None = None
 _offset = timedelta(0)
@@ -65,7 +67,6 @@ class ClockDatetime(datetime):
 
 def install_into_spiffworkflow() -> None:
     """Make SpiffWorkflow's timer events read this clock."""
-    from SpiffWorkflow.bpmn.specs.event_definitions import timer
 
     timer.datetime = ClockDatetime  # type: ignore[misc]
 

@@ -22,7 +22,7 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
 from . import isolation, sandbox
-from .errors import ScriptError, UnsafeXML
+from .errors import ScriptError, StepKilled, UnsafeXML
 from .xml_safety import MAX_MODEL_BYTES, check_untrusted_xml
 
 _SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
@@ -119,7 +119,6 @@ def check_dmn(content: bytes, file_name: str) -> list[TableProblem]:
     Compiling the cells is work the file's author controls, so it runs in an engine worker
     (isolation); a worker stopped over a limit is the problem `limit`, at the cell it was on.
     """
-    from .workers import StepKilled  # workers imports the models, which import this module
 
     try:
         return isolation.run(_check_dmn_here, content, file_name)

@@ -7,6 +7,10 @@ class EngineError(Exception):
     """Base class for everything the engine refuses or fails at."""
 
 
+class StepKilled(EngineError):
+    """A step went over a hard limit and its worker was killed."""
+
+
 class UnsafeXML(EngineError):
     """An uploaded model declares a DOCTYPE or entities (XXE, billion laughs)."""
 

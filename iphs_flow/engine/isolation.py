@@ -62,7 +62,7 @@ def note(label: str) -> None:
 
 
 def run(func: Callable[..., T], *args: Any) -> T:
-    """`func(*args)` in a worker; raises workers.StepKilled when the worker went over a limit."""
+    """`func(*args)` in a worker; raises errors.StepKilled when the worker went over a limit."""
     runner = _runner
     if runner is None and _pool is not None and not getattr(_pool, "_closed", False):
         return _pool.call(func, *args)

@@ -8,6 +8,8 @@ become plain intermediate events.
 
 from __future__ import annotations
 
+from copy import deepcopy
+
 from lxml import etree
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -72,6 +74,4 @@ def _has_links(root: etree._Element) -> bool:
 
 
 def _copy(root: etree._Element) -> etree._Element:
-    from copy import deepcopy
-
     return deepcopy(root)

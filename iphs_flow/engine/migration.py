@@ -16,7 +16,7 @@ from SpiffWorkflow.util.task import TaskState
 from . import sandbox
 from .errors import EngineError
 from .models import ModelCache, ProcessModel
-from .runtime import CaseScriptEngine, StepResult, _advance, _load, _result, _task_states
+from .runtime import _SERIALIZER, CaseScriptEngine, StepResult, _advance, _load, _result, _task_states
 
 
 class MigrationRefused(EngineError):
@@ -42,8 +42,6 @@ def _label(spec: Any) -> str:
 
 
 def _diff(workflow: Any, target: ProcessModel) -> tuple[Any, dict[Any, Any]]:
-    from .runtime import _SERIALIZER
-
     return diff_workflow(_SERIALIZER.registry, workflow, target.spec, target.subprocess_specs)
 
 

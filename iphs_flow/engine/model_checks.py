@@ -9,17 +9,20 @@ elements that no path from a start event reaches.
 
 from __future__ import annotations
 
+import ast
+import copy
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
+from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
 from . import foreign_models, isolation, sandbox
 from .dmn_check import input_entry_expression
-from .errors import ScriptError, UnsafeXML
+from .errors import ScriptError, StepKilled, UnsafeXML
 from .links import LinkProblem, connect_links
 from .task_properties import user_task_properties
 from .xml_safety import check_untrusted_xml
@@ -107,7 +110,6 @@ def timer_problem(kind: str, expression: str) -> str | None:
         sandbox.compile_untrusted(expression.strip(), "eval")
     except ScriptError as err:
         return f"the timer expression {expression.strip()!r} is not allowed: {err}"
-    import ast
 
     names = {node.id for node in ast.walk(ast.parse(expression.strip(), mode="eval")) if isinstance(node, ast.Name)}
     if not names <= sandbox.RESERVED_NAMES:
@@ -299,14 +301,12 @@ def _check_references(name: str, root: etree._Element) -> Iterable[Problem]:
 @functools.cache
 def _schema() -> etree.XMLSchema:
     """The BPMN 2.0 XML schema, loaded once on first use (it takes a while to compile)."""
-    from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
 
     return BpmnValidator().validator
 
 
 def _check_schema(name: str, root: etree._Element) -> Iterable[Problem]:
     """The process part of the file against the BPMN 2.0 XML schema (the diagram layout is not checked)."""
-    import copy
 
     model = copy.deepcopy(root)
     for diagram in model.findall("{http://www.omg.org/spec/BPMN/20100524/DI}BPMNDiagram"):
@@ -460,8 +460,6 @@ def refused_problems(files: dict[str, bytes]) -> list[Problem]:
 
 
 def _killed_problem(err: BaseException) -> Problem | None:
-    from .workers import StepKilled  # workers imports the models, which import these checks
-
     if not isinstance(err, StepKilled):
         return None
     label, why = isolation.stopped_at(str(err))

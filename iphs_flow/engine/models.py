@@ -30,7 +30,7 @@ from SpiffWorkflow.spiff.specs.defaults import ServiceTask, UserTask
 from SpiffWorkflow.spiff.specs.mixins.service_task import ServiceTask as SpiffServiceTaskMixin  # noqa: F401
 
 from . import foreign_models, isolation, sandbox
-from .errors import InvalidModel, ScriptError, UnsafeXML
+from .errors import InvalidModel, ScriptError, StepKilled, UnsafeXML
 from .event_scopes import CaseParser
 from .links import LinkProblem, connect_links
 from .model_checks import timer_problem
@@ -357,7 +357,6 @@ def check_deployment(files: dict[str, bytes]) -> dict[str, Deployable]:
     Raises UnsafeXML or InvalidModel as parse_deployment does; a worker stopped over a
     limit is an InvalidModel naming the element the parser was checking.
     """
-    from .workers import StepKilled  # workers imports this module
 
     try:
         return isolation.run(_deployables_here, files)

@@ -42,7 +42,7 @@ from multiprocessing import context, forkserver, popen_forkserver, spawn, util
 from typing import Any
 
 from . import clock, isolation, runtime, sandbox
-from .errors import EngineError, InvalidModel, ScriptError, TaskNotReady, UnsafeXML
+from .errors import EngineError, InvalidModel, ScriptError, StepKilled, TaskNotReady, UnsafeXML
 from .models import ModelCache, ProcessModel, content_hash, parse_deployment
 
 PROGRESS_BYTES = 512
@@ -60,10 +60,6 @@ class Limits:
     cpu_seconds: int = 5
     memory_mb: int = 1024
     wall_seconds: float = 10.0
-
-
-class StepKilled(EngineError):
-    """A step went over a hard limit and its worker was killed."""
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -194,7 +195,6 @@ DEMO_USERS = (
 
 def create_demo_users(ctx: AppContext) -> list[tuple[str, str, str]]:
     """Demo accounts for `make run`; random passwords, returned (and shown) only once."""
-    import secrets
 
     created = []
     for username, name, description, roles, groups, manager in DEMO_USERS:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -41,6 +41,7 @@ from .cases import find_case
 from .errors import Conflict, InvalidInput, NotFound
 from .permissions import ADMINISTRATOR, Actor, require_role
 from .queries.archive import CLOSED, CaseRecordSet, case_records, closed_case_ids
+from .registration import field_labels, markings_of, registration_view
 
 SOFTWARE = "IPHS Flow"
 try:
@@ -167,9 +168,7 @@ def _registered(archive_case: ArchiveCase, tx: Any, records: CaseRecordSet) -> A
     The archive keeps the content of secret parts (it must hold the whole record); the
     markings travel with it, on the case file and on each document they touch.
     """
-    from dataclasses import replace
 
-    from .registration import field_labels, markings_of, registration_view
 
     registration = registration_view(tx, records.case)
     labels = field_labels(records.forms)

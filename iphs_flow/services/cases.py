@@ -26,6 +26,7 @@ from .people_fields import check_people
 from .permissions import ADMINISTRATOR, IDEA_OWNER, Actor, require_role, require_task_access
 from .read_log import record_read
 from .records import record_completion
+from .registration import withheld_from
 from .search_index import index_new_case
 from .search_index import refresh_after_completion as refresh_search_after
 from .views import CaseDetail, CaseView, EventView
@@ -62,7 +63,8 @@ def validate_form(form: dict[str, Any] | None, data: dict[str, Any]) -> None:
         raise InvalidInput("some fields need attention", fields)
 
 
-def _format_number(fmt: str, year: int, seq: int) -> str:
+def case_number(fmt: str, year: int, seq: int) -> str:
+    """The case's number as the city writes it (settings: case_number_format), for every way a case starts."""
     return fmt.format(year=year, seq=seq)
 
 
@@ -104,7 +106,7 @@ def start_case(ctx: AppContext, process_key: str, data: Any, actor: Actor,
             "state": result.state_json(), "status": result.status, "incident": result.incident,
             "next_timer_at": result.next_timer_at}
         case = tx.cases.add(Case(**{
-            "number": _format_number(ctx.settings.case_number_format, year, seq), "title": case_title,
+            "number": case_number(ctx.settings.case_number_format, year, seq), "title": case_title,
             "process_version_id": version.id, "process_version": version, "process_key": process_key,
             "status": "running", "owner": actor.username, "state": "{}", "stage": None, "created_at": at,
             "updated_at": at, **stepped}))
@@ -251,7 +253,6 @@ def get_case(ctx: AppContext, case_ref: str | int, actor: Actor) -> CaseDetail:
         case = visible_case(tx, case_ref, actor)
         data = ctx.engine.inspect(engine_ref(case.process_version), json.loads(case.state)).data \
             if case.state != "{}" else {}
-        from .registration import withheld_from  # secret-marked fields (OSL) left out for non-handlers
 
         withheld = withheld_from(tx, actor, case)
         data = withheld.redact(data)

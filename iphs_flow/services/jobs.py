@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import smtplib
 import socket
 import time
 import uuid
@@ -33,8 +34,9 @@ from iphs_flow.engine.clock import now
 from iphs_flow.notify.mailer import MAIL_ERRORS, SmtpMailer
 from iphs_flow.store.tables import Outbox
 
-from .errors import Conflict, NotFound
+from .errors import Conflict, NotFound, ServiceError
 from .following import FOLLOW_NOTICE, dispatch_follow_notice
+from .messages import run_thrown_event
 from .notifications import NobodyToNotify, build_digest, dispatch_notification
 from .permissions import ADMINISTRATOR, Actor, require_role
 from .portfolio_news import JOB as MONTHLY_DIGEST
@@ -143,8 +145,6 @@ def _run_in_database(ctx: AppContext, worker: str, job: Outbox) -> str:
 
 def _deliver_thrown(ctx: AppContext, worker: str, job: Outbox) -> str:
     """A message or signal one case threw for another (services/messages.py delivers it)."""
-    from .errors import ServiceError
-    from .messages import run_thrown_event
 
     try:
         run_thrown_event(ctx, job)
@@ -225,7 +225,6 @@ def _send_mails(ctx: AppContext, worker: str, jobs: list[Outbox], mailer: Mailer
 
 def _connection_alive(err: BaseException) -> bool:
     """A refused recipient or message leaves the session usable; a broken socket does not."""
-    import smtplib
 
     return isinstance(err, smtplib.SMTPRecipientsRefused | smtplib.SMTPDataError | smtplib.SMTPSenderRefused)
 

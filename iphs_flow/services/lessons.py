@@ -193,22 +193,3 @@ def lessons_from_records(stages: Sequence[Any], decisions: Sequence[Any]) -> lis
                         "at": at, "event_id": event_id, "gate_result": outcome})
     return out
 
-
-def backfill(connection: Connection) -> int:
-    """Write the lessons of the existing cases from their records, and their search documents."""
-    from .search_index import _case_documents as case_documents
-    from .search_index import write_documents
-
-    case_ids = sorted(set(connection.execute(select(StageRecord.case_id)).scalars())
-                      | set(connection.execute(select(GateDecision.case_id)).scalars()))
-    done = 0
-    for case_id in case_ids:
-        stages = connection.execute(select(StageRecord).where(StageRecord.case_id == case_id)).all()
-        decisions = connection.execute(select(GateDecision).where(GateDecision.case_id == case_id)).all()
-        found = lessons_from_records(stages, decisions)
-        for lesson in found:
-            record_lesson(connection, case_id=case_id, **lesson)
-        if found:
-            write_documents(connection, case_id, case_documents(connection, case_id))
-            done += len(found)
-    return done

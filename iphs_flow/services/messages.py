@@ -36,6 +36,7 @@ from iphs_flow.engine.models import start_events
 from iphs_flow.store.tables import Case, MessageWait, Outbox
 
 from .case_sync import ENGINE, STEP_ATTEMPTS, apply_step, engine_ref
+from .cases import case_number
 from .errors import Conflict, InvalidInput, NotFound
 from .idempotency import IdempotentRequest
 from .idempotency import claim as idempotency_claim
@@ -191,8 +192,6 @@ def _store_delivery(ctx: AppContext, case_id: int, seen_version: int, result: An
 
 def _store_start(ctx: AppContext, version_id: int, result: Any, name: str, payload: dict[str, Any],
                  actor: Actor, idempotency: IdempotentRequest | None, receipt: str | None = None) -> MessageOutcome:
-    from .cases import _format_number  # the same numbering as every other start
-
     with ctx.uow.write() as tx:
         _record_receipt(tx, receipt)
         key_row = idempotency_claim(tx, idempotency) if idempotency else None
@@ -201,7 +200,7 @@ def _store_start(ctx: AppContext, version_id: int, result: Any, name: str, paylo
         seq = tx.cases.next_number(ctx.settings.case_number_format, year)
         title = (str(payload.get("title") or "") or version.name).strip()[:300]
         case = tx.cases.add(Case(
-            number=_format_number(ctx.settings.case_number_format, year, seq), title=title,
+            number=case_number(ctx.settings.case_number_format, year, seq), title=title,
             process_version_id=version.id, process_key=version.process_key, status="running",
             owner=actor.username, state="{}", stage=None, created_at=now(), updated_at=now(),
         ))

@@ -16,6 +16,7 @@ from iphs_flow.store.tables import Case, CaseEvent, GateDecision, HumanTask, Sta
 from iphs_flow.store.unit_of_work import Transaction
 
 from .following import announce_decision
+from .lessons import record_for_completion as record_lesson
 
 
 def _text(value: Any) -> str | None:
@@ -32,7 +33,6 @@ def record_completion(tx: Transaction, case: Case, row: HumanTask, form: dict[st
     at = event.at or now()
     outcome = gate_outcome(data)
     # The lesson it holds, if any (issue 17): a record of its own, in this transaction.
-    from .lessons import record_for_completion as record_lesson
 
     is_gate = outcome is not None and (form is None or is_gate_form(form.get("schema")))
     record_lesson(tx.session, case.id, row.form_key, row.task_key, row.stage, data, outcome if is_gate else None,

@@ -119,7 +119,7 @@ def documents_for(title: str, events: Sequence[tuple[str, str | None, Mapping[st
     return [Document(field, clean("\n".join(parts[field]))[:MAX_BODY]) for field in FIELDS if field in parts]
 
 
-def _case_documents(session: Session | Connection, case_id: int, title: str | None = None,
+def case_documents(session: Session | Connection, case_id: int, title: str | None = None,
                     secrecy: bool = True, lessons: bool = True) -> list[Document]:
     if title is None:
         title = session.execute(select(Case.title).where(Case.id == case_id)).scalar_one_or_none()
@@ -213,7 +213,7 @@ def refresh(tx: Any, case_id: int, title: str | None = None) -> None:
     """Bring one case's search documents in step with its data, in the caller's transaction
     (`title`: the case's title, when the caller holds it)."""
     tx.session.flush()
-    write_documents(tx.session, case_id, _case_documents(tx.session, case_id, title))
+    write_documents(tx.session, case_id, case_documents(tx.session, case_id, title))
 
 
 def index_new_case(tx: Any, case_id: int, title: str, start_data: Mapping[str, Any]) -> None:
@@ -260,7 +260,7 @@ def rebuild_on(connection: Session | Connection, batch: int = 500) -> int:
         if not ids:
             return done
         for case_id in ids:
-            write_documents(connection, case_id, _case_documents(connection, case_id, secrecy=secrecy,
+            write_documents(connection, case_id, case_documents(connection, case_id, secrecy=secrecy,
                                                                  lessons=lessons), lessons=lessons)
         done += len(ids)
         last = ids[-1]

@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.clock import now
@@ -111,7 +111,6 @@ def open_sessions(ctx: AppContext, actor: Actor, limit: int = 200) -> list[Sessi
 
 def purge_old(ctx: AppContext, keep_days: float = 30.0) -> int:
     """Forget sessions ended (or idle past any limit) more than `keep_days` ago (the scheduler's housekeeping)."""
-    from sqlalchemy import delete, or_
 
     cutoff = now() - timedelta(days=keep_days)
     with ctx.uow.write() as tx:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from iphs_flow.bootstrap import AppContext
+from iphs_flow.engine.errors import StepKilled
 from iphs_flow.engine.migration import MigrationPreview, migrate_stored, preview
 from iphs_flow.engine.model_diff import ElementChange, diff_models
-from iphs_flow.engine.workers import StepKilled
 
 from .case_sync import apply_step, case_view
 from .errors import Conflict, InvalidInput, NotFound

@@ -27,7 +27,8 @@ from iphs_flow.services.lessons import LESSON_KEYS
 from iphs_flow.services.permissions import ADMINISTRATOR, Actor, require_role
 from iphs_flow.services.queries import case_page
 from iphs_flow.web.auth import login_required, require_login_actor
-from iphs_flow.web.pages import stage_name, vendor_available
+from iphs_flow.web.pages import vendor_available
+from iphs_flow.web.stage_names import stage_name
 
 bp = Blueprint("case_admin", __name__)
 

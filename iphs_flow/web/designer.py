@@ -11,7 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
 from flask_babel import gettext as _
 from werkzeug.routing import BuildError
 
@@ -50,8 +61,6 @@ def modeler_available() -> bool:
 
 @bp.get("/design/vendor/<path:name>")
 def modeler_asset(name: str) -> Any:
-    from flask import send_from_directory
-
     if name not in MODELER:
         raise NotFound(f"there is no file {name}")
     return send_from_directory(NODE_MODULES, MODELER[name], max_age=3600)

@@ -19,7 +19,7 @@ from iphs_flow.services import following, portfolio_news
 from iphs_flow.services.errors import Conflict, InvalidInput
 from iphs_flow.services.following import FollowState
 from iphs_flow.web.auth import login_required, require_login_actor
-from iphs_flow.web.pages import stage_name
+from iphs_flow.web.stage_names import stage_name
 
 bp = Blueprint("following", __name__)
 

@@ -13,11 +13,13 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 
 from iphs_flow.bootstrap import AppContext
+from iphs_flow.engine.vocabulary import OUTCOMES as DECISIONS
 from iphs_flow.services import lessons as lesson_service
 from iphs_flow.services.errors import Conflict, InvalidInput
 from iphs_flow.services.permissions import ADMINISTRATOR, INNOVATION_LEAD
 from iphs_flow.services.queries import lessons as queries
 from iphs_flow.web.auth import login_required, require_login_actor
+from iphs_flow.web.stage_names import stage_name
 
 bp = Blueprint("lessons", __name__)
 
@@ -55,7 +57,6 @@ def source_name(source: str) -> str:
 def outcome_name(outcome: str) -> str:
     if outcome in OUTCOMES:
         return _(OUTCOMES[outcome])
-    from iphs_flow.engine.vocabulary import OUTCOMES as DECISIONS
 
     return _(DECISIONS[outcome]) if outcome in DECISIONS else outcome
 
@@ -130,8 +131,6 @@ def make_internal(lesson_id: int) -> Any:
 
 
 def _helpers() -> dict[str, Any]:
-    from iphs_flow.web.pages import stage_name
-
     return {"goal_name": goal_name, "source_name": source_name, "outcome_name": outcome_name,
             "stage_name": stage_name}
 

@@ -30,6 +30,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from iphs_flow.bootstrap import AppContext
+from iphs_flow.engine.calendar import format_swedish
 from iphs_flow.engine.clock import now
 from iphs_flow.engine.numbers import format_number
 from iphs_flow.engine.outcome_fields import OUTCOME_FIELD, fields_for_other_outcomes, outcome_fields
@@ -55,12 +56,9 @@ from iphs_flow.web import person_picker
 from iphs_flow.web.auth import current_actor, login_required, require_login_actor
 from iphs_flow.web.forms import FormSpec, add_row, read_only_values, remove_row
 from iphs_flow.web.search import similar_panel
+from iphs_flow.web.stage_names import stage_name
 
 bp = Blueprint("pages", __name__)
-
-def stage_name(stage: int | None) -> str:
-    return _(STAGES[stage]) if stage in STAGES else "–"
-
 
 def _ctx() -> AppContext:
     return current_app.extensions["iphs"]
@@ -383,8 +381,6 @@ def task(task_id: int) -> Any:
 
 
 def _closed_message(page: case_page.TaskPage) -> str:
-    from iphs_flow.engine.calendar import format_swedish
-
     when = format_swedish(page.closed_at) if page.closed_at else ""
     if page.task.state == "completed":
         return _("Uppgiften är redan klar (av %(who)s, %(when)s). Det du skrev finns kvar nedan och är "

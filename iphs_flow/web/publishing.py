@@ -21,6 +21,7 @@ from iphs_flow.bootstrap import AppContext
 from iphs_flow.services import showcase
 from iphs_flow.services.errors import Conflict, InvalidInput
 from iphs_flow.services.queries import showcase as public
+from iphs_flow.services.showcase_image import MAX_BYTES
 from iphs_flow.web import showcase as public_pages
 from iphs_flow.web.auth import login_required, require_login_actor
 
@@ -129,7 +130,6 @@ def save(case_id: int) -> Any:
 
 
 def showcase_image_limit() -> int:
-    from iphs_flow.services.showcase_image import MAX_BYTES
     return MAX_BYTES
 
 

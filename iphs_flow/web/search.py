@@ -20,6 +20,7 @@ from iphs_flow.services.permissions import Actor
 from iphs_flow.services.queries import search as queries
 from iphs_flow.services.search_index import FIELDS
 from iphs_flow.web.auth import current_actor, login_required, require_login_actor
+from iphs_flow.web.stage_names import stage_name
 
 bp = Blueprint("search", __name__)
 
@@ -61,7 +62,6 @@ def search_page() -> Any:
         except InvalidInput as err:
             problem = _search_problem(err)
             code = 422 if len(q) > queries.MAX_QUERY_CHARS or status or field else 200
-    from iphs_flow.web.pages import stage_name
 
     return render_template("search.html", q=q, stage_name=stage_name, results=results, problem=problem,
                            status=status, stage=stage, field=field, page=page, page_size=PAGE_SIZE, fields=FIELDS,

@@ -66,7 +66,7 @@ def test_similar_cases_show_the_lessons_learned(ctx) -> None:
 
     walk = described(ctx, "Matsvinn i skolkök", "Skolköken slänger mycket mat.")
     with ctx.uow.write() as tx:
-        docs = search_index._case_documents(tx.session, walk.case_id)
+        docs = search_index.case_documents(tx.session, walk.case_id)
         docs.append(search_index.Document("lessons", "Vägt svinn varje dag gjorde eleverna medvetna."))
         search_index.write_documents(tx.session, walk.case_id, docs)
         tx.commit()

@@ -13,12 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.vocabulary import CONDITION_FORMS, SUPPLEMENT_FORMS, is_gate_form
 from iphs_flow.store.tables import CaseAttachment
 
 from ..cases import visible_task
 from ..permissions import Actor
+from ..registration import withheld_from
 from .records import GateDecisionView, StageRecordView, records_in, redacted_records
 
 
@@ -68,13 +71,11 @@ def _key_fields(form: dict[str, Any] | None, data: dict[str, Any]) -> list[str]:
 
 def decision_brief(ctx: AppContext, task_id: int, actor: Actor) -> DecisionBrief:
     """The brief for gate task `task_id`, for those who may see its case."""
-    from sqlalchemy import select
 
     with ctx.uow.read() as tx:
         row, case = visible_task(tx, task_id, actor)
         gate = row.task_key
         forms = dict(case.process_version.forms)
-        from ..registration import withheld_from  # secret-marked parts (OSL) left out for non-handlers
 
         withheld = withheld_from(tx, actor, case)
         records = redacted_records(records_in(tx.session, case.id), withheld)

@@ -21,7 +21,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, false, literal, or_, select, text, true
+from sqlalchemy import and_, bindparam, exists, false, func, literal, or_, select, text, true
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -292,8 +292,6 @@ def _facets(session: Session, base: Any, wanted: bool) -> tuple[int, dict[str, l
     """How many lessons `base` selects, and how many per goal, unit, stage, outcome, year and source."""
     ids = base.subquery()
     if not wanted:
-        from sqlalchemy import func
-
         return int(session.execute(select(func.count()).select_from(ids)).scalar_one()), {}
     rows = session.execute(select(*_FACET_COLUMNS).join(ids, ids.c.id == Lesson.id)).all()
     return len(rows), _count_facets(rows)

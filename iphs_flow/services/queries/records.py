@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ from iphs_flow.engine.vocabulary import StatusWords, plain_status
 from iphs_flow.store.tables import GateDecision, StageRecord
 
 from ..permissions import Actor
+from ..registration import withheld_from
 from ..visibility import visible_case
 
 
@@ -113,7 +114,6 @@ def case_records(ctx: AppContext, case_ref: str | int, actor: Actor) -> CaseReco
     """The records of a case the actor may see (NotFound otherwise, alike for a missing case)."""
     with ctx.uow.read() as tx:
         case = visible_case(tx, case_ref, actor)
-        from ..registration import withheld_from
 
         return redacted_records(records_in(tx.session, case.id), withheld_from(tx, actor, case))
 
@@ -129,7 +129,6 @@ def redacted_records(records: CaseRecords, withheld: Any) -> CaseRecords:
     fields of every record, and a decision's reason when `reason`/`comment` is marked."""
     if not withheld:
         return records
-    from dataclasses import replace
 
     stages = [replace(r, data=withheld.redact(r.data, r.actor)) for r in records.stages]
     decisions = [d if d.decider == withheld.author else

@@ -13,15 +13,16 @@ query, so an unchanged page is answered 304 before any row is read.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select
 
 from iphs_flow.bootstrap import AppContext
 from iphs_flow.engine.vocabulary import StatusWords, plain_status, stage_word
-from iphs_flow.store.tables import Case, Publication, PublicationGoal
+from iphs_flow.store.tables import Case, Publication, PublicationGoal, StageRecord
 
+from ..agenda_goals import FIELD, goal_numbers
 from ..errors import NotFound
 from ..permissions import Actor
 from ..secrecy import secrets_of_case
@@ -143,7 +144,6 @@ def stamp(ctx: AppContext, filters: Filters = Filters()) -> Stamp:
     if isinstance(changed, str):  # SQLite hands back an aggregate's datetime as text
         changed = datetime.fromisoformat(changed)
     if changed is not None and changed.tzinfo is None:
-        from datetime import timezone
         changed = changed.replace(tzinfo=timezone.utc)
     return Stamp(int(count or 0), changed, int(edits or 0))
 
@@ -232,9 +232,7 @@ class PublishForm:
 def publish_form(ctx: AppContext, case_ref: str | int, actor: Actor) -> PublishForm:
     """The lead's form. Suggestions come from the case's title and the need form's goals, never from a
     field marked secret (services/secrecy.py); the lead edits them before anything is public."""
-    from iphs_flow.store.tables import StageRecord
 
-    from ..agenda_goals import FIELD, goal_numbers
     with ctx.uow.read() as tx:
         case = visible_case(tx, case_ref, actor)
         require_publisher(actor)

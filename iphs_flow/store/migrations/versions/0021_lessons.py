@@ -59,7 +59,7 @@ def upgrade() -> None:
                                         ondelete='CASCADE')
     # The lessons the existing cases recorded, from their stage records and gate decisions,
     # and their documents in the search index.
-    from iphs_flow.services.lessons import backfill
+    from iphs_flow.services.lessons_backfill import backfill
     backfill(op.get_bind())
 
 
