@@ -51,7 +51,7 @@ from iphs_flow.store.unit_of_work import Transaction
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .notifications import Recipient, base_url, bounded_key, queue_mail
 from .permissions import INNOVATION_LEAD, Actor, require_case_visible
-from .queries.search import visible_cases
+from .queries.full_text import visible_cases
 from .secrecy import Secrets, secrets_of_case
 from .visibility import find_case, visible_case
 

@@ -222,7 +222,7 @@ def test_a_hidden_case_never_changes_a_number_for_a_manager_who_may_not_see_it(c
 def test_the_visible_case_ids_read_once_are_exactly_the_case_pages_rule(ctx) -> None:
     from sqlalchemy import select
 
-    from iphs_flow.services.queries.search import visible_cases
+    from iphs_flow.services.queries.full_text import visible_cases
     from iphs_flow.store.tables import Case
 
     # Maja now also manages a lead: every case with a task for the innovation leads is hers to see.

@@ -11,7 +11,8 @@ from iphs_flow.services import accounts, case_admin, cases, search_index
 from iphs_flow.services.errors import Forbidden, InvalidInput
 from iphs_flow.services.permissions import Actor
 from iphs_flow.services.queries import search as search_module
-from iphs_flow.services.queries.search import read_visible_cases, search, similar_cases, visible_cases
+from iphs_flow.services.queries.full_text import read_visible_cases, visible_cases
+from iphs_flow.services.queries.search import search, similar_cases
 from iphs_flow.store.tables import Case, SearchDocument
 from tests.integration.process_driver import (
     ASSIGN,

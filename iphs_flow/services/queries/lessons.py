@@ -33,7 +33,7 @@ from ..lessons import LESSON_KEYS, SOURCES, TEXT_KEYS, public_parts
 from ..permissions import Actor
 from ..secrecy import secrets_of
 from ..text_analysis import parse_query
-from .search import (
+from .full_text import (
     MAX_LIMIT,
     MAX_QUERY_CHARS,
     PostgresBackend,

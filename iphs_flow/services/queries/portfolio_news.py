@@ -19,7 +19,7 @@ from iphs_flow.store.tables import Case, CaseEvent, GateDecision
 
 from ..permissions import Actor
 from ..secrecy import secrets_of
-from .search import visible_cases
+from .full_text import visible_cases
 
 IMPLEMENTED = "Genomförd"  # the plain status words of a case that was carried out
 
