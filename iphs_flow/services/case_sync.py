@@ -88,6 +88,22 @@ def _assignment(task: OpenTask, case: Case, lane_groups: dict[str, str]) -> tupl
     return group, None
 
 
+def group_to_staff(case: Case, result: StepResult, open_before: list[HumanTask],
+                   lane_groups: dict[str, str]) -> str | None:
+    """The group of the first task the step opens for a group (nobody named), if any: whether anyone
+    is in it decides who is told of it (task_notices.py), and the write can find out with its first
+    statement instead of a query of its own."""
+    if result.unchanged:
+        return None
+    known = {row.spiff_task_id for row in open_before}
+    for task in result.open_tasks:
+        if task.id not in known:
+            group, assignee = _assignment(task, case, lane_groups)
+            if group and assignee is None:
+                return group
+    return None
+
+
 def apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: dict[str, str],
                actor: str, open_before: list[HumanTask] | None = None,
                waits: bool | None = None, at: datetime | None = None) -> list[HumanTask]:
@@ -171,7 +187,9 @@ def _apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: di
                       data={"due_at": task.due_at.isoformat() if task.due_at else None,
                             "candidate_group": group, "assignee": assignee}, at=at)
     if opened:
-        tx.flush()  # the new tasks' ids name their notices and the answer's links
+        # The new tasks' ids name their notices and the answer's links. The step's history rows
+        # are not needed yet: they wait (add_later) and go with the rest of them in one INSERT.
+        tx.session.flush()
     open_rows = [row for row in before if row.spiff_task_id not in gone] + opened
     announce_new_tasks(tx, case, existing, actor, open_rows=open_rows)
 

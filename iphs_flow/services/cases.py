@@ -16,7 +16,7 @@ from iphs_flow.engine.numbers import coerce_numbers
 from iphs_flow.store.tables import Case, HumanTask
 
 from . import json_safety
-from .case_sync import ENGINE, STEP_ATTEMPTS, apply_step, case_view, engine_ref, version_forms
+from .case_sync import ENGINE, STEP_ATTEMPTS, apply_step, case_view, engine_ref, group_to_staff, version_forms
 from .errors import Conflict, InvalidInput, NotFound
 from .form_patterns import FormValidator
 from .idempotency import IdempotentRequest
@@ -28,6 +28,7 @@ from .read_log import record_read
 from .records import record_completion
 from .search_index import index_new_case
 from .search_index import refresh_after_completion as refresh_search_after
+from .task_notices import FALLBACK_GROUP
 from .views import CaseDetail, CaseView, EventView
 from .visibility import find_case, visible_case, visible_task, visible_task_for_step
 
@@ -165,13 +166,16 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
             tx.session.add_all([case, row, *found.open_tasks])
             # A step that did not run (its worker went over a limit) leaves the task open.
             closing = not result.unchanged and row.spiff_task_id not in {t.id for t in result.open_tasks}
+            open_before = [r for r in found.open_tasks if not (closing and r.id == row.id)]
+            group = group_to_staff(case, result, open_before, ctx.settings.lane_groups)
             taken = tx.tasks.take_for_completion(row, actor.username, now(), closing,
-                                                 draft_of=actor.username if discard_draft else None)
+                                                 draft_of=actor.username if discard_draft else None,
+                                                 staffing=(group, FALLBACK_GROUP) if group else None)
             if taken is None:  # completed, cancelled, claimed or handed on meanwhile: read again
                 tx.session.rollback()
                 continue
             tx.know(case.id, **taken.case_facts)
-            open_before = [r for r in found.open_tasks if not (closing and r.id == row.id)]
+            tx.know_staffed(taken.staffed)
             title_before = case.title
             try:
                 with tx.session.no_autoflush:  # everything goes to the database in one flush per table
@@ -185,7 +189,7 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
                             case.title = new_title.strip()[:300]  # the need form names the case
                     open_rows = apply_step(tx, case, result, ctx.settings.lane_groups, actor.username,
                                            open_before=open_before, waits=found.waits)
-                tx.flush()
+                tx.session.flush()  # the history rows of the step wait for the commit: one INSERT
             except StaleDataError:  # the case was saved by someone else since it was read
                 tx.session.rollback()
                 continue

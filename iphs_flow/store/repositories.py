@@ -78,6 +78,7 @@ class TakenTask:
 
     has_draft: bool
     case_facts: dict[str, bool]
+    staffed: dict[str, bool]  # group -> whether anyone active is in it (the groups asked about)
 
 
 def _insert_for(session: Session) -> Any:
@@ -106,8 +107,17 @@ _LATEST_FOR_START = (select(ProcessVersion, func.length(cast(ProcessVersion.file
                      .options(defer(ProcessVersion.forms)).order_by(ProcessVersion.version.desc()).limit(1))
 
 
+def _staffed(group: str) -> Any:
+    """Whether anyone active is in the group named by the parameter `group` (EXISTS), without joins:
+    SQLite writes the columns of a RETURNING clause without their tables' names."""
+    return (select(GroupMember.user_id)
+            .where(GroupMember.group_id.in_(select(UserGroup.id).where(UserGroup.name == bindparam(group))),
+                   GroupMember.user_id.in_(select(UserAccount.id).where(UserAccount.is_active.is_(True))))
+            .exists())
+
+
 @cache
-def _take_statement(close: bool, with_draft: bool) -> Any:
+def _take_statement(close: bool, with_draft: bool, with_group: bool = False) -> Any:
     values: dict[str, Any] = ({"state": "completed", "closed_at": bindparam("at"),
                                "closed_by": bindparam("by")} if close else {"state": HumanTask.state})
     case_id = bindparam("of_case")
@@ -118,12 +128,13 @@ def _take_statement(close: bool, with_draft: bool) -> Any:
     draft = (select(TaskDraft.id).where(TaskDraft.task_id == bindparam("task_id"),
                                         TaskDraft.username == bindparam("draft_of")).exists()
              if with_draft else literal(False))
+    staffing = (_staffed("group"), _staffed("fallback_group")) if with_group else (literal(False), literal(False))
     return (update(HumanTask)
             .where(HumanTask.id == bindparam("task_id"), HumanTask.state == "open",
                    HumanTask.assignee.is_not_distinct_from(bindparam("seen_assignee", type_=HumanTask.assignee.type)),
                    HumanTask.candidate_group.is_not_distinct_from(
                        bindparam("seen_group", type_=HumanTask.candidate_group.type)))
-            .values(**values).returning(followed, published, secret_marked, has_lessons, draft)
+            .values(**values).returning(followed, published, secret_marked, has_lessons, draft, *staffing)
             .execution_options(synchronize_session=False))
 
 
@@ -341,7 +352,7 @@ class TaskRepository:
                         rows[0][4])
 
     def take_for_completion(self, task: HumanTask, by: str, at: datetime, close: bool,
-                            draft_of: str | None = None) -> TakenTask | None:
+                            draft_of: str | None = None, staffing: tuple[str, str] | None = None) -> TakenTask | None:
         """Close `task` as completed by `by`, if it is still open and held as it was read (the same
         assignee and group: a claim in between must not let someone else's completion through);
         None when it is not. With `close` False (the step did not run) it is only checked.
@@ -349,10 +360,14 @@ class TaskRepository:
         The same statement tells what the rest of the write needs to know about the case, as of
         now, inside this transaction: whether anyone follows it, whether it has a public page,
         secret-marked fields or lessons (case_facts.py), and whether `draft_of` has a saved draft.
+        With `staffing` (a group a task the step opens goes to, and the group it goes to when
+        that one has nobody), also whether anyone active is in each (task_notices.py asks).
         """
-        found = self.session.execute(_take_statement(close, draft_of is not None), {
+        group, fallback = staffing or (None, None)
+        found = self.session.execute(_take_statement(close, draft_of is not None, staffing is not None), {
             "task_id": task.id, "of_case": task.case_id, "seen_assignee": task.assignee,
-            "seen_group": task.candidate_group, "at": at, "by": by, "draft_of": draft_of}).first()
+            "seen_group": task.candidate_group, "at": at, "by": by, "draft_of": draft_of,
+            "group": group, "fallback_group": fallback}).first()
         if found is None:
             return None
         if close:
@@ -361,7 +376,8 @@ class TaskRepository:
             set_committed_value(task, "closed_by", by)
         return TakenTask(bool(found[4]), {case_facts.FOLLOWED: bool(found[0]), case_facts.PUBLISHED: bool(found[1]),
                                           case_facts.SECRET_MARKED: bool(found[2]),
-                                          case_facts.HAS_LESSONS: bool(found[3])})
+                                          case_facts.HAS_LESSONS: bool(found[3])},
+                         {} if staffing is None else {fallback: bool(found[6]), group: bool(found[5])})
 
     def open_for_case(self, case_id: int) -> Sequence[HumanTask]:
         return self.session.scalars(
@@ -484,15 +500,14 @@ class AttachmentRepository:
 
 class EventRepository:
     """The history. `add` gives the row (its id once flushed); `add_later` is for the many rows of a
-    step that nobody needs the id of. PostgreSQL gets all the rows of a flush in one INSERT either
-    way (the ORM's insertmanyvalues returns their ids in order); SQLite cannot return a batch's ids
-    in order, so the ORM sends one INSERT per row, and `add_later` rows are kept back and written
-    together, in the order they were added among the transaction's history rows, in one INSERT
-    (write_pending_events)."""
+    step that nobody needs the id of: they are kept back and written together, in the order they
+    were added among the transaction's history rows, in one INSERT (write_pending_events) - at the
+    next `add`, `Transaction.flush` or the commit. Those added after a flush (a completion's
+    notices, once the new tasks have their ids) so join those added before it, instead of a
+    second INSERT; and the ORM need not track, flush and give ids to rows nobody reads back."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self._batched = session.get_bind().dialect.name == "sqlite"
 
     def add(self, case_id: int, actor: str, kind: str, *, task_key: str | None = None,
             task_name: str | None = None, data: dict[str, Any] | None = None,
@@ -507,9 +522,6 @@ class EventRepository:
     def add_later(self, case_id: int, actor: str, kind: str, *, task_key: str | None = None,
                   task_name: str | None = None, data: dict[str, Any] | None = None,
                   at: datetime | None = None) -> None:
-        if not self._batched:
-            self.add(case_id, actor, kind, task_key=task_key, task_name=task_name, data=data, at=at)
-            return
         self.session.info.setdefault(PENDING_EVENTS, []).append({
             "case_id": case_id, "actor": actor, "kind": kind, "task_key": task_key, "task_name": task_name,
             "data": data or {}, "at": at or now()})
@@ -708,7 +720,11 @@ class UserRepository:
         ).all()
 
     def has_active_member(self, group: str) -> bool:
-        """Whether anyone active is in `group` (a new task's people), without loading them."""
+        """Whether anyone active is in `group` (a new task's people), without loading them (nor asking
+        again when the transaction found out already: case_facts.staffed)."""
+        known = case_facts.staffed(self.session, group)
+        if known is not None:
+            return known
         return bool(self.session.scalar(_HAS_ACTIVE_MEMBER, {"group": group}))
 
     def all(self) -> Sequence[UserAccount]:

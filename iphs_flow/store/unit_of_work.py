@@ -71,6 +71,11 @@ class Transaction:
         """Remember, for the rest of this transaction, what it read about the case (case_facts.py)."""
         case_facts.note(self.session, case_id, **facts)
 
+    def know_staffed(self, staffed: dict[str, bool]) -> None:
+        """Remember, for the rest of this transaction, whether anyone active is in these groups."""
+        if staffed:
+            case_facts.note_staffed(self.session, staffed)
+
     def flush(self) -> None:
         self.session.flush()
         write_pending_events(self.session)
