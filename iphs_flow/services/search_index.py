@@ -22,7 +22,7 @@ from iphs_flow.engine.clock import now
 from iphs_flow.store import case_facts
 from iphs_flow.store.tables import Case, CaseEvent, Lesson, SearchDocument, SecrecyMarking
 
-from .lessons import public_parts
+from .lessons import lesson_texts, public_parts
 from .permissions import ADMINISTRATOR, Actor, require_role
 from .secrecy import NOTHING_SECRET, redact, secrets_of_case
 from .text_analysis import analysed, clean
@@ -237,9 +237,12 @@ def fields_changed_by(submitted: Mapping[str, Any] | None) -> set[str]:
 def refresh_after_completion(tx: Any, case: Any, submitted: Mapping[str, Any] | None, title_before: str) -> None:
     """Bring in step, after a task was completed with `submitted`, only the documents it can change:
     the title's when the title changed, and those of the fields it submitted text for. The others
-    (and the lessons', which a completion records with documents of their own: lessons.py) come
-    out exactly as they are, so they are neither read nor compared; the history is read once, for
-    what the changed fields now say."""
+    come out exactly as they are, so they are neither read nor compared; the history is read once, for
+    what the changed fields now say. A submission with a lesson's texts may have recorded a lesson
+    (lessons.record_for_completion), whose document is new: then every document is brought in step."""
+    if isinstance(submitted, Mapping) and any(lesson_texts(submitted).values()):
+        refresh(tx, case.id, case.title)
+        return
     fields = fields_changed_by(submitted)
     if case.title != title_before:
         fields.add("title")
