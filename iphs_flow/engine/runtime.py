@@ -83,9 +83,15 @@ class Notification:
     source_task_id: str
 
 
+State = dict[str, Any] | str  # a stored workflow state: its JSON text as the case row holds it, or the dict of it
+
+
 @dataclass
 class StepResult:
-    state: dict[str, Any]
+    # The workflow state as its JSON text (as stored: a step writes it once, and a string crosses
+    # a worker's pipe as one copy, where a nested dict is pickled and unpickled piece by piece);
+    # a dict where the caller gave one (a step that could not run keeps what it was given).
+    state: State
     status: str  # running | completed | incident
     open_tasks: list[OpenTask]
     finished: list[FinishedStep]
@@ -102,7 +108,14 @@ class StepResult:
     thrown: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # sent to other cases
 
     def state_json(self) -> str:
+        if isinstance(self.state, str):
+            return self.state
         return json.dumps(self.state, separators=(",", ":"), ensure_ascii=False)
+
+    def as_text(self) -> StepResult:
+        """This result with its state as JSON text (a worker's answer: see `state`)."""
+        self.state = self.state_json()
+        return self
 
 
 # ---------------------------------------------------------------- script engine
@@ -172,16 +185,18 @@ def _make_serializer() -> BpmnWorkflowSerializer:
 _SERIALIZER = _make_serializer()
 
 
-def _dump(workflow: BpmnWorkflow) -> dict[str, Any]:
+def _dump(workflow: BpmnWorkflow) -> str:
+    """The workflow's state as the JSON text the case row stores (UUIDs and the like as strings),
+    written once: the host stores it as it is, and a worker sends it back as one string."""
     state = _SERIALIZER.to_dict(workflow)
-    # A JSON round trip so the stored dict holds only JSON types (UUIDs, tuples ...).
-    state = json.loads(json.dumps(state, default=str))
     state["iphs_format"] = STATE_FORMAT
-    return state
+    return json.dumps(state, default=str, separators=(",", ":"), ensure_ascii=False)
 
 
-def _load(model: ProcessModel, state: dict[str, Any], engine: CaseScriptEngine) -> BpmnWorkflow:
-    state = json.loads(json.dumps(state))  # never mutate the caller's copy
+def _load(model: ProcessModel, state: State, engine: CaseScriptEngine) -> BpmnWorkflow:
+    """The workflow of a stored `state`: its JSON text (as the case row holds it, read once here)
+    or the dict of it (copied: the caller's is never mutated)."""
+    state = json.loads(state if isinstance(state, str) else json.dumps(state))
     state.pop("iphs_format", None)
     token = _specs.set((model.spec, model.subprocess_specs))
     try:
@@ -649,7 +664,7 @@ def _result(workflow: BpmnWorkflow, model: ProcessModel, engine: CaseScriptEngin
     )
 
 
-def failed_step(state: dict[str, Any], message: str, data: dict[str, Any] | None = None) -> StepResult:
+def failed_step(state: State, message: str, data: dict[str, Any] | None = None) -> StepResult:
     """The step could not run at all: the stored state stays exactly as it was, in incident."""
     return StepResult(
         state=state, status="incident", open_tasks=[], finished=[], notifications=[],
@@ -657,7 +672,7 @@ def failed_step(state: dict[str, Any], message: str, data: dict[str, Any] | None
     )
 
 
-def _guarded(state: dict[str, Any], step: Callable[[], StepResult]) -> StepResult:
+def _guarded(state: State, step: Callable[[], StepResult]) -> StepResult:
     """Run `step`; anything but a refused input becomes an incident on the unchanged state."""
     try:
         return step()
@@ -680,7 +695,7 @@ def _could_not_run(err: BaseException) -> str:
 
 def start(model: ProcessModel, data: dict[str, Any],
           time_limit: float = sandbox.DEFAULT_TIME_LIMIT,
-          on_initial: Callable[[dict[str, Any]], None] | None = None) -> StepResult:
+          on_initial: Callable[[str], None] | None = None) -> StepResult:
     """Create a new case from `model` with start `data` and run it to its first wait.
 
     `on_initial` receives the state before anything ran: a worker hands it to the parent
@@ -722,7 +737,7 @@ def _ready_human_task(workflow: BpmnWorkflow, task_id: str) -> Any:
     return task
 
 
-def complete(model: ProcessModel, state: dict[str, Any], task_id: str, data: dict[str, Any],
+def complete(model: ProcessModel, state: State, task_id: str, data: dict[str, Any],
              time_limit: float = sandbox.DEFAULT_TIME_LIMIT, clear: frozenset[str] = frozenset()) -> StepResult:
     """Complete the human task `task_id` with `data` and run the case to its next wait.
 
@@ -754,7 +769,7 @@ def complete(model: ProcessModel, state: dict[str, Any], task_id: str, data: dic
     return _guarded(state, step)
 
 
-def fire_timers(model: ProcessModel, state: dict[str, Any],
+def fire_timers(model: ProcessModel, state: State,
                 time_limit: float = sandbox.DEFAULT_TIME_LIMIT) -> StepResult:
     """Fire the timers that are due by the engine clock and run the case on."""
     engine = CaseScriptEngine(time_limit)
@@ -768,7 +783,7 @@ def fire_timers(model: ProcessModel, state: dict[str, Any],
     return _guarded(state, step)
 
 
-def retry(model: ProcessModel, state: dict[str, Any],
+def retry(model: ProcessModel, state: State,
           time_limit: float = sandbox.DEFAULT_TIME_LIMIT) -> StepResult:
     """Run the failed steps of a case in incident again (after the model or data is fixed)."""
     engine = CaseScriptEngine(time_limit)
@@ -811,7 +826,7 @@ def _catch(workflow: BpmnWorkflow, kind: str, name: str, payload: dict[str, Any]
     return caught
 
 
-def deliver(model: ProcessModel, state: dict[str, Any], kind: str, name: str, payload: dict[str, Any],
+def deliver(model: ProcessModel, state: State, kind: str, name: str, payload: dict[str, Any],
             time_limit: float = sandbox.DEFAULT_TIME_LIMIT) -> StepResult:
     """Deliver a message or signal to a case waiting for it and run the case on.
 
@@ -838,7 +853,7 @@ def deliver(model: ProcessModel, state: dict[str, Any], kind: str, name: str, pa
 
 def start_by(model: ProcessModel, kind: str, name: str, payload: dict[str, Any],
              time_limit: float = sandbox.DEFAULT_TIME_LIMIT,
-             on_initial: Callable[[dict[str, Any]], None] | None = None) -> StepResult:
+             on_initial: Callable[[str], None] | None = None) -> StepResult:
     """Start a case at its message (or signal) start event with `payload` as its data."""
     first = start(model, payload, time_limit, on_initial=on_initial)
     if first.status != "running" or (kind, name) not in first.waiting:
@@ -846,7 +861,7 @@ def start_by(model: ProcessModel, kind: str, name: str, payload: dict[str, Any],
     return deliver(model, first.state, kind, name, payload, time_limit)
 
 
-def task_data(model: ProcessModel, state: dict[str, Any], task_id: str) -> dict[str, Any] | None:
+def task_data(model: ProcessModel, state: State, task_id: str) -> dict[str, Any] | None:
     """The data one task sees (a multi-instance task's own item, e.g. its `condition`); None if it is gone."""
     workflow = _load(model, state, CaseScriptEngine())
     try:
@@ -856,7 +871,7 @@ def task_data(model: ProcessModel, state: dict[str, Any], task_id: str) -> dict[
     return dict(task.data) if task is not None else None
 
 
-def inspect(model: ProcessModel, state: dict[str, Any]) -> StepResult:
+def inspect(model: ProcessModel, state: State) -> StepResult:
     """Describe a stored case without changing it."""
     engine = CaseScriptEngine()
     workflow = _load(model, state, engine)

@@ -153,7 +153,7 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
                 data = coerce_numbers(form["schema"], data)  # "250 000" and "1,5" where a number is asked
             validate_form(form, data)
             check_people(tx, form, data)
-            state = json.loads(case.state)
+            state = case.state  # the stored JSON text goes to the engine as it is (runtime.State)
             ref = engine_ref(case.process_version, found.files_length)
             tx.session.expunge_all()  # the rows go on, as read, to the write below
         try:
@@ -235,7 +235,7 @@ def retry_incident(ctx: AppContext, case_ref: str | int, actor: Actor) -> CaseVi
         if case.status != "incident":
             raise Conflict(f"case {case.number} has no incident")
         case_id, seen_version = case.id, case.version
-        ref, state = engine_ref(case.process_version), json.loads(case.state)
+        ref, state = engine_ref(case.process_version), case.state
     result = ctx.engine.retry(ref, state, ctx.settings.script_time_limit)
     with ctx.uow.write() as tx:
         case = find_case(tx, case_id)
@@ -253,7 +253,7 @@ def get_case(ctx: AppContext, case_ref: str | int, actor: Actor) -> CaseDetail:
     """A case with its current data and full history, for those who may see it."""
     with ctx.uow.read() as tx:
         case = visible_case(tx, case_ref, actor)
-        data = ctx.engine.inspect(engine_ref(case.process_version), json.loads(case.state)).data \
+        data = ctx.engine.inspect(engine_ref(case.process_version), case.state).data \
             if case.state != "{}" else {}
         from .registration import withheld_from  # secret-marked fields (OSL) left out for non-handlers
 
