@@ -178,18 +178,18 @@ def _apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: di
             row.task_key = task.bpmn_id
             continue
         group, assignee = _assignment(task, case, lane_groups)
-        opened.append(tx.tasks.add(HumanTask(
+        opened.append(HumanTask(
             case_id=case.id, spiff_task_id=task.id, task_key=task.bpmn_id, name=task.name,
             process_id=task.process_id, lane=task.lane, candidate_group=group, assignee=assignee,
             form_key=task.form_key, stage=task.stage, due_at=task.due_at, state="open", created_at=at,
-        )))
+        ))
         tx.events.add_later(case.id, ENGINE, "task_opened", task_key=task.bpmn_id, task_name=task.name,
                       data={"due_at": task.due_at.isoformat() if task.due_at else None,
                             "candidate_group": group, "assignee": assignee}, at=at)
-    if opened:
-        # The new tasks' ids name their notices and the answer's links. The step's history rows
-        # are not needed yet: they wait (add_later) and go with the rest of them in one INSERT.
-        tx.session.flush()
+    # The new tasks' ids name their notices and the answer's links: they are written now (Core
+    # INSERTs, no flush). The step's history rows are not needed yet: they wait (add_later) and go
+    # with the rest of them in one INSERT.
+    tx.tasks.insert_open(opened)
     open_rows = [row for row in before if row.spiff_task_id not in gone] + opened
     announce_new_tasks(tx, case, existing, actor, open_rows=open_rows)
 

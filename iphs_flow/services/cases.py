@@ -180,15 +180,16 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
             try:
                 with tx.session.no_autoflush:  # everything goes to the database in one flush per table
                     if not result.unchanged:
-                        event = tx.events.add(case.id, actor.username, "task_completed", task_key=row.task_key,
-                                              task_name=row.name, data={"task_id": row.id,
-                                                                        "data": result.completed_data})
+                        event = tx.events.add_now(case.id, actor.username, "task_completed",
+                                                  task_key=row.task_key, task_name=row.name,
+                                                  data={"task_id": row.id, "data": result.completed_data})
                         record_completion(tx, case, row, form, result.completed_data, actor.username, event)
                         new_title = data.get("title")
                         if isinstance(new_title, str) and new_title.strip():
                             case.title = new_title.strip()[:300]  # the need form names the case
                     open_rows = apply_step(tx, case, result, ctx.settings.lane_groups, actor.username,
                                            open_before=open_before, waits=found.waits)
+                tx.cases.save(case)  # one UPDATE, if the case still has the version read (else StaleDataError)
                 tx.session.flush()  # the history rows of the step wait for the commit: one INSERT
             except StaleDataError:  # the case was saved by someone else since it was read
                 tx.session.rollback()

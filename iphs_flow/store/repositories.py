@@ -14,10 +14,12 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import JSON, Text, bindparam, cast, delete, event, func, insert, literal, or_, select, union_all, update
+from sqlalchemy import inspect as orm_inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session, defaultload, defer, joinedload, undefer
+from sqlalchemy.orm import Session, defaultload, defer, joinedload, make_transient_to_detached, undefer
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.functions import FunctionElement
 
 from iphs_flow.engine.clock import now
@@ -169,6 +171,22 @@ _TOKEN_WITH_ACCESS = (
     .where(ApiToken.prefix == bindparam("prefix")).options(joinedload(ApiToken.user)))
 
 
+# A completion's writes as Core statements: the ORM's unit of work (change tracking, dependency
+# sort, per-object bookkeeping) cost more than the few rows of a step it wrote.
+_CASES, _TASKS, _EVENTS = Case.__table__, HumanTask.__table__, CaseEvent.__table__
+_STAGE_RECORDS = StageRecord.__table__
+_INSERT_TASK = insert(_TASKS).returning(_TASKS.c.id)
+_INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
+
+
+def _attached(session: Session, row: Any) -> Any:
+    """`row`, written by a Core INSERT (its id set), made a persistent object of `session`: later
+    changes to it are flushed as UPDATEs, and a relationship to it does not INSERT it again."""
+    make_transient_to_detached(row)
+    session.add(row)
+    return row
+
+
 PENDING_EVENTS = "iphs_pending_events"
 
 
@@ -243,6 +261,30 @@ class CaseRepository:
         self.session.add(case)
         self.session.flush()
         return case
+
+    def save(self, case: Case) -> None:
+        """Write what changed on `case` (persistent or detached) with one UPDATE, if the row still has
+        the version it was read with (a compare-and-set, as the ORM's version counter does): else
+        StaleDataError, which the caller takes as "someone saved the case first". The ORM then
+        sees nothing left to write."""
+        state = orm_inspect(case)
+        changed = {}
+        for attr in state.mapper.column_attrs:
+            if attr.key == "version" or attr.key not in state.dict:
+                continue
+            added = state.attrs[attr.key].history.added
+            if added:
+                changed[attr.key] = added[0]
+        if not changed:
+            return
+        seen = case.version
+        written = self.session.connection().execute(  # no autoflush: the ORM must not write it first
+            update(_CASES).where(_CASES.c.id == case.id, _CASES.c.version == seen).values(**changed, version=seen + 1))
+        if written.rowcount != 1:
+            raise StaleDataError(f"case {case.id} was saved by someone else since version {seen} was read")
+        for key, value in changed.items():
+            set_committed_value(case, key, value)
+        set_committed_value(case, "version", seen + 1)
 
     def get(self, case_id: int) -> Case | None:
         return self.session.get(Case, case_id)
@@ -406,6 +448,19 @@ class TaskRepository:
         self.session.add(task)
         return task
 
+    def insert_open(self, tasks: Sequence[HumanTask]) -> None:
+        """Write new tasks now (their ids name their notices and links), each with one INSERT ...
+        RETURNING, without the ORM's flush; they stay objects of this session."""
+        columns = [c.key for c in _TASKS.columns if c.key != "id"]
+        for task in tasks:
+            given = task.__dict__
+            values = {key: given.get(key) for key in columns}
+            task.id = self.session.connection().execute(_INSERT_TASK, values).scalar_one()
+            for key in columns:
+                if key not in given:  # as written (NULL), not "not loaded"
+                    set_committed_value(task, key, None)
+            _attached(self.session, task)
+
     def latest_for_key(self, case_id: int, task_key: str) -> HumanTask | None:
         """The open task with this BPMN id in a case, else the most recent one."""
         return self.session.scalars(
@@ -518,6 +573,17 @@ class EventRepository:
                         task_name=task_name, data=data or {}, at=at or now())
         self.session.add(row)
         return row
+
+    def add_now(self, case_id: int, actor: str, kind: str, *, task_key: str | None = None,
+                task_name: str | None = None, data: dict[str, Any] | None = None,
+                at: datetime | None = None) -> CaseEvent:
+        """`add`, written at once with one INSERT ... RETURNING (its id is known, without a flush)."""
+        if self.session.info.get(PENDING_EVENTS):
+            write_pending_events(self.session)  # the rows added before this one come before it
+        values = {"case_id": case_id, "actor": actor, "kind": kind, "task_key": task_key, "task_name": task_name,
+                  "data": data or {}, "at": at or now()}
+        row = CaseEvent(id=self.session.connection().execute(_INSERT_EVENT, values).scalar_one(), **values)
+        return _attached(self.session, row)
 
     def add_later(self, case_id: int, actor: str, kind: str, *, task_key: str | None = None,
                   task_name: str | None = None, data: dict[str, Any] | None = None,
@@ -889,7 +955,14 @@ class RecordRepository:
             GateDecision.case_id == case_id, GateDecision.gate == gate).order_by(GateDecision.id.desc()).limit(1))
 
     def add_stage_record(self, record: StageRecord) -> StageRecord:
-        self.session.add(record)
+        """Append a stage record; written at once with one INSERT when its history row has an id
+        already (EventRepository.add_now; nobody reads the record's own id), else at the flush."""
+        event_row = record.event
+        if event_row is None or event_row.id is None:
+            self.session.add(record)
+            return record
+        values = {c.key: getattr(record, c.key) for c in _STAGE_RECORDS.columns if c.key not in ("id", "event_id")}
+        self.session.connection().execute(insert(_STAGE_RECORDS).values(**values, event_id=event_row.id))
         return record
 
     def add_gate_decision(self, decision: GateDecision) -> GateDecision:
