@@ -163,7 +163,9 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
             raise Conflict(f"the task can no longer be completed: {err}") from None
         with ctx.uow.write() as tx:
             key_row = idempotency_claim(tx, idempotency) if idempotency else None
-            tx.session.add_all([case, row, *found.open_tasks])
+            # The case row is written by tx.cases.save (one compare-and-set UPDATE), so the case stays
+            # out of the session: the ORM has nothing of it to track or to flush.
+            tx.session.add_all([row, *found.open_tasks])
             # A step that did not run (its worker went over a limit) leaves the task open.
             closing = not result.unchanged and row.spiff_task_id not in {t.id for t in result.open_tasks}
             open_before = [r for r in found.open_tasks if not (closing and r.id == row.id)]
@@ -178,7 +180,7 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
             tx.know_staffed(taken.staffed)
             title_before = case.title
             try:
-                with tx.session.no_autoflush:  # everything goes to the database in one flush per table
+                with tx.session.no_autoflush:
                     if not result.unchanged:
                         event = tx.events.add_now(case.id, actor.username, "task_completed",
                                                   task_key=row.task_key, task_name=row.name,

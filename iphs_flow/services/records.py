@@ -49,8 +49,7 @@ def record_completion(tx: Transaction, case: Case, row: HumanTask, form: dict[st
             data=dict(data), decider=actor, at=at)))
     return tx.records.add_stage_record(StageRecord(
         case_id=case.id, task_id=row.id, event=event, stage=row.stage, task_key=row.task_key, task_name=row.name,
-        form_key=row.form_key, round=tx.records.next_stage_round_sql(case.id, row.task_key), data=dict(data),
-        actor=actor, at=at))
+        form_key=row.form_key, data=dict(data), actor=actor, at=at))  # the round: counted by the INSERT
 
 
 DECISION_TEMPLATE = "decision"  # the mail a process sends when a decision is taken

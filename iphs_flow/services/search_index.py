@@ -119,16 +119,20 @@ def documents_for(title: str, events: Sequence[tuple[str, str | None, Mapping[st
     return [Document(field, clean("\n".join(parts[field]))[:MAX_BODY]) for field in FIELDS if field in parts]
 
 
+# What the documents are made of: a case's submissions in the order they happened (built once).
+_SUBMISSIONS = (select(CaseEvent.kind, CaseEvent.task_key, CaseEvent.data)
+                .where(CaseEvent.case_id == bindparam("case_id"),
+                       CaseEvent.kind.in_(("case_started", "task_completed")))
+                .order_by(CaseEvent.id))
+
+
 def _case_documents(session: Session | Connection, case_id: int, title: str | None = None,
                     secrecy: bool = True, lessons: bool = True) -> list[Document]:
     if title is None:
         title = session.execute(select(Case.title).where(Case.id == case_id)).scalar_one_or_none()
         if title is None:
             return []
-    rows = session.execute(
-        select(CaseEvent.kind, CaseEvent.task_key, CaseEvent.data)
-        .where(CaseEvent.case_id == case_id, CaseEvent.kind.in_(("case_started", "task_completed")))
-        .order_by(CaseEvent.id)).all()
+    rows = session.execute(_SUBMISSIONS, {"case_id": case_id}).all()
     # Secret-marked fields (OSL) are never indexed, so no match or snippet can show them.
     secrecy = secrecy and case_facts.known(session, case_id, case_facts.SECRET_MARKED) is not False
     lessons = lessons and case_facts.known(session, case_id, case_facts.HAS_LESSONS) is not False

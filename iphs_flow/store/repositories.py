@@ -175,8 +175,19 @@ _TOKEN_WITH_ACCESS = (
 # sort, per-object bookkeeping) cost more than the few rows of a step it wrote.
 _CASES, _TASKS, _EVENTS = Case.__table__, HumanTask.__table__, CaseEvent.__table__
 _STAGE_RECORDS = StageRecord.__table__
+_CASE_COLUMNS = frozenset(c.key for c in _CASES.columns) - {"id", "version"}
+_STEP_COLUMNS = frozenset({"title", "stage", "state", "status", "incident", "next_timer_at", "updated_at",
+                           "closed_at"})  # what a completion's step changes on the case row
+_SAVE_STEP = (update(_CASES).where(_CASES.c.id == bindparam("case_id"), _CASES.c.version == bindparam("seen"))
+              .values(version=bindparam("new_version"),
+                      **{key: bindparam(f"new_{key}") for key in sorted(_STEP_COLUMNS)}))
 _INSERT_TASK = insert(_TASKS).returning(_TASKS.c.id)
+_APPEND_STAGE_RECORD = insert(_STAGE_RECORDS).values(
+    round=select(func.coalesce(func.max(_STAGE_RECORDS.c.round), 0) + 1)
+    .where(_STAGE_RECORDS.c.case_id == bindparam("round_case"), _STAGE_RECORDS.c.task_key == bindparam("round_task"))
+    .scalar_subquery())
 _INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
+_INSERT_EVENTS = insert(_EVENTS)  # many rows: one INSERT of them all (insertmanyvalues)
 
 
 def _attached(session: Session, row: Any) -> Any:
@@ -195,7 +206,7 @@ def write_pending_events(session: Session) -> None:
     rows = session.info.pop(PENDING_EVENTS, None)
     if rows:
         session.flush()
-        session.execute(insert(CaseEvent.__table__), rows)
+        session.connection().execute(_INSERT_EVENTS, rows)
 
 
 @event.listens_for(Session, "before_commit")
@@ -266,20 +277,23 @@ class CaseRepository:
         """Write what changed on `case` (persistent or detached) with one UPDATE, if the row still has
         the version it was read with (a compare-and-set, as the ORM's version counter does): else
         StaleDataError, which the caller takes as "someone saved the case first". The ORM then
-        sees nothing left to write."""
+        sees nothing left to write. What a step changes goes by one statement built once."""
         state = orm_inspect(case)
-        changed = {}
-        for attr in state.mapper.column_attrs:
-            if attr.key == "version" or attr.key not in state.dict:
-                continue
-            added = state.attrs[attr.key].history.added
-            if added:
-                changed[attr.key] = added[0]
+        given, before = state.dict, state.committed_state
+        changed = {key: given[key] for key in before
+                   if key in _CASE_COLUMNS and key in given and given[key] != before[key]}
         if not changed:
             return
         seen = case.version
+        if changed.keys() <= _STEP_COLUMNS and given.keys() >= _STEP_COLUMNS:
+            statement, values = _SAVE_STEP, {f"new_{key}": given[key] for key in _STEP_COLUMNS}
+        else:
+            statement = (update(_CASES)
+                         .where(_CASES.c.id == bindparam("case_id"), _CASES.c.version == bindparam("seen"))
+                         .values(version=bindparam("new_version"), **{key: bindparam(f"new_{key}") for key in changed}))
+            values = {f"new_{key}": value for key, value in changed.items()}
         written = self.session.connection().execute(  # no autoflush: the ORM must not write it first
-            update(_CASES).where(_CASES.c.id == case.id, _CASES.c.version == seen).values(**changed, version=seen + 1))
+            statement, {**values, "case_id": case.id, "seen": seen, "new_version": seen + 1})
         if written.rowcount != 1:
             raise StaleDataError(f"case {case.id} was saved by someone else since version {seen} was read")
         for key, value in changed.items():
@@ -955,14 +969,17 @@ class RecordRepository:
             GateDecision.case_id == case_id, GateDecision.gate == gate).order_by(GateDecision.id.desc()).limit(1))
 
     def add_stage_record(self, record: StageRecord) -> StageRecord:
-        """Append a stage record; written at once with one INSERT when its history row has an id
-        already (EventRepository.add_now; nobody reads the record's own id), else at the flush."""
+        """Append a stage record, its round counted by the INSERT itself (max + 1 of the case's earlier
+        records of the task). Written at once with one statement built once when its history row has
+        an id already (EventRepository.add_now; nobody reads the record's own id), else at the flush."""
         event_row = record.event
         if event_row is None or event_row.id is None:
+            record.round = self.next_stage_round_sql(record.case_id, record.task_key)
             self.session.add(record)
             return record
-        values = {c.key: getattr(record, c.key) for c in _STAGE_RECORDS.columns if c.key not in ("id", "event_id")}
-        self.session.connection().execute(insert(_STAGE_RECORDS).values(**values, event_id=event_row.id))
+        values = {c.key: getattr(record, c.key) for c in _STAGE_RECORDS.columns if c.key not in ("id", "round")}
+        self.session.connection().execute(_APPEND_STAGE_RECORD, {
+            **values, "event_id": event_row.id, "round_case": record.case_id, "round_task": record.task_key})
         return record
 
     def add_gate_decision(self, decision: GateDecision) -> GateDecision:
