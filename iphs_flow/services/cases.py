@@ -140,8 +140,10 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
         # the case is still as it was read (else read and run again). The write does not read
         # the rows again: it takes them as read, and two compare-and-sets decide whether they
         # are still so - the task's (still open, held by the same person or group) and the
-        # case row's version (the ORM's UPDATE ... WHERE version = the one read).
-        with ctx.uow.read() as tx:
+        # case row's version (CaseRepository.save: UPDATE ... WHERE version = the one read). So the
+        # read needs no snapshot of its own: the task, its case and their open tasks come in one
+        # statement, and the forms and people it checks against are as good a moment later.
+        with ctx.uow.read(snapshot=False) as tx:
             found = visible_task_for_step(tx, task_id, actor)
             row, case = found.task, found.case
             if row.state == "open":
