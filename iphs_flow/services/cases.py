@@ -184,10 +184,8 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
             try:
                 with tx.session.no_autoflush:
                     if not result.unchanged:
-                        event = tx.events.add_now(case.id, actor.username, "task_completed",
-                                                  task_key=row.task_key, task_name=row.name,
-                                                  data={"task_id": row.id, "data": result.completed_data})
-                        record_completion(tx, case, row, form, result.completed_data, actor.username, event)
+                        record_completion(tx, case, row, form, result.completed_data, actor.username,
+                                          history={"task_id": row.id, "data": result.completed_data})
                         new_title = data.get("title")
                         if isinstance(new_title, str) and new_title.strip():
                             case.title = new_title.strip()[:300]  # the need form names the case

@@ -182,6 +182,27 @@ _SAVE_STEP = (update(_CASES).where(_CASES.c.id == bindparam("case_id"), _CASES.c
               .values(version=bindparam("new_version"),
                       **{key: bindparam(f"new_{key}") for key in sorted(_STEP_COLUMNS)}))
 _INSERT_TASK = insert(_TASKS).returning(_TASKS.c.id)
+
+
+def _stage_record_with_event() -> Any:
+    """INSERT a history row and, in the same statement, the stage record that refers to it (PostgreSQL:
+    a data-modifying CTE); parameters event_<column> and record_<column>; returns the history row's id."""
+    def typed(prefix: str, column: Any) -> Any:
+        return bindparam(f"{prefix}_{column.key}", type_=column.type)
+
+    event_columns = [c for c in _EVENTS.columns if c.key != "id"]
+    written = (insert(_EVENTS).values({c: typed("event", c) for c in event_columns})
+               .returning(_EVENTS.c.id).cte("written_event"))
+    record_columns = [c for c in _STAGE_RECORDS.columns if c.key not in ("id", "round", "event_id")]
+    round_ = (select(func.coalesce(func.max(_STAGE_RECORDS.c.round), 0) + 1)
+              .where(_STAGE_RECORDS.c.case_id == bindparam("record_case_id"),
+                     _STAGE_RECORDS.c.task_key == bindparam("record_task_key")).scalar_subquery())
+    rows = select(*[typed("record", c) for c in record_columns], written.c.id, round_).select_from(written)
+    return (insert(_STAGE_RECORDS).from_select([*(c.key for c in record_columns), "event_id", "round"], rows)
+            .add_cte(written).returning(_STAGE_RECORDS.c.event_id))
+
+
+_STAGE_RECORD_WITH_EVENT = _stage_record_with_event()
 _APPEND_STAGE_RECORD = insert(_STAGE_RECORDS).values(
     round=select(func.coalesce(func.max(_STAGE_RECORDS.c.round), 0) + 1)
     .where(_STAGE_RECORDS.c.case_id == bindparam("round_case"), _STAGE_RECORDS.c.task_key == bindparam("round_task"))
@@ -967,6 +988,24 @@ class RecordRepository:
         """The name an earlier decision at `gate` gave it (the process decides without its task)."""
         return self.session.scalar(select(GateDecision.gate_name).where(
             GateDecision.case_id == case_id, GateDecision.gate == gate).order_by(GateDecision.id.desc()).limit(1))
+
+    def add_stage_record_with_event(self, event_values: dict[str, Any], record: StageRecord) -> CaseEvent:
+        """Write a history row (`event_values`) and the stage record `record` that refers to it; returns
+        the history row. PostgreSQL writes both with one statement (the history row's INSERT is a
+        CTE the record's INSERT takes its id from); elsewhere it is one INSERT after the other."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            record.event = EventRepository(self.session).add_now(**event_values)
+            self.add_stage_record(record)
+            return record.event
+        if self.session.info.get(PENDING_EVENTS):
+            write_pending_events(self.session)  # the rows added before this one come before it
+        values = {c.key: getattr(record, c.key) for c in _STAGE_RECORDS.columns
+                  if c.key not in ("id", "round", "event_id")}
+        event_id = self.session.connection().execute(_STAGE_RECORD_WITH_EVENT, {
+            **{f"record_{key}": value for key, value in values.items()},
+            **{f"event_{key}": value for key, value in event_values.items()}}).scalar_one()
+        record.event_id = event_id
+        return _attached(self.session, CaseEvent(id=event_id, **event_values))
 
     def add_stage_record(self, record: StageRecord) -> StageRecord:
         """Append a stage record, its round counted by the INSERT itself (max + 1 of the case's earlier
