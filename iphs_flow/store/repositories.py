@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import JSON, Text, bindparam, cast, delete, event, func, insert, literal, or_, select, union_all, update
@@ -176,11 +176,15 @@ _TOKEN_WITH_ACCESS = (
 _CASES, _TASKS, _EVENTS = Case.__table__, HumanTask.__table__, CaseEvent.__table__
 _STAGE_RECORDS = StageRecord.__table__
 _CASE_COLUMNS = frozenset(c.key for c in _CASES.columns) - {"id", "version"}
-_STEP_COLUMNS = frozenset({"title", "stage", "state", "status", "incident", "next_timer_at", "updated_at",
-                           "closed_at"})  # what a completion's step changes on the case row
-_SAVE_STEP = (update(_CASES).where(_CASES.c.id == bindparam("case_id"), _CASES.c.version == bindparam("seen"))
-              .values(version=bindparam("new_version"),
-                      **{key: bindparam(f"new_{key}") for key in sorted(_STEP_COLUMNS)}))
+
+
+@lru_cache(maxsize=64)
+def _save_statement(columns: frozenset[str]) -> Any:
+    """UPDATE these columns of a case row and its version, if it still has the version read."""
+    return (update(_CASES).where(_CASES.c.id == bindparam("case_id"), _CASES.c.version == bindparam("seen"))
+            .values(version=bindparam("new_version"), **{key: bindparam(f"new_{key}") for key in sorted(columns)}))
+
+
 _INSERT_TASK = insert(_TASKS).returning(_TASKS.c.id)
 
 
@@ -298,7 +302,8 @@ class CaseRepository:
         """Write what changed on `case` (persistent or detached) with one UPDATE, if the row still has
         the version it was read with (a compare-and-set, as the ORM's version counter does): else
         StaleDataError, which the caller takes as "someone saved the case first". The ORM then
-        sees nothing left to write. What a step changes goes by one statement built once."""
+        sees nothing left to write. Only the columns that changed are written, as the ORM would,
+        by a statement built once per set of them (a step changes the same few)."""
         state = orm_inspect(case)
         given, before = state.dict, state.committed_state
         changed = {key: given[key] for key in before
@@ -306,15 +311,9 @@ class CaseRepository:
         if not changed:
             return
         seen = case.version
-        if changed.keys() <= _STEP_COLUMNS and given.keys() >= _STEP_COLUMNS:
-            statement, values = _SAVE_STEP, {f"new_{key}": given[key] for key in _STEP_COLUMNS}
-        else:
-            statement = (update(_CASES)
-                         .where(_CASES.c.id == bindparam("case_id"), _CASES.c.version == bindparam("seen"))
-                         .values(version=bindparam("new_version"), **{key: bindparam(f"new_{key}") for key in changed}))
-            values = {f"new_{key}": value for key, value in changed.items()}
+        values = {f"new_{key}": value for key, value in changed.items()}
         written = self.session.connection().execute(  # no autoflush: the ORM must not write it first
-            statement, {**values, "case_id": case.id, "seen": seen, "new_version": seen + 1})
+            _save_statement(frozenset(changed)), {**values, "case_id": case.id, "seen": seen, "new_version": seen + 1})
         if written.rowcount != 1:
             raise StaleDataError(f"case {case.id} was saved by someone else since version {seen} was read")
         for key, value in changed.items():
