@@ -88,9 +88,9 @@ State = dict[str, Any] | str  # a stored workflow state: its JSON text as the ca
 
 @dataclass
 class StepResult:
-    # The workflow state as its JSON text (as stored: a step writes it once, and a string crosses
-    # a worker's pipe as one copy, where a nested dict is pickled and unpickled piece by piece);
-    # a dict where the caller gave one (a step that could not run keeps what it was given).
+    # The workflow state: a dict of it from a step run here; its JSON text (as stored) in a worker's
+    # answer, since a string crosses the pipe as one copy where a nested dict is pickled and
+    # unpickled piece by piece; or what the caller gave, when the step could not run.
     state: State
     status: str  # running | completed | incident
     open_tasks: list[OpenTask]
@@ -106,15 +106,20 @@ class StepResult:
     unchanged: bool = False  # the step did not run (killed, refused by the engine): only the incident is new
     waiting: list[tuple[str, str]] = field(default_factory=list)  # (message | signal, name) the case waits for
     thrown: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # sent to other cases
+    # The JSON text the step wrote `state` from (state_json gives it, not a second dump); None when
+    # unknown. The state is the step's answer: it is not changed in place.
+    state_text: str | None = field(default=None, repr=False, compare=False)
 
     def state_json(self) -> str:
         if isinstance(self.state, str):
             return self.state
+        if self.state_text is not None:
+            return self.state_text
         return json.dumps(self.state, separators=(",", ":"), ensure_ascii=False)
 
     def as_text(self) -> StepResult:
         """This result with its state as JSON text (a worker's answer: see `state`)."""
-        self.state = self.state_json()
+        self.state, self.state_text = self.state_json(), None
         return self
 
 
@@ -185,12 +190,13 @@ def _make_serializer() -> BpmnWorkflowSerializer:
 _SERIALIZER = _make_serializer()
 
 
-def _dump(workflow: BpmnWorkflow) -> str:
-    """The workflow's state as the JSON text the case row stores (UUIDs and the like as strings),
-    written once: the host stores it as it is, and a worker sends it back as one string."""
+def _dump(workflow: BpmnWorkflow) -> tuple[dict[str, Any], str]:
+    """The workflow's state, and the JSON text of it the case row stores: the text is written once
+    (UUIDs, tuples ... as JSON makes them) and the dict read back from it holds only JSON types."""
     state = _SERIALIZER.to_dict(workflow)
     state["iphs_format"] = STATE_FORMAT
-    return json.dumps(state, default=str, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(state, default=str, separators=(",", ":"), ensure_ascii=False)
+    return json.loads(text), text
 
 
 def _load(model: ProcessModel, state: State, engine: CaseScriptEngine) -> BpmnWorkflow:
@@ -654,8 +660,9 @@ def _result(workflow: BpmnWorkflow, model: ProcessModel, engine: CaseScriptEngin
     stages = [t.stage for t in open_tasks if t.stage is not None]
     status = "incident" if incident else ("completed" if workflow.completed else "running")
     next_timer = None if incident else _next_timer(workflow)  # before the dump: it may note a timer's value
+    state, text = _dump(workflow)
     return StepResult(
-        state=_dump(workflow), status=status, open_tasks=open_tasks, finished=finished,
+        state=state, state_text=text, status=status, open_tasks=open_tasks, finished=finished,
         notifications=list(engine.notifications), next_timer_at=next_timer,
         incident=incident, data=_current_data(workflow), stage=max(stages) if stages else None,
         tasks_in_state=sum(len(wf.tasks) for wf in _all_workflows(workflow)), pruned=pruned,
@@ -695,7 +702,7 @@ def _could_not_run(err: BaseException) -> str:
 
 def start(model: ProcessModel, data: dict[str, Any],
           time_limit: float = sandbox.DEFAULT_TIME_LIMIT,
-          on_initial: Callable[[str], None] | None = None) -> StepResult:
+          on_initial: Callable[[dict[str, Any]], None] | None = None) -> StepResult:
     """Create a new case from `model` with start `data` and run it to its first wait.
 
     `on_initial` receives the state before anything ran: a worker hands it to the parent
@@ -708,7 +715,7 @@ def start(model: ProcessModel, data: dict[str, Any],
     start_task.data.update(clean)
     for task in workflow.get_tasks(state=TaskState.READY):
         task.data.update(clean)
-    initial = _dump(workflow)
+    initial = _dump(workflow)[0]
     if on_initial is not None:
         on_initial(initial)
 
@@ -853,7 +860,7 @@ def deliver(model: ProcessModel, state: State, kind: str, name: str, payload: di
 
 def start_by(model: ProcessModel, kind: str, name: str, payload: dict[str, Any],
              time_limit: float = sandbox.DEFAULT_TIME_LIMIT,
-             on_initial: Callable[[str], None] | None = None) -> StepResult:
+             on_initial: Callable[[dict[str, Any]], None] | None = None) -> StepResult:
     """Start a case at its message (or signal) start event with `payload` as its data."""
     first = start(model, payload, time_limit, on_initial=on_initial)
     if first.status != "running" or (kind, name) not in first.waiting:
