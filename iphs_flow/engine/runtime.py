@@ -83,9 +83,15 @@ class Notification:
     source_task_id: str
 
 
+State = dict[str, Any] | str  # a stored workflow state: its JSON text as the case row holds it, or the dict of it
+
+
 @dataclass
 class StepResult:
-    state: dict[str, Any]
+    # The workflow state: a dict of it from a step run here; its JSON text (as stored) in a worker's
+    # answer, since a string crosses the pipe as one copy where a nested dict is pickled and
+    # unpickled piece by piece; or what the caller gave, when the step could not run.
+    state: State
     status: str  # running | completed | incident
     open_tasks: list[OpenTask]
     finished: list[FinishedStep]
@@ -100,9 +106,21 @@ class StepResult:
     unchanged: bool = False  # the step did not run (killed, refused by the engine): only the incident is new
     waiting: list[tuple[str, str]] = field(default_factory=list)  # (message | signal, name) the case waits for
     thrown: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # sent to other cases
+    # The JSON text the step wrote `state` from (state_json gives it, not a second dump); None when
+    # unknown. The state is the step's answer: it is not changed in place.
+    state_text: str | None = field(default=None, repr=False, compare=False)
 
     def state_json(self) -> str:
+        if isinstance(self.state, str):
+            return self.state
+        if self.state_text is not None:
+            return self.state_text
         return json.dumps(self.state, separators=(",", ":"), ensure_ascii=False)
+
+    def as_text(self) -> StepResult:
+        """This result with its state as JSON text (a worker's answer: see `state`)."""
+        self.state, self.state_text = self.state_json(), None
+        return self
 
 
 # ---------------------------------------------------------------- script engine
@@ -172,16 +190,19 @@ def _make_serializer() -> BpmnWorkflowSerializer:
 _SERIALIZER = _make_serializer()
 
 
-def _dump(workflow: BpmnWorkflow) -> dict[str, Any]:
+def _dump(workflow: BpmnWorkflow) -> tuple[dict[str, Any], str]:
+    """The workflow's state, and the JSON text of it the case row stores: the text is written once
+    (UUIDs, tuples ... as JSON makes them) and the dict read back from it holds only JSON types."""
     state = _SERIALIZER.to_dict(workflow)
-    # A JSON round trip so the stored dict holds only JSON types (UUIDs, tuples ...).
-    state = json.loads(json.dumps(state, default=str))
     state["iphs_format"] = STATE_FORMAT
-    return state
+    text = json.dumps(state, default=str, separators=(",", ":"), ensure_ascii=False)
+    return json.loads(text), text
 
 
-def _load(model: ProcessModel, state: dict[str, Any], engine: CaseScriptEngine) -> BpmnWorkflow:
-    state = json.loads(json.dumps(state))  # never mutate the caller's copy
+def _load(model: ProcessModel, state: State, engine: CaseScriptEngine) -> BpmnWorkflow:
+    """The workflow of a stored `state`: its JSON text (as the case row holds it, read once here)
+    or the dict of it (copied: the caller's is never mutated)."""
+    state = json.loads(state if isinstance(state, str) else json.dumps(state))
     state.pop("iphs_format", None)
     token = _specs.set((model.spec, model.subprocess_specs))
     try:
@@ -639,8 +660,9 @@ def _result(workflow: BpmnWorkflow, model: ProcessModel, engine: CaseScriptEngin
     stages = [t.stage for t in open_tasks if t.stage is not None]
     status = "incident" if incident else ("completed" if workflow.completed else "running")
     next_timer = None if incident else _next_timer(workflow)  # before the dump: it may note a timer's value
+    state, text = _dump(workflow)
     return StepResult(
-        state=_dump(workflow), status=status, open_tasks=open_tasks, finished=finished,
+        state=state, state_text=text, status=status, open_tasks=open_tasks, finished=finished,
         notifications=list(engine.notifications), next_timer_at=next_timer,
         incident=incident, data=_current_data(workflow), stage=max(stages) if stages else None,
         tasks_in_state=sum(len(wf.tasks) for wf in _all_workflows(workflow)), pruned=pruned,
@@ -649,7 +671,7 @@ def _result(workflow: BpmnWorkflow, model: ProcessModel, engine: CaseScriptEngin
     )
 
 
-def failed_step(state: dict[str, Any], message: str, data: dict[str, Any] | None = None) -> StepResult:
+def failed_step(state: State, message: str, data: dict[str, Any] | None = None) -> StepResult:
     """The step could not run at all: the stored state stays exactly as it was, in incident."""
     return StepResult(
         state=state, status="incident", open_tasks=[], finished=[], notifications=[],
@@ -657,7 +679,7 @@ def failed_step(state: dict[str, Any], message: str, data: dict[str, Any] | None
     )
 
 
-def _guarded(state: dict[str, Any], step: Callable[[], StepResult]) -> StepResult:
+def _guarded(state: State, step: Callable[[], StepResult]) -> StepResult:
     """Run `step`; anything but a refused input becomes an incident on the unchanged state."""
     try:
         return step()
@@ -693,7 +715,7 @@ def start(model: ProcessModel, data: dict[str, Any],
     start_task.data.update(clean)
     for task in workflow.get_tasks(state=TaskState.READY):
         task.data.update(clean)
-    initial = _dump(workflow)
+    initial = _dump(workflow)[0]
     if on_initial is not None:
         on_initial(initial)
 
@@ -722,7 +744,7 @@ def _ready_human_task(workflow: BpmnWorkflow, task_id: str) -> Any:
     return task
 
 
-def complete(model: ProcessModel, state: dict[str, Any], task_id: str, data: dict[str, Any],
+def complete(model: ProcessModel, state: State, task_id: str, data: dict[str, Any],
              time_limit: float = sandbox.DEFAULT_TIME_LIMIT, clear: frozenset[str] = frozenset()) -> StepResult:
     """Complete the human task `task_id` with `data` and run the case to its next wait.
 
@@ -754,7 +776,7 @@ def complete(model: ProcessModel, state: dict[str, Any], task_id: str, data: dic
     return _guarded(state, step)
 
 
-def fire_timers(model: ProcessModel, state: dict[str, Any],
+def fire_timers(model: ProcessModel, state: State,
                 time_limit: float = sandbox.DEFAULT_TIME_LIMIT) -> StepResult:
     """Fire the timers that are due by the engine clock and run the case on."""
     engine = CaseScriptEngine(time_limit)
@@ -768,7 +790,7 @@ def fire_timers(model: ProcessModel, state: dict[str, Any],
     return _guarded(state, step)
 
 
-def retry(model: ProcessModel, state: dict[str, Any],
+def retry(model: ProcessModel, state: State,
           time_limit: float = sandbox.DEFAULT_TIME_LIMIT) -> StepResult:
     """Run the failed steps of a case in incident again (after the model or data is fixed)."""
     engine = CaseScriptEngine(time_limit)
@@ -811,7 +833,7 @@ def _catch(workflow: BpmnWorkflow, kind: str, name: str, payload: dict[str, Any]
     return caught
 
 
-def deliver(model: ProcessModel, state: dict[str, Any], kind: str, name: str, payload: dict[str, Any],
+def deliver(model: ProcessModel, state: State, kind: str, name: str, payload: dict[str, Any],
             time_limit: float = sandbox.DEFAULT_TIME_LIMIT) -> StepResult:
     """Deliver a message or signal to a case waiting for it and run the case on.
 
@@ -846,7 +868,7 @@ def start_by(model: ProcessModel, kind: str, name: str, payload: dict[str, Any],
     return deliver(model, first.state, kind, name, payload, time_limit)
 
 
-def task_data(model: ProcessModel, state: dict[str, Any], task_id: str) -> dict[str, Any] | None:
+def task_data(model: ProcessModel, state: State, task_id: str) -> dict[str, Any] | None:
     """The data one task sees (a multi-instance task's own item, e.g. its `condition`); None if it is gone."""
     workflow = _load(model, state, CaseScriptEngine())
     try:
@@ -856,7 +878,7 @@ def task_data(model: ProcessModel, state: dict[str, Any], task_id: str) -> dict[
     return dict(task.data) if task is not None else None
 
 
-def inspect(model: ProcessModel, state: dict[str, Any]) -> StepResult:
+def inspect(model: ProcessModel, state: State) -> StepResult:
     """Describe a stored case without changing it."""
     engine = CaseScriptEngine()
     workflow = _load(model, state, engine)

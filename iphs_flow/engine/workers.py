@@ -155,7 +155,7 @@ def _worker_main(conn: Any, limits: Limits, progress: Any) -> None:
                 answer = func(*args)
             else:
                 raise ScriptError(f"unknown request {kind!r}")
-            conn.send(("ok", answer))
+            conn.send(("ok", answer.as_text() if isinstance(answer, runtime.StepResult) else answer))
         except (TaskNotReady, ScriptError, UnsafeXML, InvalidModel) as err:
             conn.send(_refusal(err))
         except MemoryError:
@@ -264,17 +264,17 @@ class EngineWorkers:
     def start(self, ref: ModelRef, data: dict[str, Any], time_limit: float) -> runtime.StepResult:
         return self._step(ref, "start", (data, time_limit), state=None)
 
-    def complete(self, ref: ModelRef, state: dict[str, Any], task_id: str, data: dict[str, Any],
+    def complete(self, ref: ModelRef, state: runtime.State, task_id: str, data: dict[str, Any],
                  time_limit: float, clear: frozenset[str] = frozenset()) -> runtime.StepResult:
         return self._step(ref, "complete", (state, task_id, data, time_limit, clear), state=state)
 
-    def fire_timers(self, ref: ModelRef, state: dict[str, Any], time_limit: float) -> runtime.StepResult:
+    def fire_timers(self, ref: ModelRef, state: runtime.State, time_limit: float) -> runtime.StepResult:
         return self._step(ref, "fire_timers", (state, time_limit), state=state)
 
-    def retry(self, ref: ModelRef, state: dict[str, Any], time_limit: float) -> runtime.StepResult:
+    def retry(self, ref: ModelRef, state: runtime.State, time_limit: float) -> runtime.StepResult:
         return self._step(ref, "retry", (state, time_limit), state=state)
 
-    def deliver(self, ref: ModelRef, state: dict[str, Any], kind: str, name: str, payload: dict[str, Any],
+    def deliver(self, ref: ModelRef, state: runtime.State, kind: str, name: str, payload: dict[str, Any],
                 time_limit: float) -> runtime.StepResult:
         return self._step(ref, "deliver", (state, kind, name, payload, time_limit), state=state)
 
@@ -282,7 +282,7 @@ class EngineWorkers:
                  time_limit: float) -> runtime.StepResult:
         return self._step(ref, "start_by", (kind, name, payload, time_limit), state=None)
 
-    def inspect(self, ref: ModelRef, state: dict[str, Any]) -> runtime.StepResult:
+    def inspect(self, ref: ModelRef, state: runtime.State) -> runtime.StepResult:
         return self._step(ref, "inspect", (state,), state=state)
 
     def call(self, func: Callable[..., Any], *args: Any) -> Any:
@@ -301,7 +301,7 @@ class EngineWorkers:
     # ------------------------------------------------------------ machinery
 
     def _step(self, ref: ModelRef, op: str, args: tuple[Any, ...],
-              state: dict[str, Any] | None) -> runtime.StepResult:
+              state: runtime.State | None) -> runtime.StepResult:
         if self.in_process:
             model = self._models.get(ref.key, ref.files)
             return getattr(runtime, op)(model, *args)

@@ -88,6 +88,22 @@ def _assignment(task: OpenTask, case: Case, lane_groups: dict[str, str]) -> tupl
     return group, None
 
 
+def group_to_staff(case: Case, result: StepResult, open_before: list[HumanTask],
+                   lane_groups: dict[str, str]) -> str | None:
+    """The group of the first task the step opens for a group (nobody named), if any: whether anyone
+    is in it decides who is told of it (task_notices.py), and the write can find out with its first
+    statement instead of a query of its own."""
+    if result.unchanged:
+        return None
+    known = {row.spiff_task_id for row in open_before}
+    for task in result.open_tasks:
+        if task.id not in known:
+            group, assignee = _assignment(task, case, lane_groups)
+            if group and assignee is None:
+                return group
+    return None
+
+
 def apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: dict[str, str],
                actor: str, open_before: list[HumanTask] | None = None,
                waits: bool | None = None, at: datetime | None = None) -> list[HumanTask]:
@@ -162,16 +178,18 @@ def _apply_step(tx: Transaction, case: Case, result: StepResult, lane_groups: di
             row.task_key = task.bpmn_id
             continue
         group, assignee = _assignment(task, case, lane_groups)
-        opened.append(tx.tasks.add(HumanTask(
+        opened.append(HumanTask(
             case_id=case.id, spiff_task_id=task.id, task_key=task.bpmn_id, name=task.name,
             process_id=task.process_id, lane=task.lane, candidate_group=group, assignee=assignee,
             form_key=task.form_key, stage=task.stage, due_at=task.due_at, state="open", created_at=at,
-        )))
+        ))
         tx.events.add_later(case.id, ENGINE, "task_opened", task_key=task.bpmn_id, task_name=task.name,
                       data={"due_at": task.due_at.isoformat() if task.due_at else None,
                             "candidate_group": group, "assignee": assignee}, at=at)
-    if opened:
-        tx.flush()  # the new tasks' ids name their notices and the answer's links
+    # The new tasks' ids name their notices and the answer's links: they are written now (Core
+    # INSERTs, no flush). The step's history rows are not needed yet: they wait (add_later) and go
+    # with the rest of them in one INSERT.
+    tx.tasks.insert_open(opened)
     open_rows = [row for row in before if row.spiff_task_id not in gone] + opened
     announce_new_tasks(tx, case, existing, actor, open_rows=open_rows)
 

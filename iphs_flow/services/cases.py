@@ -16,7 +16,7 @@ from iphs_flow.engine.numbers import coerce_numbers
 from iphs_flow.store.tables import Case, HumanTask
 
 from . import json_safety
-from .case_sync import ENGINE, STEP_ATTEMPTS, apply_step, case_view, engine_ref, version_forms
+from .case_sync import ENGINE, STEP_ATTEMPTS, apply_step, case_view, engine_ref, group_to_staff, version_forms
 from .errors import Conflict, InvalidInput, NotFound
 from .form_patterns import FormValidator
 from .idempotency import IdempotentRequest
@@ -29,6 +29,7 @@ from .records import record_completion
 from .registration import withheld_from
 from .search_index import index_new_case
 from .search_index import refresh_after_completion as refresh_search_after
+from .task_notices import FALLBACK_GROUP
 from .views import CaseDetail, CaseView, EventView
 from .visibility import find_case, visible_case, visible_task, visible_task_for_step
 
@@ -141,8 +142,10 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
         # the case is still as it was read (else read and run again). The write does not read
         # the rows again: it takes them as read, and two compare-and-sets decide whether they
         # are still so - the task's (still open, held by the same person or group) and the
-        # case row's version (the ORM's UPDATE ... WHERE version = the one read).
-        with ctx.uow.read() as tx:
+        # case row's version (CaseRepository.save: UPDATE ... WHERE version = the one read). So the
+        # read needs no snapshot of its own: the task, its case and their open tasks come in one
+        # statement, and the forms and people it checks against are as good a moment later.
+        with ctx.uow.read(snapshot=False) as tx:
             found = visible_task_for_step(tx, task_id, actor)
             row, case = found.task, found.case
             if row.state == "open":
@@ -154,7 +157,7 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
                 data = coerce_numbers(form["schema"], data)  # "250 000" and "1,5" where a number is asked
             validate_form(form, data)
             check_people(tx, form, data)
-            state = json.loads(case.state)
+            state = case.state  # the stored JSON text goes to the engine as it is (runtime.State)
             ref = engine_ref(case.process_version, found.files_length)
             tx.session.expunge_all()  # the rows go on, as read, to the write below
         try:
@@ -164,30 +167,34 @@ def complete_task(ctx: AppContext, task_id: int, data: Any, actor: Actor,
             raise Conflict(f"the task can no longer be completed: {err}") from None
         with ctx.uow.write() as tx:
             key_row = idempotency_claim(tx, idempotency) if idempotency else None
-            tx.session.add_all([case, row, *found.open_tasks])
+            # The case row is written by tx.cases.save (one compare-and-set UPDATE), so the case stays
+            # out of the session: the ORM has nothing of it to track or to flush.
+            tx.session.add_all([row, *found.open_tasks])
             # A step that did not run (its worker went over a limit) leaves the task open.
             closing = not result.unchanged and row.spiff_task_id not in {t.id for t in result.open_tasks}
+            open_before = [r for r in found.open_tasks if not (closing and r.id == row.id)]
+            group = group_to_staff(case, result, open_before, ctx.settings.lane_groups)
             taken = tx.tasks.take_for_completion(row, actor.username, now(), closing,
-                                                 draft_of=actor.username if discard_draft else None)
+                                                 draft_of=actor.username if discard_draft else None,
+                                                 staffing=(group, FALLBACK_GROUP) if group else None)
             if taken is None:  # completed, cancelled, claimed or handed on meanwhile: read again
                 tx.session.rollback()
                 continue
             tx.know(case.id, **taken.case_facts)
-            open_before = [r for r in found.open_tasks if not (closing and r.id == row.id)]
+            tx.know_staffed(taken.staffed)
             title_before = case.title
             try:
-                with tx.session.no_autoflush:  # everything goes to the database in one flush per table
+                with tx.session.no_autoflush:
                     if not result.unchanged:
-                        event = tx.events.add(case.id, actor.username, "task_completed", task_key=row.task_key,
-                                              task_name=row.name, data={"task_id": row.id,
-                                                                        "data": result.completed_data})
-                        record_completion(tx, case, row, form, result.completed_data, actor.username, event)
+                        record_completion(tx, case, row, form, result.completed_data, actor.username,
+                                          history={"task_id": row.id, "data": result.completed_data})
                         new_title = data.get("title")
                         if isinstance(new_title, str) and new_title.strip():
                             case.title = new_title.strip()[:300]  # the need form names the case
                     open_rows = apply_step(tx, case, result, ctx.settings.lane_groups, actor.username,
                                            open_before=open_before, waits=found.waits)
-                tx.flush()
+                tx.cases.save(case)  # one UPDATE, if the case still has the version read (else StaleDataError)
+                tx.session.flush()  # the history rows of the step wait for the commit: one INSERT
             except StaleDataError:  # the case was saved by someone else since it was read
                 tx.session.rollback()
                 continue
@@ -233,7 +240,7 @@ def retry_incident(ctx: AppContext, case_ref: str | int, actor: Actor) -> CaseVi
         if case.status != "incident":
             raise Conflict(f"case {case.number} has no incident")
         case_id, seen_version = case.id, case.version
-        ref, state = engine_ref(case.process_version), json.loads(case.state)
+        ref, state = engine_ref(case.process_version), case.state
     result = ctx.engine.retry(ref, state, ctx.settings.script_time_limit)
     with ctx.uow.write() as tx:
         case = find_case(tx, case_id)
@@ -251,7 +258,7 @@ def get_case(ctx: AppContext, case_ref: str | int, actor: Actor) -> CaseDetail:
     """A case with its current data and full history, for those who may see it."""
     with ctx.uow.read() as tx:
         case = visible_case(tx, case_ref, actor)
-        data = ctx.engine.inspect(engine_ref(case.process_version), json.loads(case.state)).data \
+        data = ctx.engine.inspect(engine_ref(case.process_version), case.state).data \
             if case.state != "{}" else {}
 
         withheld = withheld_from(tx, actor, case)

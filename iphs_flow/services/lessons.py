@@ -123,11 +123,16 @@ def record_lesson(session: Session | Connection, *, case_id: int, source: str, t
         year=year_of(at), author=author, at=at, internal=False, **texts).returning(Lesson.id)).scalar_one()
 
 
+def holds_lesson(form_key: str | None, outcome: str | None, data: Mapping[str, Any]) -> bool:
+    """Whether completing a task of `form_key` with `data` records a lesson (record_for_completion)."""
+    return source_of(form_key, outcome) is not None and any(lesson_texts(data).values())
+
+
 def record_for_completion(session: Session, case_id: int, form_key: str | None, task_key: str, stage: int | None,
                           data: Mapping[str, Any], outcome: str | None, author: str, event: CaseEvent) -> int | None:
     """The lesson of a completed task, in the completing transaction (services/records.py calls it)."""
     source = source_of(form_key, outcome)
-    if source is None or not any(lesson_texts(data).values()):
+    if source is None or not holds_lesson(form_key, outcome, data):
         return None
     session.flush()  # the history row's id
     return record_lesson(session, case_id=case_id, source=source, task_key=task_key, stage=stage, data=data,

@@ -138,7 +138,7 @@ def deliver_message(ctx: AppContext, name: Any, correlation: Any, payload: Any, 
             if matching:
                 case = tx.cases.get(matching[0])
                 case_id, seen_version = case.id, case.version
-                ref, state = engine_ref(case.process_version), json.loads(case.state)
+                ref, state = engine_ref(case.process_version), case.state
             else:
                 starters = [v for v in tx.processes.latest_versions()
                             if ("message", name) in start_events(v.files, v.process_key)]
@@ -239,7 +239,7 @@ def send_signal(ctx: AppContext, name: Any, payload: Any, actor: Actor, *, check
                 case = tx.cases.get(case_id)
                 if case is None or case.status != "running":
                     break
-                seen_version, ref, state = case.version, engine_ref(case.process_version), json.loads(case.state)
+                seen_version, ref, state = case.version, engine_ref(case.process_version), case.state
             try:
                 result = ctx.engine.deliver(ref, state, "signal", name, payload, ctx.settings.script_time_limit)
             except TaskNotReady:

@@ -16,6 +16,7 @@ from iphs_flow.store.tables import Case, CaseEvent, GateDecision, HumanTask, Sta
 from iphs_flow.store.unit_of_work import Transaction
 
 from .following import announce_decision
+from .lessons import holds_lesson
 from .lessons import record_for_completion as record_lesson
 
 
@@ -24,33 +25,40 @@ def _text(value: Any) -> str | None:
 
 
 def record_completion(tx: Transaction, case: Case, row: HumanTask, form: dict[str, Any] | None,
-                      data: dict[str, Any], actor: str, event: CaseEvent) -> StageRecord | GateDecision:
-    """Append the record of `row` completed by `actor` with `data` (what the form submitted).
+                      data: dict[str, Any], actor: str, history: dict[str, Any]) -> CaseEvent:
+    """Write the history row of `row` completed by `actor` (task_completed, with `history` as its
+    data) and append the record of it with `data` (what the form submitted); returns the history row.
 
     The round is counted by the INSERT itself (max + 1 of the case's earlier records), in
-    the same transaction as before, without a query of its own.
+    the same transaction as before, without a query of its own. A stage record that holds no
+    lesson goes in with its history row (on PostgreSQL one statement writes both).
     """
-    at = event.at or now()
     outcome = gate_outcome(data)
-    # The lesson it holds, if any (issue 17): a record of its own, in this transaction.
-
     is_gate = outcome is not None and (form is None or is_gate_form(form.get("schema")))
+    values = {"case_id": case.id, "actor": actor, "kind": "task_completed", "task_key": row.task_key,
+              "task_name": row.name, "data": history, "at": now()}
+    record = StageRecord(case_id=case.id, task_id=row.id, stage=row.stage, task_key=row.task_key, task_name=row.name,
+                         form_key=row.form_key, data=dict(data), actor=actor, at=values["at"])
+    if not is_gate and not holds_lesson(row.form_key, None, data):
+        return tx.records.add_stage_record_with_event(values, record)
+    event = tx.events.add_now(**values)
+    # The lesson it holds, if any (issue 17): a record of its own, in this transaction.
     record_lesson(tx.session, case.id, row.form_key, row.task_key, row.stage, data, outcome if is_gate else None,
                   actor, event)
-    if outcome is not None and (form is None or is_gate_form(form.get("schema"))):
+    if is_gate:
         conditions = data.get("conditions")
-        return _announced(tx, case, tx.records.add_gate_decision(GateDecision(
+        _announced(tx, case, tx.records.add_gate_decision(GateDecision(
             case_id=case.id, task_id=row.id, event=event, stage=row.stage, gate=row.task_key, gate_name=row.name,
             form_key=row.form_key, round=tx.records.next_gate_round_sql(case.id, row.task_key), outcome=outcome,
             reason=_text(data.get("reason")) or _text(data.get("comment")),
             conditions=list(conditions) if isinstance(conditions, list) and outcome == "approved_with_conditions"
             else [],
             resume_date=_text(data.get("resume_date")) if outcome in HOLD_OUTCOMES else None,
-            data=dict(data), decider=actor, at=at)))
-    return tx.records.add_stage_record(StageRecord(
-        case_id=case.id, task_id=row.id, event=event, stage=row.stage, task_key=row.task_key, task_name=row.name,
-        form_key=row.form_key, round=tx.records.next_stage_round_sql(case.id, row.task_key), data=dict(data),
-        actor=actor, at=at))
+            data=dict(data), decider=actor, at=event.at)))
+        return event
+    record.event = event
+    tx.records.add_stage_record(record)  # the round: counted by the INSERT
+    return event
 
 
 DECISION_TEMPLATE = "decision"  # the mail a process sends when a decision is taken

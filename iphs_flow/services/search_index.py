@@ -15,14 +15,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, inspect, null, select, text, update
+from sqlalchemy import Connection, and_, bindparam, delete, insert, inspect, null, select, text, update
 from sqlalchemy.orm import Session
 
 from iphs_flow.engine.clock import now
 from iphs_flow.store import case_facts
 from iphs_flow.store.tables import Case, CaseEvent, Lesson, SearchDocument, SecrecyMarking
 
-from .lessons import public_parts
+from .lessons import lesson_texts, public_parts
 from .permissions import ADMINISTRATOR, Actor, require_role
 from .secrecy import NOTHING_SECRET, redact, secrets_of_case
 from .text_analysis import analysed, clean
@@ -119,16 +119,20 @@ def documents_for(title: str, events: Sequence[tuple[str, str | None, Mapping[st
     return [Document(field, clean("\n".join(parts[field]))[:MAX_BODY]) for field in FIELDS if field in parts]
 
 
+# What the documents are made of: a case's submissions in the order they happened (built once).
+_SUBMISSIONS = (select(CaseEvent.kind, CaseEvent.task_key, CaseEvent.data)
+                .where(CaseEvent.case_id == bindparam("case_id"),
+                       CaseEvent.kind.in_(("case_started", "task_completed")))
+                .order_by(CaseEvent.id))
+
+
 def case_documents(session: Session | Connection, case_id: int, title: str | None = None,
                     secrecy: bool = True, lessons: bool = True) -> list[Document]:
     if title is None:
         title = session.execute(select(Case.title).where(Case.id == case_id)).scalar_one_or_none()
         if title is None:
             return []
-    rows = session.execute(
-        select(CaseEvent.kind, CaseEvent.task_key, CaseEvent.data)
-        .where(CaseEvent.case_id == case_id, CaseEvent.kind.in_(("case_started", "task_completed")))
-        .order_by(CaseEvent.id)).all()
+    rows = session.execute(_SUBMISSIONS, {"case_id": case_id}).all()
     # Secret-marked fields (OSL) are never indexed, so no match or snippet can show them.
     secrecy = secrecy and case_facts.known(session, case_id, case_facts.SECRET_MARKED) is not False
     lessons = lessons and case_facts.known(session, case_id, case_facts.HAS_LESSONS) is not False
@@ -224,24 +228,76 @@ def index_new_case(tx: Any, case_id: int, title: str, start_data: Mapping[str, A
                     new_case=True)
 
 
-def changes_documents(submitted: Mapping[str, Any] | None) -> bool:
-    """Whether a submission (a task_completed event's data) can change the case's documents.
-
-    Exactly the values `documents_for` reads: anything but numbers, flags, None and the
-    NOT_TEXT codes. Even an empty text counts, since it replaces what the task said before.
-    """
+def fields_changed_by(submitted: Mapping[str, Any] | None) -> set[str]:
+    """The documents (fields) whose text a submission (a task_completed event's data) can change:
+    those of exactly the values `documents_for` reads, anything but numbers, flags, None and the
+    NOT_TEXT codes. Even an empty text counts, since it replaces what the task said before."""
     if not isinstance(submitted, Mapping):
-        return False
-    return any(key not in NOT_TEXT and not (isinstance(value, bool | int | float) or value is None)
-               for key, value in submitted.items())
+        return set()
+    return {FIELD_OF.get(key, "other") for key, value in submitted.items()
+            if key not in NOT_TEXT and not (isinstance(value, bool | int | float) or value is None)}
 
 
 def refresh_after_completion(tx: Any, case: Any, submitted: Mapping[str, Any] | None, title_before: str) -> None:
-    """Refresh a case's documents after a task was completed with `submitted`, unless neither the
-    title nor any text changed (then the documents would come out exactly as they are)."""
-    if case.title == title_before and not changes_documents(submitted):
+    """Bring in step, after a task was completed with `submitted`, only the documents it can change:
+    the title's when the title changed, and those of the fields it submitted text for. The others
+    come out exactly as they are, so they are neither read nor compared; the history is read once, for
+    what the changed fields now say. A submission with a lesson's texts may have recorded a lesson
+    (lessons.record_for_completion), whose document is new: then every document is brought in step."""
+    if isinstance(submitted, Mapping) and any(lesson_texts(submitted).values()):
+        refresh(tx, case.id, case.title)
         return
-    refresh(tx, case.id, case.title)
+    fields = fields_changed_by(submitted)
+    if case.title != title_before:
+        fields.add("title")
+    if not fields:
+        return
+    tx.session.flush()
+    found = {doc.field: doc.body for doc in case_documents(tx.session, case.id, case.title, lessons=False)}
+    write_fields(tx.session, case.id, {field: found.get(field) for field in fields})
+
+
+_DOCS = SearchDocument.__table__  # Core statements: the ORM adds nothing to these
+_DOC = _DOCS.c
+_IS_FIELD = and_(_DOC.case_id == bindparam("of_case"), _DOC.field == bindparam("of_field"), _DOC.lesson_id.is_(None))
+_CHANGE_BODY = (update(_DOCS).where(_IS_FIELD, _DOC.body != bindparam("new_body"))
+                .values(body=bindparam("new_body"), updated_at=bindparam("changed_at")).returning(_DOC.id))
+_ADD_BODY = (insert(_DOCS)
+             .from_select(["case_id", "field", "body", "updated_at"],
+                          select(bindparam("of_case", type_=_DOC.case_id.type),
+                                 bindparam("of_field", type_=_DOC.field.type),
+                                 bindparam("new_body", type_=_DOC.body.type),
+                                 bindparam("changed_at", type_=_DOC.updated_at.type))
+                          .where(~select(_DOC.id).where(_IS_FIELD).exists()))
+             .returning(_DOC.id))
+_DROP_BODY = delete(_DOCS).where(_IS_FIELD).returning(_DOC.id)
+
+
+def write_fields(session: Session, case_id: int, bodies: Mapping[str, str | None]) -> None:
+    """Make these documents of a case (by field; None: the field has no text now) say what `bodies` say,
+    and on SQLite their FTS5 rows. A document that already says it is not written: the UPDATE only
+    touches a body that differs and returns what it changed, and only when it changed nothing is
+    the document added if missing (one statement in the usual case, where the text changed)."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    at = now()
+    for field, body in bodies.items():
+        params = {"of_case": case_id, "of_field": field, "new_body": body, "changed_at": at}
+        if body is None:
+            gone = list(session.execute(_DROP_BODY, params).scalars())
+            if gone and sqlite:
+                session.execute(text("DELETE FROM search_fts WHERE rowid IN (SELECT value FROM json_each(:ids))"),
+                                {"ids": json.dumps(gone)})
+            continue
+        changed = list(session.execute(_CHANGE_BODY, params).scalars())
+        added = [] if changed else list(session.execute(_ADD_BODY, params).scalars())
+        if sqlite and (changed or added):
+            sv, en = analysed(body)
+            for doc_id in changed:
+                session.execute(text("UPDATE search_fts SET sv = :sv, en = :en WHERE rowid = :id"),
+                                {"id": doc_id, "sv": sv, "en": en})
+            for doc_id in added:
+                session.execute(text("INSERT INTO search_fts (rowid, sv, en) VALUES (:id, :sv, :en)"),
+                                {"id": doc_id, "sv": sv, "en": en})
 
 
 def rebuild_on(connection: Session | Connection, batch: int = 500) -> int:

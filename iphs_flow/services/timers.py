@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from sqlalchemy.exc import OperationalError
@@ -43,7 +42,7 @@ def fire_due_timers(ctx: AppContext, limit: int | None = None) -> TimerRun:
                     break
                 case_id, seen_version = case.id, case.version
                 seen.append(case.id)
-                ref, state = engine_ref(case.process_version), json.loads(case.state)
+                ref, state = engine_ref(case.process_version), case.state
             result = ctx.engine.fire_timers(ref, state, ctx.settings.script_time_limit)
             with ctx.uow.write() as tx:
                 case = tx.cases.get(case_id)

@@ -14,6 +14,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 WRITE = "iphs_write"
+# A read whose statements need no common snapshot (unit_of_work.UnitOfWork.read(snapshot=False)):
+# on SQLite no BEGIN, each statement reads as of itself.
+NO_SNAPSHOT = "iphs_no_snapshot"
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -29,8 +32,11 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        write = connection.get_execution_options().get(WRITE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        options = connection.get_execution_options()
+        if options.get(WRITE, False):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif not options.get(NO_SNAPSHOT, False):
+            connection.exec_driver_sql("BEGIN")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

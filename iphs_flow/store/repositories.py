@@ -10,14 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import JSON, Text, bindparam, cast, delete, event, func, insert, literal, or_, select, union_all, update
+from sqlalchemy import inspect as orm_inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session, defaultload, defer, joinedload, undefer
+from sqlalchemy.orm import Session, defaultload, defer, joinedload, make_transient_to_detached, undefer
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.functions import FunctionElement
 
 from iphs_flow.engine.clock import now
@@ -78,6 +80,7 @@ class TakenTask:
 
     has_draft: bool
     case_facts: dict[str, bool]
+    staffed: dict[str, bool]  # group -> whether anyone active is in it (the groups asked about)
 
 
 def _insert_for(session: Session) -> Any:
@@ -106,8 +109,17 @@ _LATEST_FOR_START = (select(ProcessVersion, func.length(cast(ProcessVersion.file
                      .options(defer(ProcessVersion.forms)).order_by(ProcessVersion.version.desc()).limit(1))
 
 
+def _staffed(group: str) -> Any:
+    """Whether anyone active is in the group named by the parameter `group` (EXISTS), without joins:
+    SQLite writes the columns of a RETURNING clause without their tables' names."""
+    return (select(GroupMember.user_id)
+            .where(GroupMember.group_id.in_(select(UserGroup.id).where(UserGroup.name == bindparam(group))),
+                   GroupMember.user_id.in_(select(UserAccount.id).where(UserAccount.is_active.is_(True))))
+            .exists())
+
+
 @cache
-def _take_statement(close: bool, with_draft: bool) -> Any:
+def _take_statement(close: bool, with_draft: bool, with_group: bool = False) -> Any:
     values: dict[str, Any] = ({"state": "completed", "closed_at": bindparam("at"),
                                "closed_by": bindparam("by")} if close else {"state": HumanTask.state})
     case_id = bindparam("of_case")
@@ -118,12 +130,13 @@ def _take_statement(close: bool, with_draft: bool) -> Any:
     draft = (select(TaskDraft.id).where(TaskDraft.task_id == bindparam("task_id"),
                                         TaskDraft.username == bindparam("draft_of")).exists()
              if with_draft else literal(False))
+    staffing = (_staffed("group"), _staffed("fallback_group")) if with_group else (literal(False), literal(False))
     return (update(HumanTask)
             .where(HumanTask.id == bindparam("task_id"), HumanTask.state == "open",
                    HumanTask.assignee.is_not_distinct_from(bindparam("seen_assignee", type_=HumanTask.assignee.type)),
                    HumanTask.candidate_group.is_not_distinct_from(
                        bindparam("seen_group", type_=HumanTask.candidate_group.type)))
-            .values(**values).returning(followed, published, secret_marked, has_lessons, draft)
+            .values(**values).returning(followed, published, secret_marked, has_lessons, draft, *staffing)
             .execution_options(synchronize_session=False))
 
 
@@ -158,6 +171,58 @@ _TOKEN_WITH_ACCESS = (
     .where(ApiToken.prefix == bindparam("prefix")).options(joinedload(ApiToken.user)))
 
 
+# A completion's writes as Core statements: the ORM's unit of work (change tracking, dependency
+# sort, per-object bookkeeping) cost more than the few rows of a step it wrote.
+_CASES, _TASKS, _EVENTS = Case.__table__, HumanTask.__table__, CaseEvent.__table__
+_STAGE_RECORDS = StageRecord.__table__
+_CASE_COLUMNS = frozenset(c.key for c in _CASES.columns) - {"id", "version"}
+
+
+@lru_cache(maxsize=64)
+def _save_statement(columns: frozenset[str]) -> Any:
+    """UPDATE these columns of a case row and its version, if it still has the version read."""
+    return (update(_CASES).where(_CASES.c.id == bindparam("case_id"), _CASES.c.version == bindparam("seen"))
+            .values(version=bindparam("new_version"), **{key: bindparam(f"new_{key}") for key in sorted(columns)}))
+
+
+_INSERT_TASK = insert(_TASKS).returning(_TASKS.c.id)
+
+
+def _stage_record_with_event() -> Any:
+    """INSERT a history row and, in the same statement, the stage record that refers to it (PostgreSQL:
+    a data-modifying CTE); parameters event_<column> and record_<column>; returns the history row's id."""
+    def typed(prefix: str, column: Any) -> Any:
+        return bindparam(f"{prefix}_{column.key}", type_=column.type)
+
+    event_columns = [c for c in _EVENTS.columns if c.key != "id"]
+    written = (insert(_EVENTS).values({c: typed("event", c) for c in event_columns})
+               .returning(_EVENTS.c.id).cte("written_event"))
+    record_columns = [c for c in _STAGE_RECORDS.columns if c.key not in ("id", "round", "event_id")]
+    round_ = (select(func.coalesce(func.max(_STAGE_RECORDS.c.round), 0) + 1)
+              .where(_STAGE_RECORDS.c.case_id == bindparam("record_case_id"),
+                     _STAGE_RECORDS.c.task_key == bindparam("record_task_key")).scalar_subquery())
+    rows = select(*[typed("record", c) for c in record_columns], written.c.id, round_).select_from(written)
+    return (insert(_STAGE_RECORDS).from_select([*(c.key for c in record_columns), "event_id", "round"], rows)
+            .add_cte(written).returning(_STAGE_RECORDS.c.event_id))
+
+
+_STAGE_RECORD_WITH_EVENT = _stage_record_with_event()
+_APPEND_STAGE_RECORD = insert(_STAGE_RECORDS).values(
+    round=select(func.coalesce(func.max(_STAGE_RECORDS.c.round), 0) + 1)
+    .where(_STAGE_RECORDS.c.case_id == bindparam("round_case"), _STAGE_RECORDS.c.task_key == bindparam("round_task"))
+    .scalar_subquery())
+_INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
+_INSERT_EVENTS = insert(_EVENTS)  # many rows: one INSERT of them all (insertmanyvalues)
+
+
+def _attached(session: Session, row: Any) -> Any:
+    """`row`, written by a Core INSERT (its id set), made a persistent object of `session`: later
+    changes to it are flushed as UPDATEs, and a relationship to it does not INSERT it again."""
+    make_transient_to_detached(row)
+    session.add(row)
+    return row
+
+
 PENDING_EVENTS = "iphs_pending_events"
 
 
@@ -166,7 +231,7 @@ def write_pending_events(session: Session) -> None:
     rows = session.info.pop(PENDING_EVENTS, None)
     if rows:
         session.flush()
-        session.execute(insert(CaseEvent.__table__), rows)
+        session.connection().execute(_INSERT_EVENTS, rows)
 
 
 @event.listens_for(Session, "before_commit")
@@ -232,6 +297,28 @@ class CaseRepository:
         self.session.add(case)
         self.session.flush()
         return case
+
+    def save(self, case: Case) -> None:
+        """Write what changed on `case` (persistent or detached) with one UPDATE, if the row still has
+        the version it was read with (a compare-and-set, as the ORM's version counter does): else
+        StaleDataError, which the caller takes as "someone saved the case first". The ORM then
+        sees nothing left to write. Only the columns that changed are written, as the ORM would,
+        by a statement built once per set of them (a step changes the same few)."""
+        state = orm_inspect(case)
+        given, before = state.dict, state.committed_state
+        changed = {key: given[key] for key in before
+                   if key in _CASE_COLUMNS and key in given and given[key] != before[key]}
+        if not changed:
+            return
+        seen = case.version
+        values = {f"new_{key}": value for key, value in changed.items()}
+        written = self.session.connection().execute(  # no autoflush: the ORM must not write it first
+            _save_statement(frozenset(changed)), {**values, "case_id": case.id, "seen": seen, "new_version": seen + 1})
+        if written.rowcount != 1:
+            raise StaleDataError(f"case {case.id} was saved by someone else since version {seen} was read")
+        for key, value in changed.items():
+            set_committed_value(case, key, value)
+        set_committed_value(case, "version", seen + 1)
 
     def get(self, case_id: int) -> Case | None:
         return self.session.get(Case, case_id)
@@ -341,7 +428,7 @@ class TaskRepository:
                         rows[0][4])
 
     def take_for_completion(self, task: HumanTask, by: str, at: datetime, close: bool,
-                            draft_of: str | None = None) -> TakenTask | None:
+                            draft_of: str | None = None, staffing: tuple[str, str] | None = None) -> TakenTask | None:
         """Close `task` as completed by `by`, if it is still open and held as it was read (the same
         assignee and group: a claim in between must not let someone else's completion through);
         None when it is not. With `close` False (the step did not run) it is only checked.
@@ -349,10 +436,14 @@ class TaskRepository:
         The same statement tells what the rest of the write needs to know about the case, as of
         now, inside this transaction: whether anyone follows it, whether it has a public page,
         secret-marked fields or lessons (case_facts.py), and whether `draft_of` has a saved draft.
+        With `staffing` (a group a task the step opens goes to, and the group it goes to when
+        that one has nobody), also whether anyone active is in each (task_notices.py asks).
         """
-        found = self.session.execute(_take_statement(close, draft_of is not None), {
+        group, fallback = staffing or (None, None)
+        found = self.session.execute(_take_statement(close, draft_of is not None, staffing is not None), {
             "task_id": task.id, "of_case": task.case_id, "seen_assignee": task.assignee,
-            "seen_group": task.candidate_group, "at": at, "by": by, "draft_of": draft_of}).first()
+            "seen_group": task.candidate_group, "at": at, "by": by, "draft_of": draft_of,
+            "group": group, "fallback_group": fallback}).first()
         if found is None:
             return None
         if close:
@@ -361,7 +452,8 @@ class TaskRepository:
             set_committed_value(task, "closed_by", by)
         return TakenTask(bool(found[4]), {case_facts.FOLLOWED: bool(found[0]), case_facts.PUBLISHED: bool(found[1]),
                                           case_facts.SECRET_MARKED: bool(found[2]),
-                                          case_facts.HAS_LESSONS: bool(found[3])})
+                                          case_facts.HAS_LESSONS: bool(found[3])},
+                         {} if staffing is None else {fallback: bool(found[6]), group: bool(found[5])})
 
     def open_for_case(self, case_id: int) -> Sequence[HumanTask]:
         return self.session.scalars(
@@ -389,6 +481,19 @@ class TaskRepository:
     def add(self, task: HumanTask) -> HumanTask:
         self.session.add(task)
         return task
+
+    def insert_open(self, tasks: Sequence[HumanTask]) -> None:
+        """Write new tasks now (their ids name their notices and links), each with one INSERT ...
+        RETURNING, without the ORM's flush; they stay objects of this session."""
+        columns = [c.key for c in _TASKS.columns if c.key != "id"]
+        for task in tasks:
+            given = task.__dict__
+            values = {key: given.get(key) for key in columns}
+            task.id = self.session.connection().execute(_INSERT_TASK, values).scalar_one()
+            for key in columns:
+                if key not in given:  # as written (NULL), not "not loaded"
+                    set_committed_value(task, key, None)
+            _attached(self.session, task)
 
     def latest_for_key(self, case_id: int, task_key: str) -> HumanTask | None:
         """The open task with this BPMN id in a case, else the most recent one."""
@@ -484,15 +589,14 @@ class AttachmentRepository:
 
 class EventRepository:
     """The history. `add` gives the row (its id once flushed); `add_later` is for the many rows of a
-    step that nobody needs the id of. PostgreSQL gets all the rows of a flush in one INSERT either
-    way (the ORM's insertmanyvalues returns their ids in order); SQLite cannot return a batch's ids
-    in order, so the ORM sends one INSERT per row, and `add_later` rows are kept back and written
-    together, in the order they were added among the transaction's history rows, in one INSERT
-    (write_pending_events)."""
+    step that nobody needs the id of: they are kept back and written together, in the order they
+    were added among the transaction's history rows, in one INSERT (write_pending_events) - at the
+    next `add`, `Transaction.flush` or the commit. Those added after a flush (a completion's
+    notices, once the new tasks have their ids) so join those added before it, instead of a
+    second INSERT; and the ORM need not track, flush and give ids to rows nobody reads back."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self._batched = session.get_bind().dialect.name == "sqlite"
 
     def add(self, case_id: int, actor: str, kind: str, *, task_key: str | None = None,
             task_name: str | None = None, data: dict[str, Any] | None = None,
@@ -504,12 +608,20 @@ class EventRepository:
         self.session.add(row)
         return row
 
+    def add_now(self, case_id: int, actor: str, kind: str, *, task_key: str | None = None,
+                task_name: str | None = None, data: dict[str, Any] | None = None,
+                at: datetime | None = None) -> CaseEvent:
+        """`add`, written at once with one INSERT ... RETURNING (its id is known, without a flush)."""
+        if self.session.info.get(PENDING_EVENTS):
+            write_pending_events(self.session)  # the rows added before this one come before it
+        values = {"case_id": case_id, "actor": actor, "kind": kind, "task_key": task_key, "task_name": task_name,
+                  "data": data or {}, "at": at or now()}
+        row = CaseEvent(id=self.session.connection().execute(_INSERT_EVENT, values).scalar_one(), **values)
+        return _attached(self.session, row)
+
     def add_later(self, case_id: int, actor: str, kind: str, *, task_key: str | None = None,
                   task_name: str | None = None, data: dict[str, Any] | None = None,
                   at: datetime | None = None) -> None:
-        if not self._batched:
-            self.add(case_id, actor, kind, task_key=task_key, task_name=task_name, data=data, at=at)
-            return
         self.session.info.setdefault(PENDING_EVENTS, []).append({
             "case_id": case_id, "actor": actor, "kind": kind, "task_key": task_key, "task_name": task_name,
             "data": data or {}, "at": at or now()})
@@ -708,7 +820,11 @@ class UserRepository:
         ).all()
 
     def has_active_member(self, group: str) -> bool:
-        """Whether anyone active is in `group` (a new task's people), without loading them."""
+        """Whether anyone active is in `group` (a new task's people), without loading them (nor asking
+        again when the transaction found out already: case_facts.staffed)."""
+        known = case_facts.staffed(self.session, group)
+        if known is not None:
+            return known
         return bool(self.session.scalar(_HAS_ACTIVE_MEMBER, {"group": group}))
 
     def all(self) -> Sequence[UserAccount]:
@@ -872,8 +988,36 @@ class RecordRepository:
         return self.session.scalar(select(GateDecision.gate_name).where(
             GateDecision.case_id == case_id, GateDecision.gate == gate).order_by(GateDecision.id.desc()).limit(1))
 
+    def add_stage_record_with_event(self, event_values: dict[str, Any], record: StageRecord) -> CaseEvent:
+        """Write a history row (`event_values`) and the stage record `record` that refers to it; returns
+        the history row. PostgreSQL writes both with one statement (the history row's INSERT is a
+        CTE the record's INSERT takes its id from); elsewhere it is one INSERT after the other."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            record.event = EventRepository(self.session).add_now(**event_values)
+            self.add_stage_record(record)
+            return record.event
+        if self.session.info.get(PENDING_EVENTS):
+            write_pending_events(self.session)  # the rows added before this one come before it
+        values = {c.key: getattr(record, c.key) for c in _STAGE_RECORDS.columns
+                  if c.key not in ("id", "round", "event_id")}
+        event_id = self.session.connection().execute(_STAGE_RECORD_WITH_EVENT, {
+            **{f"record_{key}": value for key, value in values.items()},
+            **{f"event_{key}": value for key, value in event_values.items()}}).scalar_one()
+        record.event_id = event_id
+        return _attached(self.session, CaseEvent(id=event_id, **event_values))
+
     def add_stage_record(self, record: StageRecord) -> StageRecord:
-        self.session.add(record)
+        """Append a stage record, its round counted by the INSERT itself (max + 1 of the case's earlier
+        records of the task). Written at once with one statement built once when its history row has
+        an id already (EventRepository.add_now; nobody reads the record's own id), else at the flush."""
+        event_row = record.event
+        if event_row is None or event_row.id is None:
+            record.round = self.next_stage_round_sql(record.case_id, record.task_key)
+            self.session.add(record)
+            return record
+        values = {c.key: getattr(record, c.key) for c in _STAGE_RECORDS.columns if c.key not in ("id", "round")}
+        self.session.connection().execute(_APPEND_STAGE_RECORD, {
+            **values, "event_id": event_row.id, "round_case": record.case_id, "round_task": record.task_key})
         return record
 
     def add_gate_decision(self, decision: GateDecision) -> GateDecision:

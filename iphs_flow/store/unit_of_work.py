@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import case_facts
-from .database import WRITE
+from .database import NO_SNAPSHOT, WRITE
 from .repositories import (
     ApiTokenRepository,
     AttachmentRepository,
@@ -71,6 +71,11 @@ class Transaction:
         """Remember, for the rest of this transaction, what it read about the case (case_facts.py)."""
         case_facts.note(self.session, case_id, **facts)
 
+    def know_staffed(self, staffed: dict[str, bool]) -> None:
+        """Remember, for the rest of this transaction, whether anyone active is in these groups."""
+        if staffed:
+            case_facts.note_staffed(self.session, staffed)
+
     def flush(self) -> None:
         self.session.flush()
         write_pending_events(self.session)
@@ -108,6 +113,7 @@ class UnitOfWork:
         self.engine = engine
         self.stale_error = stale_error
         self._read = sessionmaker(bind=engine, expire_on_commit=False)
+        self._read_bare = sessionmaker(bind=engine.execution_options(**{NO_SNAPSHOT: True}), expire_on_commit=False)
         self._write = sessionmaker(bind=engine.execution_options(**{WRITE: True}),
                                    expire_on_commit=False)
         self._held: ContextVar[_Held | None] = ContextVar(f"iphs_held_{id(self)}", default=None)
@@ -126,17 +132,21 @@ class UnitOfWork:
             self._held.reset(token)
             held.release()
 
-    def _session(self, write: bool) -> Session:
+    def _session(self, write: bool, snapshot: bool = True) -> Session:
         held = self._held.get()
         connection = held.take() if held is not None else None
         if connection is None:
-            return (self._write if write else self._read)()
-        connection.execution_options(**{WRITE: write})  # read by the SQLite BEGIN hook (database.py)
+            return (self._write if write else self._read if snapshot else self._read_bare)()
+        # read by the SQLite BEGIN hook (database.py)
+        connection.execution_options(**{WRITE: write, NO_SNAPSHOT: not write and not snapshot})
         return Session(bind=connection, expire_on_commit=False)
 
     @contextmanager
-    def read(self) -> Iterator[Transaction]:
-        with self._session(write=False) as session:
+    def read(self, snapshot: bool = True) -> Iterator[Transaction]:
+        """A read transaction. `snapshot` False: its statements need not see the database as of one
+        moment (a read whose write after it compare-and-sets all it relies on: a completion's), so
+        SQLite runs each statement as of itself and is spared a BEGIN."""
+        with self._session(write=False, snapshot=snapshot) as session:
             try:
                 yield Transaction(session)
             finally:

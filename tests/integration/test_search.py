@@ -13,6 +13,7 @@ from iphs_flow.services.permissions import Actor
 from iphs_flow.services.queries import search as search_module
 from iphs_flow.services.queries.full_text import read_visible_cases, visible_cases
 from iphs_flow.services.queries.search import search, similar_cases
+from iphs_flow.services.text_analysis import analysed
 from iphs_flow.store.tables import Case, SearchDocument
 from tests.integration.process_driver import (
     ASSIGN,
@@ -20,6 +21,7 @@ from tests.integration.process_driver import (
     LEAD,
     NEED,
     OWNER,
+    UNDERSTAND,
     Walk,
     shipped_context,
 )
@@ -214,6 +216,33 @@ def test_reindex_rebuilds_the_index_from_the_history(ctx) -> None:
         fields = sorted(tx.session.scalars(select(SearchDocument.field)
                                            .where(SearchDocument.case_id == walk.case_id)))
     assert fields == ["need", "title"]
+
+
+def _index_of(ctx, case_id: int) -> list[tuple]:
+    """A case's documents, each with its full-text row on SQLite (the stems FTS5 matches), which must be
+    those of the document's text (a reindex leaves a document whose text is right as it is)."""
+    with ctx.uow.read() as tx:
+        rows = tx.session.execute(select(SearchDocument.id, SearchDocument.field, SearchDocument.lesson_id,
+                                         SearchDocument.body).where(SearchDocument.case_id == case_id)).all()
+        if tx.session.get_bind().dialect.name != "sqlite":
+            return sorted((r.field, r.lesson_id or 0, r.body) for r in rows)
+        fts = {r[0]: (r[1], r[2]) for r in tx.session.execute(text("SELECT rowid, sv, en FROM search_fts"))}
+        assert [fts.get(r.id) for r in rows] == [analysed(r.body) for r in rows]  # in step with its text
+        return sorted((r.field, r.lesson_id or 0, r.body, fts[r.id]) for r in rows)
+
+
+def test_the_documents_a_case_gets_from_its_completions_are_those_a_reindex_writes(ctx) -> None:
+    """A completion rebuilds only the documents of the fields it submitted text for (and the title's):
+    what it leaves is what reading the whole history again makes of the case."""
+    walk = Walk.start(ctx)
+    walk.complete("need", {**NEED, "title": "Simhall", "need": "Simhallen har för korta öppettider."}, OWNER)
+    walk.complete("assign_lead", ASSIGN, LEAD)
+    walk.complete("G1_decide", {**G1_APPROVE, "reason": "Stämmer med stadens mål för folkhälsa"})
+    walk.complete("understand", {**UNDERSTAND, "insights": "Kvällar och helger saknas"})
+    incremental = _index_of(ctx, walk.case_id)
+    assert {doc[0] for doc in incremental} == {"title", "need", "understand", "decisions"}
+    assert search_index.rebuild(ctx, ADMIN) == 1
+    assert _index_of(ctx, walk.case_id) == incremental
 
 
 def test_each_database_keeps_its_own_full_text_index(ctx) -> None:

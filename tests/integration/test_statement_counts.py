@@ -94,3 +94,31 @@ def test_a_completion_reads_its_task_and_case_once_and_commits_once(db_url) -> N
         assert len(commits) == 1
     finally:
         ctx.close()
+
+
+# The statements of one completion that opens the next task and changes the case's searchable
+# text, the process's forms already known. They only ever go down; when one goes, lower the number.
+COMPLETION_STATEMENTS = {"sqlite": 13, "postgresql": 10}
+
+
+def test_a_completion_that_opens_a_task_and_changes_searchable_text_runs_a_known_number_of_statements(db_url) -> None:
+    ctx, _app = build_world(db_url)
+    try:
+        anna = actor(ctx, "anna")
+        warm = cases.start_case(ctx, "gate_decision", {"title": "Först"}, anna)
+        cases.complete_task(ctx, warm.open_tasks[0].id, {"text": "Gatlyktor som släcks för tidigt"}, anna)
+        view = cases.start_case(ctx, "gate_decision", {"title": "Räknat"}, anna)
+        seen: list[str] = []
+
+        def count(conn, cursor, statement, *args) -> None:
+            seen.append(statement)
+
+        event.listen(ctx.uow.engine, "before_cursor_execute", count)
+        view = cases.complete_task(ctx, view.open_tasks[0].id, {"text": "Barn går längs en 70-väg"}, anna)
+        event.remove(ctx.uow.engine, "before_cursor_execute", count)
+        assert view.open_tasks  # a task opened
+        with ctx.uow.read() as tx:
+            dialect = tx.session.get_bind().dialect.name
+        assert len(seen) == COMPLETION_STATEMENTS[dialect], "\n".join(seen)
+    finally:
+        ctx.close()
