@@ -289,3 +289,43 @@ def test_fast_working_days_agree_with_the_calendar_across_holidays() -> None:
         assert pf.working_days(start, end) == working_days_between(start, end)
     assert pf.median([3, 1, 2]) == 2 and pf.median([1, 2, 3, 10]) == 2.5 and pf.p90(list(range(1, 11))) == 9
     assert pf.median([]) is None and pf.p90([]) is None
+
+
+def test_the_migration_gives_existing_summaries_the_filter_fields_a_rebuild_writes_and_its_downgrade_drops_them(
+        ctx) -> None:
+    from alembic import command
+    from sqlalchemy import inspect, select
+
+    from iphs_flow.store.migrate import alembic_config, upgrade
+    from iphs_flow.store.tables import PortfolioCase, PortfolioGate, PortfolioStay
+
+    a, b, _c = three_cases(ctx)
+    selections = [{}, {"from": "2026-04-15"}, {"period": "started", "to": "2026-03-31"}, {"status": "running"},
+                  {"process": "innovation", "unit": "Skolchef Eva Ek"}, {"goal": "4"}]
+    expected = [pf.read_portfolio(ctx, LEAD, pf.read_filters(s)) for s in selections]
+    tables = (PortfolioCase, PortfolioStay, PortfolioGate)
+
+    def summaries() -> list[list[tuple]]:
+        with ctx.uow.read() as tx:
+            return [sorted(tuple(r) for r in tx.session.execute(select(*t.__table__.columns))) for t in tables]
+
+    written = summaries()  # as summarise wrote them
+    with ctx.uow.read() as tx:  # B's rejection gave a reason; A's approvals did not
+        assert sorted(tx.session.execute(select(PortfolioGate.case_id, PortfolioGate.reasoned)).all()) == sorted(
+            [(b.case_id, True)] + [(a.case_id, False)] * 3)
+    engine = ctx.uow.engine
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0025")
+    columns = {t.__tablename__: {c["name"] for c in inspect(engine).get_columns(t.__tablename__)} for t in tables}
+    assert not {"created_at", "status", "process_key"} & (columns["portfolio_case"] | columns["portfolio_stay"])
+    assert "unit_key" not in columns["portfolio_gate"] and "reasoned" not in columns["portfolio_gate"]
+    upgrade(engine)
+    assert summaries() == written
+    for filters, before in zip(selections, expected, strict=True):
+        after = pf.read_portfolio(ctx, LEAD, pf.read_filters(filters))
+        assert after.cases == before.cases and after.units == before.units, filters
+        for key in pf.TABLE_KEYS:
+            assert rows(after, key) == rows(before, key), (filters, key)
+    assert rows(pf.read_portfolio(ctx, LEAD), "reasons")[0][0] == b.number
