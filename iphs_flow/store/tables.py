@@ -937,6 +937,9 @@ Index("ix_portfolio_gate_groups", PortfolioGate.gate, PortfolioGate.stage, Portf
 Index("ix_portfolio_case_counts", PortfolioCase.stages, PortfolioCase.final_outcome, PortfolioCase.implemented,
       *_selectable(PortfolioCase), PortfolioCase.case_id)
 Index("ix_portfolio_case_goals", PortfolioCase.goals, *_selectable(PortfolioCase)[:-1], PortfolioCase.case_id)
+# ... and the filter form offers the units and processes of the cases in the period, with how many are chosen.
+Index("ix_portfolio_case_offered", PortfolioCase.unit, PortfolioCase.process_key, PortfolioCase.created_at,
+      PortfolioCase.closed_at, PortfolioCase.status, PortfolioCase.unit_key, PortfolioCase.goals)
 # The portfolio lists the newest reasons given at the gates first.
 Index("ix_gate_decision_at", GateDecision.at)
 # The staleness check starts from the newest summary; the process filter offers the processes of the cases.

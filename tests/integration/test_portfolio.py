@@ -251,6 +251,30 @@ def test_a_secret_reason_is_left_out_of_the_reasons_but_the_decision_still_count
         tx.commit()
     p = pf.read_portfolio(ctx, LEAD)
     assert rows(p, "reasons") == [] and rows(p, "outcomes") == [("rejected", 1, 100.0)]
+    assert p.figures["reasons"] == 0
+
+
+def test_a_secret_reason_is_left_out_of_the_list_and_its_total_for_a_broad_selection_and_a_narrow_one(ctx) -> None:
+    from iphs_flow.store.tables import SecrecyMarking
+
+    secret = to_g1(ctx, {**NEED, "need_owner": "Skolchef Eva Ek"})
+    open_ = to_g1(ctx, {**NEED, "need_owner": "Skolchef Eva Ek"})
+    for owner in ("Skolchef Eva Ek", "Skolchef Eva Ek", "Rektor Per Ek"):  # three more, still at G1
+        to_g1(ctx, {**NEED, "need_owner": owner})
+    secret.complete("G1_decide", {"decision": "rejected", "reason": "Affärshemlighet hos leverantören"})
+    open_.complete("G1_decide", {"decision": "rejected", "reason": REASON})
+    with ctx.uow.write() as tx:
+        tx.session.add(SecrecyMarking(case_id=secret.case_id, target_kind="field", target="comment",
+                                      provision="OSL 31 kap. 16 §", marked_by="adam"))
+        tx.commit()
+    broad, narrow = pf.read_filters({"unit": "skolchef eva ek"}), pf.read_filters({"status": "completed"})
+    assert pf.read_portfolio(ctx, LEAD).cases == 5  # the summaries made
+    with ctx.uow.read() as tx:  # four of five cases, read along the decisions; two of five, from their summaries
+        assert not pf.select_cases(tx.session, LEAD, broad).narrow and pf.select_cases(tx.session, LEAD, narrow).narrow
+    for filters in (broad, narrow, pf.Filters()):
+        p = pf.read_portfolio(ctx, LEAD, filters)
+        assert [r[0] for r in rows(p, "reasons")] == [open_.number] and p.figures["reasons"] == 1, filters
+        assert {r[0]: r[4] for r in rows(p, "gates")}["G1_decide"] == 2  # the secret one's decision still counts
 
 
 def test_a_case_migrated_to_another_version_gives_the_same_numbers_as_its_twin(ctx) -> None:

@@ -414,7 +414,7 @@ class Selection:
     lists are then cut from the matching rows rather than read along their index.
     """
 
-    filters: Filters
+    filters: Filters  # those still to apply: none when they leave out no case
     visible: Chosen | None  # None: the reader sees every case
     chosen: int | None  # None: not counted (every case)
     narrow: bool
@@ -459,8 +459,12 @@ def select_cases(session: Session, actor: Actor, filters: Filters) -> Selection:
     units = tuple(sorted({u for u, _p, _n in offered if u}, key=str.casefold))
     processes = tuple(sorted({p for _u, p, _n in offered}))
     chosen = sum(n for _u, _p, n in offered)
-    narrow = visible is not None or 2 * chosen <= session.execute(select(func.count()).select_from(pc)).scalar_one()
-    return Selection(filters, visible, chosen, narrow, units, processes)
+    if visible is not None:
+        return Selection(filters, visible, chosen, True, units, processes)
+    every = session.execute(select(func.count()).select_from(pc)).scalar_one()
+    if chosen == every:  # the filters leave no case out (one process, say): nothing to apply
+        return Selection(Filters(), None, chosen, False, units, processes)
+    return Selection(filters, None, chosen, 2 * chosen <= every, units, processes)
 
 
 def _goals(value: Any) -> set[int]:
@@ -904,19 +908,29 @@ def _reasons(session: Session, selection: Selection, reasoned: int, full: bool, 
 
     The decisions with such a reason are marked on their summaries (`reasoned`), which
     carry the selection's fields; `reasoned` is how many the selection has, from the
-    gates' aggregate, so only those of cases with a secret reason are counted here.
+    gates' aggregate, so only those of cases with a secret reason are counted here. A
+    narrow selection's reasons are found from its summaries; a broad one's by reading the
+    decisions newest first and keeping those in the selection, until the page is full.
     """
-    pg = PortfolioGate
+    pg, gd = PortfolioGate, GateDecision
     secret = select(SecrecyMarking.case_id).where(SecrecyMarking.target_kind == "field",
                                                   SecrecyMarking.target.in_(("reason", "comment")))
-    where = [pg.reasoned.is_(True), selection.holds(pg)]
-    hidden = session.execute(select(func.count()).select_from(pg).where(*where, pg.case_id.in_(secret))).scalar_one()
+    mine = [pg.reasoned.is_(True), selection.holds(pg)]
+    hidden = session.execute(select(func.count()).select_from(pg).where(*mine, pg.case_id.in_(secret))).scalar_one()
+    if selection.narrow:
+        rows = select(gd.id, gd.case_id, gd.at).join(pg, pg.decision_id == gd.id).where(
+            *mine, pg.case_id.not_in(secret))
+    else:
+        rows = select(gd.id, gd.case_id, gd.at).where(
+            gd.reason.is_not(None), gd.outcome.not_in(sorted(APPROVING)),
+            ~exists().where(SecrecyMarking.case_id == gd.case_id, SecrecyMarking.target_kind == "field",
+                            SecrecyMarking.target.in_(("reason", "comment"))))
+        if selection.restricts:
+            rows = rows.where(exists().where(pg.decision_id == gd.id, selection.holds(pg)))
     total, rows = _long_list(
-        session, select(GateDecision.id, GateDecision.case_id, GateDecision.at)
-        .join(pg, pg.decision_id == GateDecision.id).where(*where, pg.case_id.not_in(secret)),
-        [lambda f: f.c.at.desc(), lambda f: f.c.id.desc()],
-        [Case.number, GateDecision.gate_name, GateDecision.outcome, GateDecision.reason, GateDecision.at],
-        [(GateDecision, lambda f: GateDecision.id == f.c.id), (Case, lambda f: Case.id == f.c.case_id)], full,
+        session, rows, [lambda f: f.c.at.desc(), lambda f: f.c.id.desc()],
+        [Case.number, gd.gate_name, gd.outcome, gd.reason, gd.at],
+        [(gd, lambda f: gd.id == f.c.id), (Case, lambda f: Case.id == f.c.case_id)], full,
         selection.narrow, reasoned - hidden)
     tables.append(Table("reasons", "Skäl till beslut som inte godkände", (
         Column("case", "Ärende"), Column("gate_name", "Grind"), Column("outcome", "Beslut", "outcome"),
@@ -938,9 +952,11 @@ def _budget(v: list[int], tables: list[Table]) -> None:
 def _overdue(session: Session, selection: Selection, at: datetime, full: bool, tables: list[Table]) -> int:
     rows = select(HumanTask.id, HumanTask.case_id, HumanTask.due_at).where(
         HumanTask.state == "open", HumanTask.due_at.is_not(None), HumanTask.due_at < at)
-    if selection.restricts:  # the selection's fields are on the case's summary
-        pc = PortfolioCase
+    pc = PortfolioCase  # the selection's fields are on the case's summary
+    if selection.narrow:  # from the selection's cases
         rows = rows.join(pc, pc.case_id == HumanTask.case_id).where(selection.holds(pc))
+    elif selection.restricts:  # along the due dates, keeping the tasks of cases in the selection
+        rows = rows.where(exists().where(pc.case_id == HumanTask.case_id, selection.holds(pc)))
     total, rows = _long_list(
         session, rows,
         [lambda f: f.c.due_at, lambda f: f.c.id],

@@ -13,7 +13,8 @@ its grouping index carries them too and is read alone.
   stays and gates also unit_key and goals (from the case's summary);
 - portfolio_gate.reasoned: a reason given for a decision that did not approve, so the
   reasons' total comes from the gates' aggregate;
-- the grouping indexes of stays, gates and cases end with those fields and the case id.
+- the grouping indexes of stays, gates and cases end with those fields and the case id;
+  portfolio_case is indexed by unit and process with them, for the filter form's choices.
 
 Existing summaries are filled in here from the case rows, the cases' summaries and the
 gate decisions (the same values the next rebuild writes), so no summary has to be made
@@ -53,6 +54,10 @@ INDEXES = (
     ('ix_portfolio_case_goals', 'portfolio_case', ['goals'], ['goals', *SELECTABLE[:-1], 'case_id']),
 )
 
+# The units and processes the filter form offers, for the cases in the period.
+OFFERED = ('ix_portfolio_case_offered', 'portfolio_case',
+           ['unit', 'process_key', 'created_at', 'closed_at', 'status', 'unit_key', 'goals'])
+
 
 def upgrade() -> None:
     for name, table, _before, _now in INDEXES:
@@ -85,12 +90,14 @@ def upgrade() -> None:
                 batch.alter_column('reasoned', existing_type=sa.Boolean(), nullable=False)
     for name, table, _before, now in INDEXES:
         op.create_index(name, table, now, unique=False)
+    op.create_index(*OFFERED, unique=False)
     op.execute('ANALYZE portfolio_case')
     op.execute('ANALYZE portfolio_stay')
     op.execute('ANALYZE portfolio_gate')
 
 
 def downgrade() -> None:
+    op.drop_index(OFFERED[0], table_name=OFFERED[1])
     for name, table, _before, _now in INDEXES:
         op.drop_index(name, table_name=table)
     for table in ('portfolio_gate', 'portfolio_stay', 'portfolio_case'):
