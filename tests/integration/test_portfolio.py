@@ -142,17 +142,21 @@ def test_filters_narrow_every_number_to_the_selection(ctx) -> None:
     assert active_after_b.cases == 2  # B closed on 14 April
 
 
-def test_a_selection_counts_the_same_whether_it_holds_most_cases_or_few(ctx) -> None:
+def test_a_selection_counts_the_same_whether_it_holds_most_cases_or_few(ctx, monkeypatch) -> None:
     three_cases(ctx)
     unit = pf.read_filters({"unit": "Skolchef Eva Ek"})
-    most = pf.read_portfolio(ctx, LEAD, unit)  # A and C of three: held as the one case it leaves out
+    most = pf.read_portfolio(ctx, LEAD, unit)  # A and C of three: by the filter fields, the lists along their index
     assert most.cases == 2
     for owner in ("Rektor Per Ek", "Fritidschef"):  # two more cases of other units: now A and C of five
         to_g1(ctx, {**NEED, "need_owner": owner, "agenda2030_goals": [3]})
-    few = pf.read_portfolio(ctx, LEAD, unit)
-    assert few.cases == 2 and pf.read_portfolio(ctx, LEAD).cases == 5
+    few = pf.read_portfolio(ctx, LEAD, unit)  # by the filter fields, the lists from the matching rows
+    monkeypatch.setattr(pf, "FEW", 2)
+    by_ids = pf.read_portfolio(ctx, LEAD, unit)  # two of five is few enough to be read as case ids
+    with ctx.uow.read() as tx:
+        assert pf.select_cases(tx.session, LEAD, unit).cases is not None
+    assert few.cases == by_ids.cases == 2 and pf.read_portfolio(ctx, LEAD).cases == 5
     for key in pf.TABLE_KEYS:
-        assert rows(few, key) == rows(most, key), key
+        assert rows(few, key) == rows(most, key) == rows(by_ids, key), key
 
 
 def test_a_rebuild_of_many_summaries_leaves_the_planners_fresh_statistics(ctx, monkeypatch) -> None:
@@ -254,7 +258,8 @@ def test_a_secret_reason_is_left_out_of_the_reasons_but_the_decision_still_count
     assert p.figures["reasons"] == 0
 
 
-def test_a_secret_reason_is_left_out_of_the_list_and_its_total_for_a_broad_selection_and_a_narrow_one(ctx) -> None:
+def test_a_secret_reason_is_left_out_of_the_list_and_its_total_for_a_broad_selection_and_a_narrow_one(
+        ctx, monkeypatch) -> None:
     from iphs_flow.store.tables import SecrecyMarking
 
     secret = to_g1(ctx, {**NEED, "need_owner": "Skolchef Eva Ek"})
@@ -271,10 +276,12 @@ def test_a_secret_reason_is_left_out_of_the_list_and_its_total_for_a_broad_selec
     assert pf.read_portfolio(ctx, LEAD).cases == 5  # the summaries made
     with ctx.uow.read() as tx:  # four of five cases, read along the decisions; two of five, from their summaries
         assert not pf.select_cases(tx.session, LEAD, broad).narrow and pf.select_cases(tx.session, LEAD, narrow).narrow
-    for filters in (broad, narrow, pf.Filters()):
-        p = pf.read_portfolio(ctx, LEAD, filters)
-        assert [r[0] for r in rows(p, "reasons")] == [open_.number] and p.figures["reasons"] == 1, filters
-        assert {r[0]: r[4] for r in rows(p, "gates")}["G1_decide"] == 2  # the secret one's decision still counts
+    for few in (pf.FEW, 2):  # ... and, two of five being few, as case ids
+        monkeypatch.setattr(pf, "FEW", few)
+        for filters in (broad, narrow, pf.Filters()):
+            p = pf.read_portfolio(ctx, LEAD, filters)
+            assert [r[0] for r in rows(p, "reasons")] == [open_.number] and p.figures["reasons"] == 1, filters
+            assert {r[0]: r[4] for r in rows(p, "gates")}["G1_decide"] == 2  # the secret one's decision still counts
 
 
 def test_a_case_migrated_to_another_version_gives_the_same_numbers_as_its_twin(ctx) -> None:

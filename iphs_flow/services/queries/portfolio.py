@@ -403,19 +403,25 @@ def _narrower(table: Any, filters: Filters) -> list[Any]:
     return where
 
 
+FEW = 8  # a selection of at most 1/FEW of the cases is counted through its case ids
+
+
 @dataclass(frozen=True)
 class Selection:
-    """The cases one read counts: the filters and the reader's visible cases, for each summary table to apply itself.
+    """The cases one read counts: as their ids, or as the filters for each summary table to apply itself.
 
-    Every summary row carries its case's filter fields (PortfolioSelectable), so `holds`
-    restricts any of them, or a table joined to portfolio_case, on its own columns; only
-    a reader who does not see every case adds their case ids (`visible`). `chosen` is how
-    many cases the selection holds and `narrow` whether that is a few of them: the long
-    lists are then cut from the matching rows rather than read along their index.
+    A selection of a few cases, or of those a reader who does not see every case may see,
+    is held as its case ids (`cases`), given to every query as one parameter: each table
+    is read for just those cases. A broad one is held as its filters: every summary row
+    carries its case's filter fields (PortfolioSelectable), so each table is counted along
+    its own grouping index, checking them, instead of looking each of its rows up in a
+    list of thousands of ids. `chosen` is how many cases the selection holds; `narrow`
+    says it is at most half of them, so the long lists are cut from the matching rows
+    rather than read along their index.
     """
 
-    filters: Filters  # those still to apply: none when they leave out no case
-    visible: Chosen | None  # None: the reader sees every case
+    filters: Filters  # those still to apply: none when they leave out no case, or the ids say it all
+    cases: Chosen | None  # the chosen cases' ids; None: the filters say which
     chosen: int | None  # None: not counted (every case)
     narrow: bool
     units: tuple[str, ...]  # the units of the cases the reader may see in the selection before unit and goal
@@ -423,14 +429,13 @@ class Selection:
 
     @property
     def restricts(self) -> bool:
-        return self.visible is not None or self.filters != Filters()
+        return self.cases is not None or self.filters != Filters()
 
     def holds(self, table: Any) -> Any:
         """The rows of `table` (a summary table, with the case's filter fields) in the selection, as a WHERE clause."""
-        where = _period(table, self.filters) + _narrower(table, self.filters)
-        if self.visible is not None:
-            where.append(self.visible.holds(table.case_id))
-        return and_(true(), *where)
+        if self.cases is not None:
+            return self.cases.holds(table.case_id)
+        return and_(true(), *_period(table, self.filters), *_narrower(table, self.filters))
 
 
 def select_cases(session: Session, actor: Actor, filters: Filters) -> Selection:
@@ -438,9 +443,9 @@ def select_cases(session: Session, actor: Actor, filters: Filters) -> Selection:
 
     The visible cases that pass the period, process and status give the units and
     processes the filter form offers, and, with the unit and goal filters too, how many
-    cases the page counts, in one pass over portfolio_case. Every later query of the page
-    applies the filters on its own table's copy of them and the visible ids as one
-    parameter. All queries of a read see one snapshot (read_portfolio), so they agree.
+    cases the page counts, in one pass over portfolio_case. A few of them, or any for a
+    reader who does not see every case, are then read as ids. All queries of a read see
+    one snapshot (read_portfolio), so they agree.
     """
     visible_ids = visible_case_ids(session, actor)
     pc = PortfolioCase
@@ -448,10 +453,9 @@ def select_cases(session: Session, actor: Actor, filters: Filters) -> Selection:
         units = {u for u in session.scalars(select(pc.unit).where(pc.unit.is_not(None)).distinct())}
         processes = set(session.scalars(select(Case.process_key).distinct()))
         return Selection(filters, None, None, False, tuple(sorted(units, key=str.casefold)), tuple(sorted(processes)))
-    visible = Chosen(session, visible_ids) if visible_ids is not None else None
     where = _period(pc, filters)
-    if visible is not None:
-        where.append(visible.holds(pc.case_id))
+    if visible_ids is not None:
+        where.append(Chosen(session, visible_ids).holds(pc.case_id))
     narrower = _narrower(pc, filters)
     offered = session.execute(
         select(pc.unit, pc.process_key, func.count(case((and_(*narrower), 1))) if narrower else func.count())
@@ -459,11 +463,12 @@ def select_cases(session: Session, actor: Actor, filters: Filters) -> Selection:
     units = tuple(sorted({u for u, _p, _n in offered if u}, key=str.casefold))
     processes = tuple(sorted({p for _u, p, _n in offered}))
     chosen = sum(n for _u, _p, n in offered)
-    if visible is not None:
-        return Selection(filters, visible, chosen, True, units, processes)
-    every = session.execute(select(func.count()).select_from(pc)).scalar_one()
-    if chosen == every:  # the filters leave no case out (one process, say): nothing to apply
+    every = session.execute(select(func.count()).select_from(pc)).scalar_one() if visible_ids is None else None
+    if every is not None and chosen == every:  # the filters leave no case out (one process, say): nothing to apply
         return Selection(Filters(), None, chosen, False, units, processes)
+    if every is None or chosen * FEW <= every:
+        ids = Chosen(session, session.scalars(select(pc.case_id).where(*where, *narrower)))
+        return Selection(Filters(), ids, chosen, True, units, processes)
     return Selection(filters, None, chosen, 2 * chosen <= every, units, processes)
 
 
@@ -907,31 +912,37 @@ def _reasons(session: Session, selection: Selection, reasoned: int, full: bool, 
     """The reasons given for decisions that did not approve, newest first; secret-marked reasons left out.
 
     The decisions with such a reason are marked on their summaries (`reasoned`), which
-    carry the selection's fields; `reasoned` is how many the selection has, from the
-    gates' aggregate, so only those of cases with a secret reason are counted here. A
-    narrow selection's reasons are found from its summaries; a broad one's by reading the
-    decisions newest first and keeping those in the selection, until the page is full.
+    carry the selection's fields. A narrow selection's reasons are found among its cases'
+    decisions, or from their summaries; a broad one's by reading the decisions newest
+    first, keeping those in the selection, until the page is full. Its total is then
+    `reasoned`, how many the gates' aggregate found, less those of cases with a secret
+    reason.
     """
     pg, gd = PortfolioGate, GateDecision
-    secret = select(SecrecyMarking.case_id).where(SecrecyMarking.target_kind == "field",
-                                                  SecrecyMarking.target.in_(("reason", "comment")))
-    mine = [pg.reasoned.is_(True), selection.holds(pg)]
-    hidden = session.execute(select(func.count()).select_from(pg).where(*mine, pg.case_id.in_(secret))).scalar_one()
-    if selection.narrow:
+    secret_fields = (SecrecyMarking.target_kind == "field", SecrecyMarking.target.in_(("reason", "comment")))
+    known = None
+    if selection.cases is not None:
+        rows = select(gd.id, gd.case_id, gd.at).where(
+            selection.holds(gd), gd.reason.is_not(None), gd.outcome.not_in(sorted(APPROVING)),
+            gd.case_id.not_in(select(SecrecyMarking.case_id).where(*secret_fields)))
+    elif selection.narrow:
         rows = select(gd.id, gd.case_id, gd.at).join(pg, pg.decision_id == gd.id).where(
-            *mine, pg.case_id.not_in(secret))
+            pg.reasoned.is_(True), selection.holds(pg),
+            pg.case_id.not_in(select(SecrecyMarking.case_id).where(*secret_fields)))
     else:
         rows = select(gd.id, gd.case_id, gd.at).where(
             gd.reason.is_not(None), gd.outcome.not_in(sorted(APPROVING)),
-            ~exists().where(SecrecyMarking.case_id == gd.case_id, SecrecyMarking.target_kind == "field",
-                            SecrecyMarking.target.in_(("reason", "comment"))))
+            ~exists().where(SecrecyMarking.case_id == gd.case_id, *secret_fields))
         if selection.restricts:
             rows = rows.where(exists().where(pg.decision_id == gd.id, selection.holds(pg)))
+        known = reasoned - session.execute(select(func.count()).select_from(pg).where(
+            pg.reasoned.is_(True), selection.holds(pg),
+            pg.case_id.in_(select(SecrecyMarking.case_id).where(*secret_fields)))).scalar_one()
     total, rows = _long_list(
         session, rows, [lambda f: f.c.at.desc(), lambda f: f.c.id.desc()],
         [Case.number, gd.gate_name, gd.outcome, gd.reason, gd.at],
         [(gd, lambda f: gd.id == f.c.id), (Case, lambda f: Case.id == f.c.case_id)], full,
-        selection.narrow, reasoned - hidden)
+        selection.narrow, known)
     tables.append(Table("reasons", "Skäl till beslut som inte godkände", (
         Column("case", "Ärende"), Column("gate_name", "Grind"), Column("outcome", "Beslut", "outcome"),
         Column("reason", "Skäl"), Column("date", "Datum", "date")),
@@ -953,7 +964,9 @@ def _overdue(session: Session, selection: Selection, at: datetime, full: bool, t
     rows = select(HumanTask.id, HumanTask.case_id, HumanTask.due_at).where(
         HumanTask.state == "open", HumanTask.due_at.is_not(None), HumanTask.due_at < at)
     pc = PortfolioCase  # the selection's fields are on the case's summary
-    if selection.narrow:  # from the selection's cases
+    if selection.cases is not None:  # the selection's cases' tasks
+        rows = rows.where(selection.holds(HumanTask))
+    elif selection.narrow:  # from the selection's cases
         rows = rows.join(pc, pc.case_id == HumanTask.case_id).where(selection.holds(pc))
     elif selection.restricts:  # along the due dates, keeping the tasks of cases in the selection
         rows = rows.where(exists().where(pc.case_id == HumanTask.case_id, selection.holds(pc)))
