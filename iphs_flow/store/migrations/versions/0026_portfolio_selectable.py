@@ -71,16 +71,19 @@ def upgrade() -> None:
                     batch.add_column(sa.Column(column, type_, nullable=True))
             if table == 'portfolio_gate':
                 batch.add_column(sa.Column('reasoned', sa.Boolean(), nullable=True))
-        from_case = ', '.join(name for name, _t, _n in FROM_CASE)
-        op.execute(f'UPDATE {table} SET ({from_case}) = '
-                   f'(SELECT {from_case} FROM "case" WHERE "case".id = {table}.case_id)')
-        if table != 'portfolio_case':  # a case's stays and gates without its summary are rebuilt with it
-            op.execute(f'UPDATE {table} SET unit_key = (SELECT s.unit_key FROM portfolio_case s '
-                       f'WHERE s.case_id = {table}.case_id), goals = COALESCE((SELECT s.goals FROM portfolio_case s '
-                       f'WHERE s.case_id = {table}.case_id), 0)')
+    # One UPDATE per table (each leaves a dead row behind on PostgreSQL until it is vacuumed).
+    from_case = ', '.join(name for name, _t, _n in FROM_CASE)
+    op.execute(f'UPDATE portfolio_case SET ({from_case}) = '
+               f'(SELECT {from_case} FROM "case" c WHERE c.id = portfolio_case.case_id)')
     approving = ', '.join(f"'{o}'" for o in APPROVING)
-    op.execute('UPDATE portfolio_gate SET reasoned = COALESCE((SELECT d.reason IS NOT NULL AND d.outcome NOT IN '
-               f'({approving}) FROM gate_decision d WHERE d.id = portfolio_gate.decision_id), false)')
+    for table in ('portfolio_stay', 'portfolio_gate'):  # a case's stays and gates without its summary: rebuilt with it
+        columns = ', '.join(f'c.{name}' for name, _t, _n in FROM_CASE)
+        reasoned = ('' if table == 'portfolio_stay' else
+                    ', reasoned = COALESCE((SELECT d.reason IS NOT NULL AND d.outcome NOT IN '
+                    f'({approving}) FROM gate_decision d WHERE d.id = portfolio_gate.decision_id), false)')
+        op.execute(f'UPDATE {table} SET ({from_case}, unit_key, goals) = '
+                   f'(SELECT {columns}, s.unit_key, COALESCE(s.goals, 0) FROM "case" c '
+                   f'LEFT JOIN portfolio_case s ON s.case_id = c.id WHERE c.id = {table}.case_id){reasoned}')
     for table in ('portfolio_case', 'portfolio_stay', 'portfolio_gate'):
         with op.batch_alter_table(table) as batch:
             for column, type_, nullable in FROM_CASE + (FROM_SUMMARY if table != 'portfolio_case' else ()):
