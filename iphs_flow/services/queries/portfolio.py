@@ -565,20 +565,11 @@ def _analyse(ctx: AppContext) -> None:
     """Fresh planner statistics for the summaries after a rebuild of many (the first read after a deploy).
 
     Without them PostgreSQL plans the page's joins for empty tables until autovacuum
-    comes round (if it is on at all), and SQLite has no statistics of its own. PostgreSQL
-    vacuums them too (outside a transaction, as VACUUM must run): the rebuild left the
-    rows of the summaries it replaced behind, and a page the vacuum has marked all-visible
-    is counted without checking each row's visibility, which halved the time of the
-    page's GROUP BYs over freshly written summaries.
+    comes round (if it is on at all), and SQLite has no statistics of its own.
     """
-    tables = ", ".join(t.__tablename__ for t in (PortfolioCase, PortfolioStay, PortfolioGate))
-    if ctx.uow.engine.dialect.name == "postgresql":
-        with ctx.uow.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text(f"VACUUM (ANALYZE) {tables}"))
-        return
     with ctx.uow.write() as tx:
-        for table in tables.split(", "):
-            tx.session.execute(text(f"ANALYZE {table}"))
+        for table in (PortfolioCase, PortfolioStay, PortfolioGate):
+            tx.session.execute(text(f"ANALYZE {table.__tablename__}"))
         tx.commit()
 
 
