@@ -24,9 +24,10 @@ secret (services/secrecy.py) are left out.
 The numbers are small GROUP BYs over per-case summaries of the history (portfolio_case,
 _stay, _gate), rebuilt for cases whose history is newer. Every summary row carries the
 fields its case is filtered by (period, process, status, unit, goals: revision 0026), so
-each aggregate applies the filters to its own table and grouping index; the reader's
-visible cases, for one who does not see them all, are read once (select_cases) and given
-to every query as one parameter. Python counts up the groups, because working
+for a broad selection each aggregate applies the filters to its own table and grouping
+index; a selection of few cases, or any of a reader who does not see them all, is read
+once as case ids (select_cases) and given to every query as one parameter. Python counts
+up the groups, because working
 days (Swedish holidays, engine/calendar.py) and percentiles are not SQL either database
 has. Durations are whole working days after the start up to and including the end
 (calendar.working_days_between); the median is the middle value (the mean of the two
@@ -432,7 +433,10 @@ class Selection:
         return self.cases is not None or self.filters != Filters()
 
     def holds(self, table: Any) -> Any:
-        """The rows of `table` (a summary table, with the case's filter fields) in the selection, as a WHERE clause."""
+        """The rows of `table` in the selection, as a WHERE clause.
+
+        `table` has a case_id; held as filters, it is a summary table (the filter fields).
+        """
         if self.cases is not None:
             return self.cases.holds(table.case_id)
         return and_(true(), *_period(table, self.filters), *_narrower(table, self.filters))
