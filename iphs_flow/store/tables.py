@@ -848,7 +848,26 @@ class Lesson(Base):
 Index("ix_case_event_kind_case_id", CaseEvent.kind, CaseEvent.case_id)
 
 
-class PortfolioCase(Base):
+class PortfolioSelectable:
+    """The fields of a case the portfolio's filters read, copied onto each of its summary rows.
+
+    When it started and closed (the period), its process, its status, its unit (casefolded)
+    and its Agenda 2030 goals (a bit set): with them on the row, each summary table is
+    counted over a selection by its own index, without going back to the cases for the
+    filters (a lookup per row, most of a broad selection's cost). They are written with
+    the rest of the summary, from the case row and the history, and rebuilt with it: a
+    case's status and closing are changed only by steps and actions that write history.
+    """
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    process_key: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    unit_key: Mapped[str | None] = mapped_column(String(300), nullable=True)  # casefolded, for the filter
+    goals: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PortfolioCase(PortfolioSelectable, Base):
     """What the portfolio needs to know of one case, summarised from its history (issue 17 point 4).
 
     A read model, rebuilt from the history (case_event, stage_record, gate_decision) by
@@ -863,8 +882,6 @@ class PortfolioCase(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), primary_key=True)
     mark: Mapped[int] = mapped_column(BigInteger)  # the newest history row summarised
     unit: Mapped[str | None] = mapped_column(String(300), nullable=True)
-    unit_key: Mapped[str | None] = mapped_column(String(300), nullable=True)  # casefolded, for the filter
-    goals: Mapped[int] = mapped_column(Integer, default=0)
     stages: Mapped[int] = mapped_column(Integer, default=0)
     final_outcome: Mapped[str | None] = mapped_column(String(40), nullable=True)  # closed cases only
     implemented: Mapped[bool] = mapped_column(default=False)
@@ -874,7 +891,7 @@ class PortfolioCase(Base):
     implementation_approved: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
-class PortfolioStay(Base):
+class PortfolioStay(PortfolioSelectable, Base):
     """Working days a case spent in a stage it has left (all its visits together), from its history."""
 
     __tablename__ = "portfolio_stay"
@@ -884,7 +901,7 @@ class PortfolioStay(Base):
     working_days: Mapped[int] = mapped_column(Integer)
 
 
-class PortfolioGate(Base):
+class PortfolioGate(PortfolioSelectable, Base):
     """One gate decision with its lead time in working days (task opened to decision), from the history."""
 
     __tablename__ = "portfolio_gate"
@@ -898,18 +915,31 @@ class PortfolioGate(Base):
     outcome: Mapped[str] = mapped_column(String(40))
     lead_days: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: decided by the process itself
     last: Mapped[bool] = mapped_column(default=False)  # the case's latest decision at this gate
+    reasoned: Mapped[bool] = mapped_column(default=False)  # a reason given for a decision that did not approve
 
 
-# The portfolio groups stays by stage and length, and decisions by gate: from the index alone.
-# With the case id last, a selection of most cases is read from the index too (revision 0024).
-Index("ix_portfolio_stay_stage_days", PortfolioStay.stage, PortfolioStay.working_days, PortfolioStay.case_id)
+def _selectable(table: type[PortfolioSelectable]) -> tuple[Any, ...]:
+    """The filter fields in index order (goals last: the goals index leads with them)."""
+    return (table.created_at, table.closed_at, table.status, table.process_key, table.unit_key, table.goals)
+
+
+# The portfolio groups stays by stage and length, decisions by gate, and cases by the stages
+# they entered, how they ended and their goals: each from its index alone, for every case
+# or a selection by the filter fields the index carries (revision 0026), and with the case
+# id last for a reader who sees only some cases.
+Index("ix_portfolio_stay_stage_days", PortfolioStay.stage, PortfolioStay.working_days, *_selectable(PortfolioStay),
+      PortfolioStay.case_id)
 Index("ix_portfolio_gate_groups", PortfolioGate.gate, PortfolioGate.stage, PortfolioGate.outcome, PortfolioGate.last,
-      PortfolioGate.lead_days, PortfolioGate.gate_name, PortfolioGate.case_id)
+      PortfolioGate.lead_days, PortfolioGate.reasoned, PortfolioGate.gate_name, *_selectable(PortfolioGate),
+      PortfolioGate.case_id)
+Index("ix_portfolio_case_counts", PortfolioCase.stages, PortfolioCase.final_outcome, PortfolioCase.implemented,
+      *_selectable(PortfolioCase), PortfolioCase.case_id)
+Index("ix_portfolio_case_goals", PortfolioCase.goals, *_selectable(PortfolioCase)[:-1], PortfolioCase.case_id)
+# ... and the filter form offers the units and processes of the cases in the period, with how many are chosen.
+Index("ix_portfolio_case_offered", PortfolioCase.unit, PortfolioCase.process_key, PortfolioCase.created_at,
+      PortfolioCase.closed_at, PortfolioCase.status, PortfolioCase.unit_key, PortfolioCase.goals)
 # The portfolio lists the newest reasons given at the gates first.
 Index("ix_gate_decision_at", GateDecision.at)
-# ... and counts cases by the stages they entered, how they ended, and their goals.
-Index("ix_portfolio_case_counts", PortfolioCase.stages, PortfolioCase.final_outcome, PortfolioCase.implemented)
-Index("ix_portfolio_case_goals", PortfolioCase.goals)
 # The staleness check starts from the newest summary; the process filter offers the processes of the cases.
 Index("ix_portfolio_case_mark", PortfolioCase.mark)
 Index("ix_case_process_key", Case.process_key)

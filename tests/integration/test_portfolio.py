@@ -142,17 +142,21 @@ def test_filters_narrow_every_number_to_the_selection(ctx) -> None:
     assert active_after_b.cases == 2  # B closed on 14 April
 
 
-def test_a_selection_counts_the_same_whether_it_holds_most_cases_or_few(ctx) -> None:
+def test_a_selection_counts_the_same_whether_it_holds_most_cases_or_few(ctx, monkeypatch) -> None:
     three_cases(ctx)
     unit = pf.read_filters({"unit": "Skolchef Eva Ek"})
-    most = pf.read_portfolio(ctx, LEAD, unit)  # A and C of three: held as the one case it leaves out
+    most = pf.read_portfolio(ctx, LEAD, unit)  # A and C of three: by the filter fields, the lists along their index
     assert most.cases == 2
     for owner in ("Rektor Per Ek", "Fritidschef"):  # two more cases of other units: now A and C of five
         to_g1(ctx, {**NEED, "need_owner": owner, "agenda2030_goals": [3]})
-    few = pf.read_portfolio(ctx, LEAD, unit)
-    assert few.cases == 2 and pf.read_portfolio(ctx, LEAD).cases == 5
+    few = pf.read_portfolio(ctx, LEAD, unit)  # by the filter fields, the lists from the matching rows
+    monkeypatch.setattr(pf, "FEW", 2)
+    by_ids = pf.read_portfolio(ctx, LEAD, unit)  # two of five is few enough to be read as case ids
+    with ctx.uow.read() as tx:
+        assert pf.select_cases(tx.session, LEAD, unit).cases is not None
+    assert few.cases == by_ids.cases == 2 and pf.read_portfolio(ctx, LEAD).cases == 5
     for key in pf.TABLE_KEYS:
-        assert rows(few, key) == rows(most, key), key
+        assert rows(few, key) == rows(most, key) == rows(by_ids, key), key
 
 
 def test_a_rebuild_of_many_summaries_leaves_the_planners_fresh_statistics(ctx, monkeypatch) -> None:
@@ -251,6 +255,33 @@ def test_a_secret_reason_is_left_out_of_the_reasons_but_the_decision_still_count
         tx.commit()
     p = pf.read_portfolio(ctx, LEAD)
     assert rows(p, "reasons") == [] and rows(p, "outcomes") == [("rejected", 1, 100.0)]
+    assert p.figures["reasons"] == 0
+
+
+def test_a_secret_reason_is_left_out_of_the_list_and_its_total_for_a_broad_selection_and_a_narrow_one(
+        ctx, monkeypatch) -> None:
+    from iphs_flow.store.tables import SecrecyMarking
+
+    secret = to_g1(ctx, {**NEED, "need_owner": "Skolchef Eva Ek"})
+    open_ = to_g1(ctx, {**NEED, "need_owner": "Skolchef Eva Ek"})
+    for owner in ("Skolchef Eva Ek", "Skolchef Eva Ek", "Rektor Per Ek"):  # three more, still at G1
+        to_g1(ctx, {**NEED, "need_owner": owner})
+    secret.complete("G1_decide", {"decision": "rejected", "reason": "Affärshemlighet hos leverantören"})
+    open_.complete("G1_decide", {"decision": "rejected", "reason": REASON})
+    with ctx.uow.write() as tx:
+        tx.session.add(SecrecyMarking(case_id=secret.case_id, target_kind="field", target="comment",
+                                      provision="OSL 31 kap. 16 §", marked_by="adam"))
+        tx.commit()
+    broad, narrow = pf.read_filters({"unit": "skolchef eva ek"}), pf.read_filters({"status": "completed"})
+    assert pf.read_portfolio(ctx, LEAD).cases == 5  # the summaries made
+    with ctx.uow.read() as tx:  # four of five cases, read along the decisions; two of five, from their summaries
+        assert not pf.select_cases(tx.session, LEAD, broad).narrow and pf.select_cases(tx.session, LEAD, narrow).narrow
+    for few in (pf.FEW, 2):  # ... and, two of five being few, as case ids
+        monkeypatch.setattr(pf, "FEW", few)
+        for filters in (broad, narrow, pf.Filters()):
+            p = pf.read_portfolio(ctx, LEAD, filters)
+            assert [r[0] for r in rows(p, "reasons")] == [open_.number] and p.figures["reasons"] == 1, filters
+            assert {r[0]: r[4] for r in rows(p, "gates")}["G1_decide"] == 2  # the secret one's decision still counts
 
 
 def test_a_case_migrated_to_another_version_gives_the_same_numbers_as_its_twin(ctx) -> None:
@@ -289,3 +320,43 @@ def test_fast_working_days_agree_with_the_calendar_across_holidays() -> None:
         assert pf.working_days(start, end) == working_days_between(start, end)
     assert pf.median([3, 1, 2]) == 2 and pf.median([1, 2, 3, 10]) == 2.5 and pf.p90(list(range(1, 11))) == 9
     assert pf.median([]) is None and pf.p90([]) is None
+
+
+def test_the_migration_gives_existing_summaries_the_filter_fields_a_rebuild_writes_and_its_downgrade_drops_them(
+        ctx) -> None:
+    from alembic import command
+    from sqlalchemy import inspect, select
+
+    from iphs_flow.store.migrate import alembic_config, upgrade
+    from iphs_flow.store.tables import PortfolioCase, PortfolioGate, PortfolioStay
+
+    a, b, _c = three_cases(ctx)
+    selections = [{}, {"from": "2026-04-15"}, {"period": "started", "to": "2026-03-31"}, {"status": "running"},
+                  {"process": "innovation", "unit": "Skolchef Eva Ek"}, {"goal": "4"}]
+    expected = [pf.read_portfolio(ctx, LEAD, pf.read_filters(s)) for s in selections]
+    tables = (PortfolioCase, PortfolioStay, PortfolioGate)
+
+    def summaries() -> list[list[tuple]]:
+        with ctx.uow.read() as tx:
+            return [sorted(tuple(r) for r in tx.session.execute(select(*t.__table__.columns))) for t in tables]
+
+    written = summaries()  # as summarise wrote them
+    with ctx.uow.read() as tx:  # B's rejection gave a reason; A's approvals did not
+        assert sorted(tx.session.execute(select(PortfolioGate.case_id, PortfolioGate.reasoned)).all()) == sorted(
+            [(b.case_id, True)] + [(a.case_id, False)] * 3)
+    engine = ctx.uow.engine
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0025")
+    columns = {t.__tablename__: {c["name"] for c in inspect(engine).get_columns(t.__tablename__)} for t in tables}
+    assert not {"created_at", "status", "process_key"} & (columns["portfolio_case"] | columns["portfolio_stay"])
+    assert "unit_key" not in columns["portfolio_gate"] and "reasoned" not in columns["portfolio_gate"]
+    upgrade(engine)
+    assert summaries() == written
+    for filters, before in zip(selections, expected, strict=True):
+        after = pf.read_portfolio(ctx, LEAD, pf.read_filters(filters))
+        assert after.cases == before.cases and after.units == before.units, filters
+        for key in pf.TABLE_KEYS:
+            assert rows(after, key) == rows(before, key), (filters, key)
+    assert rows(pf.read_portfolio(ctx, LEAD), "reasons")[0][0] == b.number

@@ -21,11 +21,13 @@ read here once per page as a list of case ids (visible_case_ids). A case the rea
 see never enters any query, so it changes no number, count, list or export. Reasons marked
 secret (services/secrecy.py) are left out.
 
-The cases of one read are found once (select_cases: the visible ids, the filters on the
-case row, then unit and goal), and every query of the page takes their ids as one
-parameter, instead of each repeating the visibility rule and the filters. The numbers are
-small GROUP BYs over per-case summaries of the history (portfolio_case, _stay, _gate),
-rebuilt for cases whose history is newer; Python counts up the groups, because working
+The numbers are small GROUP BYs over per-case summaries of the history (portfolio_case,
+_stay, _gate), rebuilt for cases whose history is newer. Every summary row carries the
+fields its case is filtered by (period, process, status, unit, goals: revision 0026), so
+for a broad selection each aggregate applies the filters to its own table and grouping
+index; a selection of few cases, or any of a reader who does not see them all, is read
+once as case ids (select_cases) and given to every query as one parameter. Python counts
+up the groups, because working
 days (Swedish holidays, engine/calendar.py) and percentiles are not SQL either database
 has. Durations are whole working days after the start up to and including the end
 (calendar.working_days_between); the median is the middle value (the mean of the two
@@ -289,15 +291,10 @@ class Chosen:
     as a set (`IN (SELECT ...)`: an ephemeral index on SQLite, a hashed semi-join or index
     look-ups on PostgreSQL); PostgreSQL's `= ANY(array)` instead compared each row with the
     whole array and took 16 s for 1,200 ids over 59,000 stays on a table not yet analysed.
-
-    `excluded` turns it round: the cases NOT among the ids. A selection of most cases is
-    held as the few it leaves out, so each query scans its grouping index (which holds the
-    case id) and drops those, instead of looking up every chosen case one by one.
     """
 
-    def __init__(self, session: Session, ids: Iterable[int], *, excluded: bool = False) -> None:
+    def __init__(self, session: Session, ids: Iterable[int]) -> None:
         self.ids = list(ids)
-        self.excluded = excluded
         self.dialect = session.get_bind().dialect.name
         if self.dialect == "postgresql":
             self._param = "{" + ",".join(str(int(i)) for i in self.ids) + "}"
@@ -307,14 +304,14 @@ class Chosen:
     def holds(self, column: Any) -> Any:
         """`column` is one of the chosen cases, as a WHERE clause."""
         if not self.ids:
-            return true() if self.excluded else false()
+            return false()
         if self.dialect == "postgresql":  # a set to hash, never `= ANY(...)` tried against each row
             ids: Any = select(func.unnest(cast(bindparam(None, self._param, String()), ARRAY(BigInteger()))))
         elif self.dialect == "sqlite":
             ids = select(literal_column("value")).select_from(func.json_each(bindparam(None, self._param, String())))
         else:
             ids = self.ids
-        return column.not_in(ids) if self.excluded else column.in_(ids)
+        return column.in_(ids)
 
 
 # ---------------------------------------------------------------- working days, percentiles
@@ -375,79 +372,108 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time(0, 0), STOCKHOLM)
 
 
-def _case_filters(filters: Filters) -> list[Any]:
-    """The filters on the case row (process, status, period) as WHERE clauses on `Case`."""
+def _period(table: Any, filters: Filters) -> list[Any]:
+    """The period (and the process and status) as WHERE clauses on a table with the case's own fields."""
     where: list[Any] = []
     if filters.process:
-        where.append(Case.process_key == filters.process)
+        where.append(table.process_key == filters.process)
     if filters.status:
-        where.append(Case.status == filters.status)
+        where.append(table.status == filters.status)
     start = _day_start(filters.date_from) if filters.date_from else None
     end = _day_start(filters.date_to + timedelta(days=1)) if filters.date_to else None
     if filters.period == "started":
         if start:
-            where.append(Case.created_at >= start)
+            where.append(table.created_at >= start)
         if end:
-            where.append(Case.created_at < end)
+            where.append(table.created_at < end)
     else:  # active at some time in the range: started before its end, not closed before its start
         if end:
-            where.append(Case.created_at < end)
+            where.append(table.created_at < end)
         if start:
-            where.append(or_(Case.closed_at.is_(None), Case.closed_at >= start))
+            where.append(or_(table.closed_at.is_(None), table.closed_at >= start))
     return where
+
+
+def _narrower(table: Any, filters: Filters) -> list[Any]:
+    """The unit and goal filters as WHERE clauses on a summary table (its copy of the case's unit and goals)."""
+    where: list[Any] = []
+    if filters.unit:
+        where.append(table.unit_key == filters.unit.casefold())
+    if filters.goal:
+        where.append(table.goals.op("&")(1 << filters.goal) != 0)
+    return where
+
+
+FEW = 8  # a selection of at most 1/FEW of the cases is counted through its case ids
 
 
 @dataclass(frozen=True)
 class Selection:
-    """The cases one read counts, found once: `chosen` None means every case (a lead's unfiltered view)."""
+    """The cases one read counts: as their ids, or as the filters for each summary table to apply itself.
 
-    chosen: Chosen | None
+    A selection of a few cases, or of those a reader who does not see every case may see,
+    is held as its case ids (`cases`), given to every query as one parameter: each table
+    is read for just those cases. A broad one is held as its filters: every summary row
+    carries its case's filter fields (PortfolioSelectable), so each table is counted along
+    its own grouping index, checking them, instead of looking each of its rows up in a
+    list of thousands of ids. `chosen` is how many cases the selection holds; `narrow`
+    says it is at most half of them, so the long lists are cut from the matching rows
+    rather than read along their index.
+    """
+
+    filters: Filters  # those still to apply: none when they leave out no case, or the ids say it all
+    cases: Chosen | None  # the chosen cases' ids; None: the filters say which
+    chosen: int | None  # None: not counted (every case)
+    narrow: bool
     units: tuple[str, ...]  # the units of the cases the reader may see in the selection before unit and goal
     processes: tuple[str, ...]
 
-    def holds(self, column: Any) -> Any:
-        return self.chosen.holds(column) if self.chosen is not None else true()
+    @property
+    def restricts(self) -> bool:
+        return self.cases is not None or self.filters != Filters()
+
+    def holds(self, table: Any) -> Any:
+        """The rows of `table` in the selection, as a WHERE clause.
+
+        `table` has a case_id; held as filters, it is a summary table (the filter fields).
+        """
+        if self.cases is not None:
+            return self.cases.holds(table.case_id)
+        return and_(true(), *_period(table, self.filters), *_narrower(table, self.filters))
 
 
 def select_cases(session: Session, actor: Actor, filters: Filters) -> Selection:
-    """The cases in the selection that the actor may see, as ids read once (none needed for every case).
+    """The selection of one read: the reader's visible case ids (read once), the filters, and what the form offers.
 
-    The visible cases that pass the filters on the case row give the units and processes
-    the filter form offers; with the unit and goal filters too, the ids of the cases the
-    page counts. Every later query of the page takes those ids as one parameter instead of
-    repeating the visibility rule and the filters. For a reader who sees every case, a
-    selection of more than half the cases is held as the cases it leaves out (none: no
-    restriction at all). All queries of a read see one snapshot (read_portfolio), so no case
-    summarised in between is counted by what the selection left out, or missed.
+    The visible cases that pass the period, process and status give the units and
+    processes the filter form offers, and, with the unit and goal filters too, how many
+    cases the page counts, in one pass over portfolio_case. A few of them, or any for a
+    reader who does not see every case, are then read as ids. All queries of a read see
+    one snapshot (read_portfolio), so they agree.
     """
-    visible = visible_case_ids(session, actor)
+    visible_ids = visible_case_ids(session, actor)
     pc = PortfolioCase
-    if visible is None and filters == Filters():
+    if visible_ids is None and filters == Filters():
         units = {u for u in session.scalars(select(pc.unit).where(pc.unit.is_not(None)).distinct())}
         processes = set(session.scalars(select(Case.process_key).distinct()))
-        return Selection(None, tuple(sorted(units, key=str.casefold)), tuple(sorted(processes)))
-    where = _case_filters(filters)
-    if visible is not None:
-        where.append(Chosen(session, visible).holds(Case.id))
-    narrower = []
-    if filters.unit:
-        narrower.append(pc.unit_key == filters.unit.casefold())
-    if filters.goal:
-        narrower.append(pc.goals.op("&")(1 << filters.goal) != 0)
-    # One pass over the visible cases that pass the case-row filters: what the form offers, and how many are chosen.
+        return Selection(filters, None, None, False, tuple(sorted(units, key=str.casefold)), tuple(sorted(processes)))
+    where = _period(pc, filters)
+    if visible_ids is not None:
+        where.append(Chosen(session, visible_ids).holds(pc.case_id))
+    narrower = _narrower(pc, filters)
     offered = session.execute(
-        select(pc.unit, Case.process_key, func.count(case((and_(*narrower), 1))) if narrower else func.count())
-        .join(pc, pc.case_id == Case.id).where(*where).group_by(pc.unit, Case.process_key)).all()
+        select(pc.unit, pc.process_key, func.count(case((and_(*narrower), 1))) if narrower else func.count())
+        .where(*where).group_by(pc.unit, pc.process_key)).all()
     units = tuple(sorted({u for u, _p, _n in offered if u}, key=str.casefold))
     processes = tuple(sorted({p for _u, p, _n in offered}))
-    where += narrower
-    chosen = select(Case.id).join(pc, pc.case_id == Case.id).where(*where)
-    n_chosen = sum(n for _u, _p, n in offered)
-    if visible is None and 2 * n_chosen > session.execute(select(func.count()).select_from(pc)).scalar_one():
-        # Most cases: held as the ones left out.
-        left_out = list(session.scalars(select(pc.case_id).where(pc.case_id.not_in(chosen))))
-        return Selection(Chosen(session, left_out, excluded=True) if left_out else None, units, processes)
-    return Selection(Chosen(session, session.scalars(chosen)), units, processes)
+    chosen = sum(n for _u, _p, n in offered)
+    every = session.execute(select(func.count()).select_from(pc)).scalar_one() if visible_ids is None else None
+    if every is not None and chosen == every:  # the filters leave no case out (one process, say): nothing to apply
+        return Selection(Filters(), None, chosen, False, units, processes)
+    if every is None or chosen * FEW <= every:
+        ids = Chosen(session, session.scalars(select(pc.case_id).where(*where, *narrower)))
+        return Selection(Filters(), ids, chosen, True, units, processes)
+    return Selection(filters, None, chosen, 2 * chosen <= every, units, processes)
 
 
 def _goals(value: Any) -> set[int]:
@@ -553,7 +579,8 @@ def _analyse(ctx: AppContext) -> None:
 
 def _summarise(session: Session, ids: list[int]) -> int:
     fact_keys = (*UNIT_FIELDS, GOAL_FIELD, *REQUESTED_FIELDS, GRANTED_FIELD)
-    cases = {r.id: r for r in session.execute(select(Case.id, Case.status, Case.closed_at).where(Case.id.in_(ids)))}
+    cases = {r.id: r for r in session.execute(select(Case.id, Case.status, Case.closed_at, Case.created_at,
+                                                     Case.process_key).where(Case.id.in_(ids)))}
     marks = dict(session.execute(select(CaseEvent.case_id, func.max(CaseEvent.id))
                                  .where(CaseEvent.case_id.in_(ids)).group_by(CaseEvent.case_id)).all())
     started = session.execute(
@@ -604,6 +631,11 @@ def _summarise(session: Session, ids: list[int]) -> int:
     session.execute(delete(PortfolioCase).where(PortfolioCase.case_id.in_(ids)))
     case_rows, stay_rows, gate_rows = [], [], []
     for case_id, c in cases.items():
+        goals_mask = sum(1 << g for g in goals_of.get(case_id, ()))
+        unit = unit_of.get(case_id)
+        fields = {"case_id": case_id, "created_at": c.created_at, "closed_at": c.closed_at,
+                  "process_key": c.process_key, "status": c.status, "unit_key": unit.casefold() if unit else None,
+                  "goals": goals_mask}  # what the filters read, on every summary row of the case
         stages_mask = 0
         spent: dict[int, int] = {}
         seq = visits.get(case_id, [])
@@ -613,13 +645,14 @@ def _summarise(session: Session, ids: list[int]) -> int:
             end = seq[i + 1][0] if i + 1 < len(seq) else c.closed_at
             if end is not None:  # a stage the case has left (the last one: when it closed)
                 spent[stage] = spent.get(stage, 0) + working_days(start, end)
-        stay_rows += [{"case_id": case_id, "stage": s, "working_days": d} for s, d in spent.items()]
+        stay_rows += [{**fields, "stage": s, "working_days": d} for s, d in spent.items()]
         mine = decided.get(case_id, [])
         last_at_gate = {d.gate: d.id for d in mine}
-        gate_rows += [{"decision_id": d.id, "case_id": case_id, "gate": d.gate, "gate_name": d.gate_name,
+        gate_rows += [{**fields, "decision_id": d.id, "gate": d.gate, "gate_name": d.gate_name,
                        "stage": d.stage, "outcome": d.outcome,
                        "lead_days": max(0, working_days(d.created_at, d.at)) if d.created_at else None,
-                       "last": last_at_gate[d.gate] == d.id} for d in mine]
+                       "last": last_at_gate[d.gate] == d.id,
+                       "reasoned": d.reason is not None and d.outcome not in APPROVING} for d in mine]
         final = None
         if c.status == "terminated":
             final = "terminated"
@@ -627,11 +660,8 @@ def _summarise(session: Session, ids: list[int]) -> int:
             final = mine[-1].outcome if mine else "completed"
         implemented = bool(mine and mine[-1].outcome in IMPLEMENTED_OUTCOMES) or bool(
             stages_mask & (1 << IMPLEMENTATION_STAGE))
-        goals_mask = sum(1 << g for g in goals_of.get(case_id, ()))
-        unit = unit_of.get(case_id)
         b = budgets.get(case_id, {})
-        case_rows.append({"case_id": case_id, "mark": marks.get(case_id, 0), "unit": unit,
-                          "unit_key": unit.casefold() if unit else None, "goals": goals_mask, "stages": stages_mask,
+        case_rows.append({**fields, "mark": marks.get(case_id, 0), "unit": unit, "stages": stages_mask,
                           "final_outcome": final, "implemented": implemented,
                           "pilot_requested": b.get(("requested", "pilot_budget")),
                           "pilot_approved": b.get(("approved", "pilot_budget")),
@@ -718,7 +748,7 @@ def _read(session: Session, actor: Actor, filters: Filters, full: bool) -> Portf
     ended: Counter[str] = Counter()
     n_cases = closed = implemented = implemented_closed = 0
     for stages, final, done, n in session.execute(
-            select(pc.stages, pc.final_outcome, pc.implemented, func.count()).where(within(pc.case_id))
+            select(pc.stages, pc.final_outcome, pc.implemented, func.count()).where(within(pc))
             .group_by(pc.stages, pc.final_outcome, pc.implemented)):
         n_cases += n
         for stage in range(31):
@@ -738,10 +768,10 @@ def _read(session: Session, actor: Actor, filters: Filters, full: bool) -> Portf
                func.count(pc.implementation_requested), func.sum(pc.implementation_requested),
                func.count(pc.implementation_approved), func.sum(pc.implementation_approved),
                func.sum(case((requested_any, 1), else_=0)), func.sum(case((approved_any, 1), else_=0)))
-        .where(within(pc.case_id), or_(requested_any, approved_any))).one()]
+        .where(within(pc), or_(requested_any, approved_any))).one()]
     goal_counts: Counter[int] = Counter()
     with_goals = 0
-    for goals, n in session.execute(select(pc.goals, func.count()).where(within(pc.case_id), pc.goals != 0)
+    for goals, n in session.execute(select(pc.goals, func.count()).where(within(pc), pc.goals != 0)
                                     .group_by(pc.goals)):
         with_goals += n
         for goal in GOALS:
@@ -751,15 +781,15 @@ def _read(session: Session, actor: Actor, filters: Filters, full: bool) -> Portf
 
     tables: list[Table] = []
     _funnel(entered, tables)
+    pg = PortfolioGate
     gate_rows = session.execute(
-        select(PortfolioGate.gate, PortfolioGate.stage, PortfolioGate.outcome, PortfolioGate.last,
-               PortfolioGate.lead_days, func.count(), func.max(PortfolioGate.gate_name))
-        .where(within(PortfolioGate.case_id))
-        .group_by(PortfolioGate.gate, PortfolioGate.stage, PortfolioGate.outcome, PortfolioGate.last,
-                  PortfolioGate.lead_days)).all()
+        select(pg.gate, pg.stage, pg.outcome, pg.last, pg.lead_days, func.count(), func.max(pg.gate_name),
+               pg.reasoned)
+        .where(within(pg)).group_by(pg.gate, pg.stage, pg.outcome, pg.last, pg.lead_days, pg.reasoned)).all()
     _gates(gate_rows, tables)
+    reasoned = sum(row[5] for row in gate_rows if row[7])  # decisions with a reason that did not approve
     stays = session.execute(select(PortfolioStay.stage, PortfolioStay.working_days, func.count())
-                            .where(within(PortfolioStay.case_id))
+                            .where(within(PortfolioStay))
                             .group_by(PortfolioStay.stage, PortfolioStay.working_days)).all()
     per_stage: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for stage, days, n in stays:
@@ -773,8 +803,7 @@ def _read(session: Session, actor: Actor, filters: Filters, full: bool) -> Portf
         Column("outcome", "Utfall", "outcome"), Column("cases", "Ärenden", "int"),
         Column("share", "Andel av avslutade, procent", "percent")),
         tuple((o, n, _share(n, closed)) for o, n in sorted(outcome_rows, key=lambda r: (-r[1], r[0])))))
-    fenced = selection.chosen is not None and not selection.chosen.excluded  # a narrow selection: few such rows
-    reasons_total = _reasons(session, within, fenced, full, tables)
+    reasons_total = _reasons(session, selection, reasoned, full, tables)
     figures = {"cases": n_cases, "closed": closed, "implemented": implemented,
                "implemented_closed": implemented_closed, "share_of_cases": _share(implemented, n_cases),
                "share_of_closed": _share(implemented_closed, closed)}
@@ -790,7 +819,7 @@ def _read(session: Session, actor: Actor, filters: Filters, full: bool) -> Portf
         tuple((g, GOALS[g], goal_counts[g], _share(goal_counts[g], n_cases)) for g in GOALS)
         + (("", "Ärenden som anger minst ett mål", with_goals, _share(with_goals, n_cases)),)))
     _budget(budget_values, tables)
-    overdue_total = _overdue(session, within, fenced, at, full, tables)
+    overdue_total = _overdue(session, selection, at, full, tables)
     order = {key: i for i, key in enumerate(TABLE_KEYS)}
     tables.sort(key=lambda t: order[t.key])
     return Portfolio(filters, at, n_cases, actor.sees_all_cases, tuple(tables), units, processes,
@@ -818,7 +847,7 @@ def _gates(gate_rows: list[Any], tables: list[Table]) -> None:
     rounds: Counter[tuple[int, str]] = Counter()
     last: dict[tuple[int, str], Counter[str]] = defaultdict(Counter)
     lead: dict[tuple[int, str], Counter[int]] = defaultdict(Counter)
-    for gate, stage, outcome, is_last, lead_days, n, name in gate_rows:
+    for gate, stage, outcome, is_last, lead_days, n, name, _reasoned in gate_rows:
         key = (stage if stage is not None else 999, gate)
         names[key] = max(names.get(key, ""), name)
         rounds[key] += n
@@ -849,15 +878,15 @@ def _gates(gate_rows: list[Any], tables: list[Table]) -> None:
 
 
 def _long_list(session: Session, rows: Any, order: list[Any], columns: list[Any], joins: list[tuple[Any, Any]],
-               full: bool, fenced: bool) -> tuple[int, list[Any]]:
+               full: bool, fenced: bool, known: int | None = None) -> tuple[int, list[Any]]:
     """(how many, the first PAGE_ROWS or all) of the rows of a long list, in `order`.
 
-    Over a selection (`fenced`) the matching rows are materialised first, a fence to both
-    planners, then counted and sorted in one statement: ordering a LIMIT along an index
-    and filtering on the way can read the whole table when the selection has few such
-    rows (PostgreSQL took 0.6 s over a running selection without reasons). Over every
-    case, or most of them, a count and the first rows along the index are cheaper than
-    sorting them all.
+    Over a narrow selection (`fenced`) the matching rows are materialised first, a fence
+    to both planners, then counted and sorted in one statement: ordering a LIMIT along an
+    index and filtering on the way can read the whole table when the selection has few
+    such rows (PostgreSQL took 0.6 s over a running selection without reasons). Over every
+    case, or most of them, the first rows along the index are cheaper than sorting them
+    all, and the count is `known` from an aggregate the page read anyway, or counted.
     """
     if fenced:
         found = rows.cte("found").prefix_with("MATERIALIZED")
@@ -876,22 +905,48 @@ def _long_list(session: Session, rows: Any, order: list[Any], columns: list[Any]
     out = session.execute(query).all()
     if fenced:
         return (out[0][-1] if out else 0), [r[:-1] for r in out]
-    count = len(out) if full else session.execute(select(func.count()).select_from(rows.subquery())).scalar_one()
+    if known is not None:
+        count = known
+    else:
+        count = len(out) if full else session.execute(select(func.count()).select_from(rows.subquery())).scalar_one()
     return count, list(out)
 
 
-def _reasons(session: Session, within: Any, fenced: bool, full: bool, tables: list[Table]) -> int:
-    """The reasons given for decisions that did not approve, newest first; secret-marked reasons left out."""
-    secret = exists().where(SecrecyMarking.case_id == GateDecision.case_id, SecrecyMarking.target_kind == "field",
-                            SecrecyMarking.target.in_(("reason", "comment")))
-    where = and_(within(GateDecision.case_id), GateDecision.reason.is_not(None),
-                 GateDecision.outcome.not_in(sorted(APPROVING)), ~secret)
+def _reasons(session: Session, selection: Selection, reasoned: int, full: bool, tables: list[Table]) -> int:
+    """The reasons given for decisions that did not approve, newest first; secret-marked reasons left out.
+
+    The decisions with such a reason are marked on their summaries (`reasoned`), which
+    carry the selection's fields. A narrow selection's reasons are found among its cases'
+    decisions, or from their summaries; a broad one's by reading the decisions newest
+    first, keeping those in the selection, until the page is full. Its total is then
+    `reasoned`, how many the gates' aggregate found, less those of cases with a secret
+    reason.
+    """
+    pg, gd = PortfolioGate, GateDecision
+    secret_fields = (SecrecyMarking.target_kind == "field", SecrecyMarking.target.in_(("reason", "comment")))
+    known = None
+    if selection.cases is not None:
+        rows = select(gd.id, gd.case_id, gd.at).where(
+            selection.holds(gd), gd.reason.is_not(None), gd.outcome.not_in(sorted(APPROVING)),
+            gd.case_id.not_in(select(SecrecyMarking.case_id).where(*secret_fields)))
+    elif selection.narrow:
+        rows = select(gd.id, gd.case_id, gd.at).join(pg, pg.decision_id == gd.id).where(
+            pg.reasoned.is_(True), selection.holds(pg),
+            pg.case_id.not_in(select(SecrecyMarking.case_id).where(*secret_fields)))
+    else:
+        rows = select(gd.id, gd.case_id, gd.at).where(
+            gd.reason.is_not(None), gd.outcome.not_in(sorted(APPROVING)),
+            ~exists().where(SecrecyMarking.case_id == gd.case_id, *secret_fields))
+        if selection.restricts:
+            rows = rows.where(exists().where(pg.decision_id == gd.id, selection.holds(pg)))
+        known = reasoned - session.execute(select(func.count()).select_from(pg).where(
+            pg.reasoned.is_(True), selection.holds(pg),
+            pg.case_id.in_(select(SecrecyMarking.case_id).where(*secret_fields)))).scalar_one()
     total, rows = _long_list(
-        session, select(GateDecision.id, GateDecision.case_id, GateDecision.at).where(where),
-        [lambda f: f.c.at.desc(), lambda f: f.c.id.desc()],
-        [Case.number, GateDecision.gate_name, GateDecision.outcome, GateDecision.reason, GateDecision.at],
-        [(GateDecision, lambda f: GateDecision.id == f.c.id), (Case, lambda f: Case.id == f.c.case_id)], full,
-        fenced)
+        session, rows, [lambda f: f.c.at.desc(), lambda f: f.c.id.desc()],
+        [Case.number, gd.gate_name, gd.outcome, gd.reason, gd.at],
+        [(gd, lambda f: gd.id == f.c.id), (Case, lambda f: Case.id == f.c.case_id)], full,
+        selection.narrow, known)
     tables.append(Table("reasons", "Skäl till beslut som inte godkände", (
         Column("case", "Ärende"), Column("gate_name", "Grind"), Column("outcome", "Beslut", "outcome"),
         Column("reason", "Skäl"), Column("date", "Datum", "date")),
@@ -909,16 +964,23 @@ def _budget(v: list[int], tables: list[Table]) -> None:
         Column("approved", "Beviljat (kr)", "sek")), rows))
 
 
-def _overdue(session: Session, within: Any, fenced: bool, at: datetime, full: bool, tables: list[Table]) -> int:
-    where = and_(HumanTask.state == "open", HumanTask.due_at.is_not(None), HumanTask.due_at < at,
-                 within(HumanTask.case_id))
+def _overdue(session: Session, selection: Selection, at: datetime, full: bool, tables: list[Table]) -> int:
+    rows = select(HumanTask.id, HumanTask.case_id, HumanTask.due_at).where(
+        HumanTask.state == "open", HumanTask.due_at.is_not(None), HumanTask.due_at < at)
+    pc = PortfolioCase  # the selection's fields are on the case's summary
+    if selection.cases is not None:  # the selection's cases' tasks
+        rows = rows.where(selection.holds(HumanTask))
+    elif selection.narrow:  # from the selection's cases
+        rows = rows.join(pc, pc.case_id == HumanTask.case_id).where(selection.holds(pc))
+    elif selection.restricts:  # along the due dates, keeping the tasks of cases in the selection
+        rows = rows.where(exists().where(pc.case_id == HumanTask.case_id, selection.holds(pc)))
     total, rows = _long_list(
-        session, select(HumanTask.id, HumanTask.case_id, HumanTask.due_at).where(where),
+        session, rows,
         [lambda f: f.c.due_at, lambda f: f.c.id],
         [Case.number, Case.title, HumanTask.name, HumanTask.stage, HumanTask.assignee, HumanTask.candidate_group,
          HumanTask.due_at],
         [(HumanTask, lambda f: HumanTask.id == f.c.id), (Case, lambda f: Case.id == f.c.case_id)], full,
-        fenced)
+        selection.narrow)
     out = []
     for number, title, name, stage, assignee, group, due in rows:
         out.append((number, title, name, stage, assignee or group or "", due.astimezone(STOCKHOLM).date(),
