@@ -121,7 +121,7 @@ def test_the_case_facts_of_search_documents_are_filled_on_upgrade_and_undone_by_
                     "SELECT relname, reloptions FROM pg_class WHERE relname IN "
                     "('ix_search_document_tsv', 'ix_search_document_similar_tsv') ORDER BY relname")).all()
 
-        migrate(command.downgrade, "0025")
+        migrate(command.downgrade, "0026")
         assert all(options is None for _name, options in pending_list_limits())
         with engine.connect() as connection:
             assert not {"case_status", "case_stage"} & {c["name"] for c in inspect(connection).get_columns(

@@ -19,7 +19,7 @@ smaller pieces, and stays a fraction of that. (Turning the pending list off, fas
 makes bulk loads several times slower.)
 
 Revision ID: 0027
-Revises: 0025
+Revises: 0026
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from alembic import op
 
 
 revision = '0027'
-down_revision = '0025'
+down_revision = '0026'
 branch_labels = None
 depends_on = None
 
