@@ -228,8 +228,6 @@ def authenticate_token(ctx: AppContext, token: str, *, remote_addr: str | None =
         raise InvalidToken(reason)
     if stale:
         with ctx.uow.write() as tx:
-            row = tx.api_tokens.get(grant.token_id)
-            if row is not None:
-                row.last_used_at = at
+            tx.api_tokens.note_used(grant.token_id, at)
             tx.commit()
     return grant
