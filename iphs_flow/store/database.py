@@ -64,15 +64,12 @@ def _ping_after_idle(engine: Engine, idle_seconds: float) -> None:
         if returned is None or time.monotonic() - returned <= idle_seconds:
             return  # just connected, or given back a moment ago
         try:
-            cursor = dbapi_connection.cursor()
-            try:
-                cursor.execute("SELECT 1")
-            finally:
-                cursor.close()
-            dbapi_connection.rollback()  # end the transaction the driver opened for the ping
+            alive = engine.dialect.do_ping(dbapi_connection)  # pool_pre_ping's own: one SELECT 1, autocommit
         except Exception as err:
             raise exc.InvalidatePoolError(f"a pooled connection idle for {time.monotonic() - returned:.0f} s "
                                           f"is gone: {err}") from err
+        if not alive:
+            raise exc.InvalidatePoolError(f"a pooled connection idle for {time.monotonic() - returned:.0f} s is gone")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
