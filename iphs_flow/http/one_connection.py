@@ -2,7 +2,7 @@
 
 A request checks who is asking (a token or a session), reads, maybe runs an engine step
 and writes: without this, each of those transactions checks out a connection of its own
-(and pays the pool's pre-ping round trip each time). Here the whole request runs inside
+(and, after a pause, the pool's ping round trip each time). Here the whole request runs inside
 `UnitOfWork.one_connection()`, so they share one connection, taken when first needed and
 given back when the request is answered. Transactions stay as separate as before.
 """

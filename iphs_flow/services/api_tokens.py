@@ -199,7 +199,8 @@ def authenticate_token(ctx: AppContext, token: str, *, remote_addr: str | None =
     owner: str | None = None
     reason: str | None = None
     at = now()
-    with ctx.uow.read() as tx:
+    # One statement, so no snapshot and no transaction: a revocation committed before it is seen.
+    with ctx.uow.read(snapshot=False) as tx:
         found = tx.api_tokens.by_prefix_with_access(prefix) if prefix else None
         row, roles, groups = found if found is not None else (None, set(), set())
         # Compare a hash even when nothing matched, so a wrong prefix takes as long as a wrong secret.
@@ -227,8 +228,6 @@ def authenticate_token(ctx: AppContext, token: str, *, remote_addr: str | None =
         raise InvalidToken(reason)
     if stale:
         with ctx.uow.write() as tx:
-            row = tx.api_tokens.get(grant.token_id)
-            if row is not None:
-                row.last_used_at = at
+            tx.api_tokens.note_used(grant.token_id, at)
             tx.commit()
     return grant

@@ -83,7 +83,8 @@ def start_case(ctx: AppContext, process_key: str, data: Any, actor: Actor,
         json_safety.check(title, "title")
     # The engine step runs in a worker outside the write transaction: on SQLite a write
     # transaction locks the whole database, and a step may take up to its wall-clock limit.
-    with ctx.uow.read() as tx:
+    # The read needs no snapshot: it is of one version, which never changes once deployed.
+    with ctx.uow.read(snapshot=False) as tx:
         found = tx.processes.latest_for_start(process_key)
         if found is None:
             raise NotFound(f"no process '{process_key}' is deployed")

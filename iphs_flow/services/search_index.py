@@ -262,22 +262,25 @@ _DOC = _DOCS.c
 _IS_FIELD = and_(_DOC.case_id == bindparam("of_case"), _DOC.field == bindparam("of_field"), _DOC.lesson_id.is_(None))
 _CHANGE_BODY = (update(_DOCS).where(_IS_FIELD, _DOC.body != bindparam("new_body"))
                 .values(body=bindparam("new_body"), updated_at=bindparam("changed_at")).returning(_DOC.id))
-_ADD_BODY = (insert(_DOCS)
-             .from_select(["case_id", "field", "body", "updated_at"],
-                          select(bindparam("of_case", type_=_DOC.case_id.type),
-                                 bindparam("of_field", type_=_DOC.field.type),
-                                 bindparam("new_body", type_=_DOC.body.type),
-                                 bindparam("changed_at", type_=_DOC.updated_at.type))
-                          .where(~select(_DOC.id).where(_IS_FIELD).exists()))
-             .returning(_DOC.id))
+_ADD_BODY_IF_MISSING = insert(_DOCS).from_select(
+    ["case_id", "field", "body", "updated_at"],
+    select(bindparam("of_case", type_=_DOC.case_id.type), bindparam("of_field", type_=_DOC.field.type),
+           bindparam("new_body", type_=_DOC.body.type), bindparam("changed_at", type_=_DOC.updated_at.type))
+    .where(~select(_DOC.id).where(_IS_FIELD).exists()))
+_ADD_BODY = _ADD_BODY_IF_MISSING.returning(_DOC.id)
 _DROP_BODY = delete(_DOCS).where(_IS_FIELD).returning(_DOC.id)
+# PostgreSQL needs no ids back (its tsv column is generated), so the two go as one statement: the
+# UPDATE as a data-modifying CTE, the INSERT only where the document is missing. Both see the table
+# as it was before either, which is what the pair would have seen (the UPDATE adds no rows).
+_SET_BODY = _ADD_BODY_IF_MISSING.add_cte(_CHANGE_BODY.cte("changed_body"))
 
 
 def write_fields(session: Session, case_id: int, bodies: Mapping[str, str | None]) -> None:
     """Make these documents of a case (by field; None: the field has no text now) say what `bodies` say,
     and on SQLite their FTS5 rows. A document that already says it is not written: the UPDATE only
     touches a body that differs and returns what it changed, and only when it changed nothing is
-    the document added if missing (one statement in the usual case, where the text changed)."""
+    the document added if missing (one statement in the usual case, where the text changed; on
+    PostgreSQL one statement always, `_SET_BODY`)."""
     sqlite = session.get_bind().dialect.name == "sqlite"
     at = now()
     for field, body in bodies.items():
@@ -287,6 +290,9 @@ def write_fields(session: Session, case_id: int, bodies: Mapping[str, str | None
             if gone and sqlite:
                 session.execute(text("DELETE FROM search_fts WHERE rowid IN (SELECT value FROM json_each(:ids))"),
                                 {"ids": json.dumps(gone)})
+            continue
+        if not sqlite:
+            session.execute(_SET_BODY, params)
             continue
         changed = list(session.execute(_CHANGE_BODY, params).scalars())
         added = [] if changed else list(session.execute(_ADD_BODY, params).scalars())

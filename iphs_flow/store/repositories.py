@@ -913,6 +913,11 @@ class ApiTokenRepository:
             return None
         return found[0], set(found[1] or ()), set(found[2] or ())
 
+    def note_used(self, token_id: int, at: datetime) -> None:
+        """Stamp the token's last use: one UPDATE, the row is not read again."""
+        self.session.execute(update(ApiToken.__table__).where(ApiToken.__table__.c.id == token_id)
+                             .values(last_used_at=at))
+
     def for_user(self, username: str) -> Sequence[ApiToken]:
         return self.session.scalars(
             select(ApiToken).join(UserAccount, UserAccount.id == ApiToken.user_id)

@@ -8,9 +8,14 @@ a failure half-way changes nothing. A write that lost the race for a case row (i
 
 `uow.one_connection()` (the HTTP layer opens it around each request) makes every
 transaction in its block use one pooled connection, checked out when first needed: a
-request that checks a token, reads and then writes pays for one checkout (and one
-pre-ping) instead of one per transaction. The transactions stay separate: each one
-begins and ends on that connection exactly as on a fresh one.
+request that checks a token, reads and then writes pays for one checkout instead of one
+per transaction. The transactions stay separate: each one begins and ends on that
+connection exactly as on a fresh one.
+
+A read without a snapshot (`read(snapshot=False)`: a token check's one statement, a
+completion's read that its write compare-and-sets) opens no transaction at all: SQLite
+sends no BEGIN, PostgreSQL runs it in autocommit, so neither BEGIN nor ROLLBACK is a round
+trip of its own, and each statement sees what is committed as it runs.
 """
 
 from __future__ import annotations
@@ -87,15 +92,18 @@ class _Held:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.connection: Connection | None = None
+        self.autocommit = False  # set to AUTOCOMMIT by the last read without a snapshot (PostgreSQL)
 
     def take(self) -> Connection | None:
         """The held connection, or None when it is busy with a transaction (a nested use
         case then gets a connection of its own, as it would without the block)."""
         if self.connection is None:
             self.connection = self.engine.connect()
+            self.autocommit = False
         elif self.connection.closed or self.connection.invalidated:
             self.connection.close()
             self.connection = self.engine.connect()
+            self.autocommit = False
         if self.connection.in_transaction():
             return None
         return self.connection
@@ -113,7 +121,13 @@ class UnitOfWork:
         self.engine = engine
         self.stale_error = stale_error
         self._read = sessionmaker(bind=engine, expire_on_commit=False)
-        self._read_bare = sessionmaker(bind=engine.execution_options(**{NO_SNAPSHOT: True}), expire_on_commit=False)
+        # PostgreSQL's driver opens a transaction before a statement unless in autocommit (SQLite's
+        # BEGIN is ours, database.py, and NO_SNAPSHOT leaves it out).
+        self._autocommit_bare = engine.dialect.name == "postgresql"
+        bare: dict[str, object] = {NO_SNAPSHOT: True}
+        if self._autocommit_bare:
+            bare["isolation_level"] = "AUTOCOMMIT"
+        self._read_bare = sessionmaker(bind=engine.execution_options(**bare), expire_on_commit=False)
         self._write = sessionmaker(bind=engine.execution_options(**{WRITE: True}),
                                    expire_on_commit=False)
         self._held: ContextVar[_Held | None] = ContextVar(f"iphs_held_{id(self)}", default=None)
@@ -137,15 +151,21 @@ class UnitOfWork:
         connection = held.take() if held is not None else None
         if connection is None:
             return (self._write if write else self._read if snapshot else self._read_bare)()
+        bare = not write and not snapshot
         # read by the SQLite BEGIN hook (database.py)
-        connection.execution_options(**{WRITE: write, NO_SNAPSHOT: not write and not snapshot})
+        connection.execution_options(**{WRITE: write, NO_SNAPSHOT: bare})
+        if self._autocommit_bare and bare != held.autocommit:
+            # Set on the driver's connection, no round trip; put back when it returns to the pool.
+            connection.execution_options(isolation_level="AUTOCOMMIT" if bare else connection.default_isolation_level)
+            held.autocommit = bare
         return Session(bind=connection, expire_on_commit=False)
 
     @contextmanager
     def read(self, snapshot: bool = True) -> Iterator[Transaction]:
         """A read transaction. `snapshot` False: its statements need not see the database as of one
-        moment (a read whose write after it compare-and-sets all it relies on: a completion's), so
-        SQLite runs each statement as of itself and is spared a BEGIN."""
+        moment (a read whose write after it compare-and-sets all it relies on: a completion's; a
+        read of one statement), so each statement reads as of itself, with no BEGIN and no
+        ROLLBACK (SQLite: no BEGIN sent; PostgreSQL: autocommit)."""
         with self._session(write=False, snapshot=snapshot) as session:
             try:
                 yield Transaction(session)

@@ -4,6 +4,7 @@ outage, `/readyz` tells the truth, and everything works again when the database 
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -12,6 +13,7 @@ from sqlalchemy.engine import make_url
 from iphs_flow.services import api_tokens
 from iphs_flow.services.queries import case_lists
 from iphs_flow.services.readiness import beat
+from iphs_flow.store.database import PING_AFTER_IDLE_SECONDS
 from tests.integration.api_world import actor, build_world
 from tests.integration.web_session import login
 
@@ -28,6 +30,12 @@ class Outage:
     def begin(self) -> None:
         with self.admin.connect() as conn:
             conn.execute(text(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS false'))
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": self.name})
+
+    def end_connections(self) -> None:
+        """What a server restart or a firewall's idle timeout does to the pool: its connections die."""
+        with self.admin.connect() as conn:
             conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                               "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": self.name})
 
@@ -78,6 +86,24 @@ def test_with_the_database_down_a_valid_token_gets_503_with_retry_after_and_a_pa
         assert browser.get("/inbox").status_code == 200  # the session survived the outage
         back = [r for r in caplog.records if "reachable again" in r.getMessage()]
         assert len(back) == 1
+
+
+def test_a_pooled_connection_that_died_while_idle_is_replaced_before_the_next_request_uses_it(world, caplog):
+    ctx, app, outage = world
+    secret = api_tokens.create_token(ctx, actor(ctx, "anna"), "integration", "write").secret
+    api = app.test_client()
+    bearer = {"Authorization": f"Bearer {secret}"}
+    assert api.get("/api/v1/cases", headers=bearer).status_code == 200
+    assert api.get("/api/v1/cases", headers=bearer).status_code == 200  # the same pooled connection again
+
+    outage.end_connections()
+    time.sleep(PING_AFTER_IDLE_SECONDS + 0.2)
+    with caplog.at_level(logging.WARNING, logger="iphs_flow.database"):
+        for _ in range(3):
+            assert api.get("/api/v1/cases", headers=bearer).status_code == 200
+        posted = api.post("/api/v1/cases", json={"process": "gate_decision", "data": {}}, headers=bearer)
+        assert posted.status_code == 201, posted.get_data(as_text=True)
+    assert not [r for r in caplog.records if "unavailable" in r.getMessage()]  # nobody saw an outage
 
 
 def test_readyz_reports_database_migrations_and_scheduler_heartbeat(world):

@@ -245,6 +245,28 @@ def test_the_documents_a_case_gets_from_its_completions_are_those_a_reindex_writ
     assert _index_of(ctx, walk.case_id) == incremental
 
 
+def test_a_field_written_again_is_replaced_in_place_kept_when_it_says_the_same_and_dropped_when_empty(ctx) -> None:
+    walk = Walk.start(ctx)
+
+    def write(body):
+        with ctx.uow.write() as tx:
+            search_index.write_fields(tx.session, walk.case_id, {"understand": body})
+            tx.commit()
+        return [doc for doc in _index_of(ctx, walk.case_id) if doc[0] == "understand"]
+
+    def written_at():
+        with ctx.uow.read() as tx:
+            return tx.session.scalars(select(SearchDocument.updated_at).where(
+                SearchDocument.case_id == walk.case_id, SearchDocument.field == "understand")).all()
+
+    assert [doc[2] for doc in write("Kvällar saknas")] == ["Kvällar saknas"]
+    assert [doc[2] for doc in write("Helger saknas")] == ["Helger saknas"]  # replaced, not a second one
+    first = written_at()
+    assert [doc[2] for doc in write("Helger saknas")] == ["Helger saknas"]
+    assert written_at() == first  # the same text is not written again
+    assert write(None) == []
+
+
 def test_each_database_keeps_its_own_full_text_index(ctx) -> None:
     with ctx.uow.read() as tx:
         if tx.session.get_bind().dialect.name == "postgresql":

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.exc import InvalidRequestError
 
-from iphs_flow.services import cases
+from iphs_flow.services import api_tokens, cases
 from tests.integration.api_world import Browser, actor, build_world
 
 
@@ -98,7 +98,7 @@ def test_a_completion_reads_its_task_and_case_once_and_commits_once(db_url) -> N
 
 # The statements of one completion that opens the next task and changes the case's searchable
 # text, the process's forms already known. They only ever go down; when one goes, lower the number.
-COMPLETION_STATEMENTS = {"sqlite": 13, "postgresql": 10}
+COMPLETION_STATEMENTS = {"sqlite": 13, "postgresql": 9}
 
 
 def test_a_completion_that_opens_a_task_and_changes_searchable_text_runs_a_known_number_of_statements(db_url) -> None:
@@ -120,5 +120,74 @@ def test_a_completion_that_opens_a_task_and_changes_searchable_text_runs_a_known
         with ctx.uow.read() as tx:
             dialect = tx.session.get_bind().dialect.name
         assert len(seen) == COMPLETION_STATEMENTS[dialect], "\n".join(seen)
+    finally:
+        ctx.close()
+
+
+def _wire(ctx, tmp_path, call) -> list[str]:
+    """What the request sent to the database, in order: on PostgreSQL every query and statement the
+    driver put on the wire (libpq's trace, so BEGIN, ROLLBACK and pings too: of each, its first line);
+    on SQLite the statements."""
+    engine = ctx.uow.engine
+    if engine.dialect.name != "postgresql":
+        seen: list[str] = []
+
+        def count(conn, cursor, statement, *args) -> None:
+            seen.append(statement)
+
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            call()
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return seen
+    path = tmp_path / "wire.trace"
+    with path.open("w") as trace:
+        traced: list = []
+
+        def on_connect(dbapi_connection, _record) -> None:
+            dbapi_connection.pgconn.trace(trace.fileno())
+            traced.append(dbapi_connection)
+
+        engine.dispose()  # a fresh pool, whose connections are traced from their first message
+        event.listen(engine.pool, "connect", on_connect)
+        try:
+            call()
+        finally:
+            event.remove(engine.pool, "connect", on_connect)
+            for dbapi_connection in traced:
+                dbapi_connection.pgconn.untrace()
+    sent = []
+    for line in path.read_text(errors="replace").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 5 and parts[1] == "F" and parts[3] in ("Query", "Parse"):
+            quoted = parts[4].split('"')  # Query "text"; Parse "name" "text" ...
+            sent.append(quoted[1] if parts[3] == "Query" else quoted[3])
+    return sent
+
+
+def test_a_token_request_checks_its_token_in_one_statement_and_pings_no_connection_just_given_back(db_url,
+                                                                                                tmp_path) -> None:
+    """The token check opens no transaction (no BEGIN before it, no ROLLBACK after), and the pooled
+    connection the first request gave back is handed to the next without a ping."""
+    ctx, app = build_world(db_url)
+    try:
+        secret = api_tokens.create_token(ctx, actor(ctx, "anna"), "integration", "read").secret
+        client = app.test_client()
+        bearer = {"Authorization": f"Bearer {secret}"}
+        assert client.get("/api/v1/tasks", headers=bearer).status_code == 200  # its last use noted for a minute
+
+        def two_requests() -> None:
+            for _ in range(2):
+                assert client.get("/api/v1/tasks", headers=bearer).status_code == 200
+
+        sent = _wire(ctx, tmp_path, two_requests)
+        checks = [n for n, statement in enumerate(sent) if "api_token.secret_hash" in statement]
+        assert len(checks) == 2, sent
+        for n in checks:
+            assert n == 0 or not sent[n - 1].upper().startswith("BEGIN"), sent
+            assert not sent[n + 1].upper().startswith("ROLLBACK"), sent
+        assert not [s for s in sent if s.strip().upper() == "SELECT 1"], sent  # no ping
+        assert sent[checks[1]:] == sent[checks[0]:checks[1]]  # the second request sent what the first did
     finally:
         ctx.close()

@@ -104,7 +104,8 @@ def list_tasks(ctx: AppContext, actor: Actor, case_ref: str | int | None = None,
             raise Forbidden("only innovation leads and administrators see every task")
         assignee = groups = None
     query = _with_case_columns().where(HumanTask.state == "open")
-    with ctx.uow.read() as tx:
+    # Without a case to check first the list is one statement, which needs no snapshot (no BEGIN/ROLLBACK).
+    with ctx.uow.read(snapshot=case_ref is not None) as tx:
         if case_ref is not None:
             query = query.where(HumanTask.case_id == visible_case(tx, case_ref, actor).id)
         if assignee is not None or groups is not None:
@@ -123,7 +124,7 @@ def overdue_tasks(ctx: AppContext, actor: Actor, limit: int = 200) -> list[TaskV
     """Open tasks past their due date, most overdue first (innovation leads and administrators)."""
     if not actor.sees_all_cases:
         raise Forbidden("only innovation leads and administrators see every task")
-    with ctx.uow.read() as tx:
+    with ctx.uow.read(snapshot=False) as tx:  # one statement
         rows = tx.session.execute(
             _with_case_columns().where(HumanTask.state == "open", HumanTask.due_at < now())
             .order_by(HumanTask.due_at, HumanTask.id).limit(limit)).all()
