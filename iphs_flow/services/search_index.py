@@ -160,6 +160,12 @@ def lesson_documents(session: Session | Connection, case_id: int, secrecy: bool 
     return out
 
 
+# SQLite's FTS5 rows of the documents (their rowids are the documents' ids), kept beside them.
+_FTS_DROP = text("DELETE FROM search_fts WHERE rowid IN (SELECT value FROM json_each(:ids))")
+_FTS_CHANGE = text("UPDATE search_fts SET sv = :sv, en = :en WHERE rowid = :id")
+_FTS_ADD = text("INSERT INTO search_fts (rowid, sv, en) VALUES (:id, :sv, :en)")
+
+
 def write_documents(session: Session | Connection, case_id: int, documents: Sequence[Document],
                     new_case: bool = False, lessons: bool = True) -> None:
     """Make a case's documents (and, on SQLite, their FTS5 rows) those of `documents`.
@@ -185,8 +191,7 @@ def write_documents(session: Session | Connection, case_id: int, documents: Sequ
     surplus += [doc_id for key, (doc_id, _body) in stored.items() if key not in wanted]
     if surplus:
         if sqlite:
-            session.execute(text("DELETE FROM search_fts WHERE rowid IN (SELECT value FROM json_each(:ids))"),
-                            {"ids": json.dumps(surplus)})
+            session.execute(_FTS_DROP, {"ids": json.dumps(surplus)})
         session.execute(delete(SearchDocument).where(SearchDocument.id.in_(surplus)))
     at = now()
     for (field, lesson_id), body in wanted.items():
@@ -206,11 +211,9 @@ def write_documents(session: Session | Connection, case_id: int, documents: Sequ
         if sqlite:
             sv, en = analysed(body)
             if kept is not None:
-                session.execute(text("UPDATE search_fts SET sv = :sv, en = :en WHERE rowid = :id"),
-                                {"id": doc_id, "sv": sv, "en": en})
+                session.execute(_FTS_CHANGE, {"id": doc_id, "sv": sv, "en": en})
             else:
-                session.execute(text("INSERT INTO search_fts (rowid, sv, en) VALUES (:id, :sv, :en)"),
-                                {"id": doc_id, "sv": sv, "en": en})
+                session.execute(_FTS_ADD, {"id": doc_id, "sv": sv, "en": en})
 
 
 def refresh(tx: Any, case_id: int, title: str | None = None) -> None:
@@ -288,22 +291,19 @@ def write_fields(session: Session, case_id: int, bodies: Mapping[str, str | None
         if body is None:
             gone = list(session.execute(_DROP_BODY, params).scalars())
             if gone and sqlite:
-                session.execute(text("DELETE FROM search_fts WHERE rowid IN (SELECT value FROM json_each(:ids))"),
-                                {"ids": json.dumps(gone)})
+                session.execute(_FTS_DROP, {"ids": json.dumps(gone)})
             continue
         if not sqlite:
             session.execute(_SET_BODY, params)
             continue
         changed = list(session.execute(_CHANGE_BODY, params).scalars())
         added = [] if changed else list(session.execute(_ADD_BODY, params).scalars())
-        if sqlite and (changed or added):
+        if changed or added:
             sv, en = analysed(body)
             for doc_id in changed:
-                session.execute(text("UPDATE search_fts SET sv = :sv, en = :en WHERE rowid = :id"),
-                                {"id": doc_id, "sv": sv, "en": en})
+                session.execute(_FTS_CHANGE, {"id": doc_id, "sv": sv, "en": en})
             for doc_id in added:
-                session.execute(text("INSERT INTO search_fts (rowid, sv, en) VALUES (:id, :sv, :en)"),
-                                {"id": doc_id, "sv": sv, "en": en})
+                session.execute(_FTS_ADD, {"id": doc_id, "sv": sv, "en": en})
 
 
 def rebuild_on(connection: Session | Connection, batch: int = 500) -> int:

@@ -63,13 +63,13 @@ def _ping_after_idle(engine: Engine, idle_seconds: float) -> None:
         returned = record.info.pop(_RETURNED, None)
         if returned is None or time.monotonic() - returned <= idle_seconds:
             return  # just connected, or given back a moment ago
+        gone = f"a pooled connection idle for {time.monotonic() - returned:.0f} s is gone"
         try:
             alive = engine.dialect.do_ping(dbapi_connection)  # pool_pre_ping's own: one SELECT 1, autocommit
         except Exception as err:
-            raise exc.InvalidatePoolError(f"a pooled connection idle for {time.monotonic() - returned:.0f} s "
-                                          f"is gone: {err}") from err
+            raise exc.InvalidatePoolError(f"{gone}: {err}") from err
         if not alive:
-            raise exc.InvalidatePoolError(f"a pooled connection idle for {time.monotonic() - returned:.0f} s is gone")
+            raise exc.InvalidatePoolError(gone)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -118,6 +118,10 @@ def _staffed(group: str) -> Any:
             .exists())
 
 
+# Whether anyone active is in a new task's group (UserRepository.has_active_member).
+_HAS_ACTIVE_MEMBER = select(_staffed("group"))
+
+
 @cache
 def _take_statement(close: bool, with_draft: bool, with_group: bool = False) -> Any:
     values: dict[str, Any] = ({"state": "completed", "closed_at": bindparam("at"),
@@ -138,12 +142,6 @@ def _take_statement(close: bool, with_draft: bool, with_group: bool = False) -> 
                        bindparam("seen_group", type_=HumanTask.candidate_group.type)))
             .values(**values).returning(followed, published, secret_marked, has_lessons, draft, *staffing)
             .execution_options(synchronize_session=False))
-
-
-_HAS_ACTIVE_MEMBER = select(
-    select(GroupMember.user_id).join(UserGroup, UserGroup.id == GroupMember.group_id)
-    .join(UserAccount, UserAccount.id == GroupMember.user_id)
-    .where(UserGroup.name == bindparam("group"), UserAccount.is_active.is_(True)).exists())
 
 
 class json_list(FunctionElement[Any]):
@@ -188,6 +186,13 @@ def _save_statement(columns: frozenset[str]) -> Any:
 _INSERT_TASK = insert(_TASKS).returning(_TASKS.c.id)
 
 
+def _next_round(case_param: str, task_param: str) -> Any:
+    """The round of a task's next stage record in a case, counted inside the INSERT (max + 1)."""
+    return (select(func.coalesce(func.max(_STAGE_RECORDS.c.round), 0) + 1)
+            .where(_STAGE_RECORDS.c.case_id == bindparam(case_param),
+                   _STAGE_RECORDS.c.task_key == bindparam(task_param)).scalar_subquery())
+
+
 def _stage_record_with_event() -> Any:
     """INSERT a history row and, in the same statement, the stage record that refers to it (PostgreSQL:
     a data-modifying CTE); parameters event_<column> and record_<column>; returns the history row's id."""
@@ -198,19 +203,14 @@ def _stage_record_with_event() -> Any:
     written = (insert(_EVENTS).values({c: typed("event", c) for c in event_columns})
                .returning(_EVENTS.c.id).cte("written_event"))
     record_columns = [c for c in _STAGE_RECORDS.columns if c.key not in ("id", "round", "event_id")]
-    round_ = (select(func.coalesce(func.max(_STAGE_RECORDS.c.round), 0) + 1)
-              .where(_STAGE_RECORDS.c.case_id == bindparam("record_case_id"),
-                     _STAGE_RECORDS.c.task_key == bindparam("record_task_key")).scalar_subquery())
+    round_ = _next_round("record_case_id", "record_task_key")
     rows = select(*[typed("record", c) for c in record_columns], written.c.id, round_).select_from(written)
     return (insert(_STAGE_RECORDS).from_select([*(c.key for c in record_columns), "event_id", "round"], rows)
             .add_cte(written).returning(_STAGE_RECORDS.c.event_id))
 
 
 _STAGE_RECORD_WITH_EVENT = _stage_record_with_event()
-_APPEND_STAGE_RECORD = insert(_STAGE_RECORDS).values(
-    round=select(func.coalesce(func.max(_STAGE_RECORDS.c.round), 0) + 1)
-    .where(_STAGE_RECORDS.c.case_id == bindparam("round_case"), _STAGE_RECORDS.c.task_key == bindparam("round_task"))
-    .scalar_subquery())
+_APPEND_STAGE_RECORD = insert(_STAGE_RECORDS).values(round=_next_round("round_case", "round_task"))
 _INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
 _INSERT_EVENTS = insert(_EVENTS)  # many rows: one INSERT of them all (insertmanyvalues)
 
